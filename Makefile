@@ -1,0 +1,52 @@
+# Every target that needs Python builds the virtualenv first, so a fresh
+# clone needs nothing but `make demo` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME := $(CURDIR)/.demo-home
+
+.PHONY: venv demo demo-gui test test-quick lint screenshots bench bench-quick rpm clean
+
+venv: $(STAMP)
+
+$(STAMP): setup.py requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet -e .
+	touch $(STAMP)
+
+# The launcher against the simulated workstation: a forced update, about 30 s.
+demo: venv
+	rm -rf $(DEMO_HOME)
+	HOME=$(DEMO_HOME) $(BIN)/sdw-updater --cli --skip-delta 0 --simulate scenarios/demo.toml; \
+	  rc=$$?; echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
+
+# The same in the Qt wizard (needs a display).
+demo-gui: venv
+	rm -rf $(DEMO_HOME)
+	HOME=$(DEMO_HOME) $(BIN)/sdw-updater --skip-delta 0 --simulate scenarios/demo.toml
+
+test: venv
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+screenshots: venv
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m launcher.screenshots docs/screenshots
+
+bench: venv
+	$(BIN)/python -m benchmarks.run --full
+
+bench-quick: venv
+	$(BIN)/python -m benchmarks.run --quick
+
+rpm:
+	bash rpm/build.sh
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

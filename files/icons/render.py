@@ -1,0 +1,55 @@
+"""Render ``securedrop-updater.svg`` into the hicolor PNG sizes.
+
+Run from anywhere (``QT_QPA_PLATFORM=offscreen python files/icons/render.py``)
+after changing the SVG, and commit the PNGs: the RPM installs them as they
+are, so the build needs no Qt.  Qt's own SVG renderer keeps the toolchain to
+what the project already depends on.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+SIZES = (16, 32, 48, 64, 128, 256)
+NAME = "securedrop-updater"
+HERE = Path(__file__).resolve().parent
+
+
+def png_path(size: int, root: Path = HERE) -> Path:
+    return root / "hicolor" / f"{size}x{size}" / "apps" / f"{NAME}.png"
+
+
+def render(svg: Path = HERE / f"{NAME}.svg", root: Path = HERE) -> list[Path]:
+    """Write one PNG per size (transparent background); return their paths."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtGui import QGuiApplication, QImage, QPainter
+    from PyQt5.QtSvg import QSvgRenderer
+
+    app = QGuiApplication.instance() or QGuiApplication([sys.argv[0]])
+    renderer = QSvgRenderer(str(svg))
+    if not renderer.isValid():
+        raise SystemExit(f"cannot read {svg}")
+    written = []
+    for size in SIZES:
+        image = QImage(size, size, QImage.Format_ARGB32_Premultiplied)
+        image.fill(Qt.transparent)
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.Antialiasing)
+        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        renderer.render(painter)
+        painter.end()
+        target = png_path(size, root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not image.save(str(target), "PNG"):
+            raise SystemExit(f"cannot write {target}")
+        written.append(target)
+    del app
+    return written
+
+
+if __name__ == "__main__":
+    for path in render():
+        print(path)

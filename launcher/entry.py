@@ -1,0 +1,97 @@
+"""``sdw-updater``: start the client at once, or update first.
+
+The command line is a stable contract (design §3): admins, the notifier,
+the desktop entry and other people's tests rely on its flags and exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from sdw_updater import logs
+from sdw_updater.context import Context, UsageError, open_context
+from sdw_updater.freshness import DEFAULT_SKIP_DELTA, Action
+from sdw_updater.version import __version__
+
+log = logging.getLogger("sdw.launcher")
+
+USAGE_ERROR = 2
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of seconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdw-updater",
+        description="Update SecureDrop Workstation if needed, then start the SecureDrop app.",
+    )
+    parser.add_argument(
+        "--skip-delta",
+        type=non_negative_int,
+        default=DEFAULT_SKIP_DELTA,
+        metavar="SECONDS",
+        help="run the updater when the last status is older than this (default %(default)s; 0 forces a run)",
+    )
+    parser.add_argument(
+        "--skip-netcheck", action="store_true", help="do not check connectivity first"
+    )
+    parser.add_argument("--cli", action="store_true", help="no window: progress on the terminal")
+    parser.add_argument(
+        "--status", action="store_true", help="print the current state as JSON and exit"
+    )
+    parser.add_argument(
+        "--simulate",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SCENARIO",
+        help="run against the simulated Qubes (built-in healthy scenario without a file)",
+    )
+    parser.add_argument("--version", action="version", version=f"sdw-updater {__version__}")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        ctx = open_context(args.simulate is not None, args.simulate or None, readonly=args.status)
+    except UsageError as exc:
+        print(f"sdw-updater: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.status:
+        print(json.dumps(ctx.status_report(args.skip_delta), sort_keys=True))
+        return 0
+    logs.configure(ctx.log_dir)
+    return launch(ctx, args.skip_delta, args.skip_netcheck, args.cli)
+
+
+def launch(ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool) -> int:
+    """Decide, then start the client, run the text flow, or open the wizard."""
+    decision, record = ctx.decide(skip_delta)
+    log.info("Launch decision: %s (%s)", decision.action.value, decision.reason)
+    if decision.record_ok and record is not None:
+        ctx.record_reboot_done(record)
+    if decision.action is Action.START_CLIENT:
+        return ctx.start_client(sys.stdout)
+    if cli:
+        from sdw_updater.cli import run_cli
+
+        return run_cli(ctx, decision, skip_netcheck)
+    from launcher.wizard import run_wizard
+
+    return run_wizard(ctx, decision, skip_netcheck)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

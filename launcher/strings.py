@@ -1,0 +1,304 @@
+"""Every word the wizard shows, in one place, ready for translation.
+
+The people reading these are journalists under time pressure, not Qubes
+admins: the text says what is happening, how long it takes and what to do
+next, and avoids "dom0", "template" and "VM" where plain words work.
+
+Translation uses gettext (domain ``sdw-updater``): source strings are
+marked with :func:`N_` (extract with ``xgettext -kN_ -ktr -kntr:1,2``)
+and translated when shown, through :func:`tr`, so a locale installed after
+import still applies.  This module does not import Qt: it is plain text,
+and the tests can read it without a display.
+"""
+
+from __future__ import annotations
+
+import gettext
+import math
+from functools import cache
+
+DOMAIN = "sdw-updater"
+LOCALE_DIR = "/usr/share/locale"
+
+
+def N_(text: str) -> str:
+    """Mark ``text`` for extraction; it is translated later, when shown."""
+    return text
+
+
+@cache
+def _catalog() -> gettext.NullTranslations:
+    return gettext.translation(DOMAIN, LOCALE_DIR, fallback=True)
+
+
+def tr(text: str, **values: object) -> str:
+    """Translate a marked string, then fill its ``{placeholders}``."""
+    translated = _catalog().gettext(text)
+    return translated.format(**values) if values else translated
+
+
+def ntr(singular: str, plural: str, count: int, **values: object) -> str:
+    """Translate a string whose wording depends on a number (``{n}`` is filled)."""
+    translated = _catalog().ngettext(singular, plural, count)
+    return translated.format(n=count, **values)
+
+
+# ----- window -----------------------------------------------------------------
+
+WINDOW_TITLE = N_("SecureDrop Workstation updates")
+
+# ----- introduction -----------------------------------------------------------
+
+INTRO_TITLE = N_("Security updates are needed")
+INTRO_WHY = N_(
+    "Before SecureDrop starts, this computer must install the latest security "
+    "updates. They protect you and your sources."
+)
+INTRO_LAST_NEVER = N_("No successful update has been recorded on this computer yet.")
+INTRO_POINTS = (
+    N_(
+        "You cannot use SecureDrop while the updates run. SecureDrop windows that are open may close."
+    ),
+    N_(
+        "Do not turn off or restart the computer until the updates are finished: that could break the workstation."
+    ),
+    N_("You may see many Qubes notifications appear and disappear. That is normal."),
+)
+INTRO_CANCEL_NOTE = N_("If you cancel, SecureDrop will not start.")
+BUTTON_START = N_("&Start updates")
+BUTTON_CANCEL = N_("&Cancel")
+
+
+def intro_last_updated(seconds_ago: float | None) -> str:
+    """When the last successful update happened, in plain words."""
+    if seconds_ago is None:
+        return tr(INTRO_LAST_NEVER)
+    return tr(N_("The last successful update was {ago}."), ago=ago(seconds_ago))
+
+
+def intro_duration(seconds: float) -> str:
+    return tr(N_("This usually takes {duration}."), duration=about(seconds))
+
+
+# ----- progress ---------------------------------------------------------------
+
+PROGRESS_TITLE = N_("Updating the workstation")
+PROGRESS_STARTING = N_("Getting ready")
+PROGRESS_NOTICE = N_(
+    "Do not close this window or restart the computer until the updates are finished."
+)
+PROGRESS_CLOSE_REFUSED = N_(
+    "The updates are still running, so this window cannot be closed yet. "
+    "Closing it or restarting the computer now could break the workstation. "
+    "Please wait: this window will tell you when it is finished."
+)
+BUSY_CLOSE_REFUSED = N_("Please wait a moment: this window will close when it is finished.")
+TEMPLATES_HEADING = N_("Parts of the workstation (templates)")
+DETAILS_SHOW = N_("Show &details")
+DETAILS_HIDE = N_("Hide &details")
+DETAILS_SKIPPED = N_("[{n} lines not shown here; the full output is in {path}]")
+DETAILS_STEP_FAILED = N_("Failed: {detail}")
+ESTIMATING = N_("Estimating the time left")
+LESS_THAN_A_MINUTE_LEFT = N_("Less than a minute left")
+LONGER_THAN_USUAL = N_("Taking longer than usual, please wait")
+
+
+def elapsed(seconds: float) -> str:
+    """The running time, as a clock (04:12 or 1:04:12), so it visibly ticks."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    return tr(N_("Time elapsed: {clock}"), clock=clock)
+
+
+def time_left(seconds: float | None) -> str:
+    """The estimate of the time left; deliberately coarse, so it does not flicker."""
+    if seconds is None:
+        return tr(ESTIMATING)
+    if seconds <= 0:
+        return tr(LONGER_THAN_USUAL)
+    if seconds < 60:
+        return tr(LESS_THAN_A_MINUTE_LEFT)
+    return tr(N_("About {duration} left"), duration=duration(seconds))
+
+
+# Plain words for each step of the plan, keyed by ``plan.Step`` values.
+STEP_WORDS: dict[str, str] = {
+    "netcheck": N_("Checking the internet connection"),
+    "trust": N_("Checking that the updates really come from SecureDrop"),
+    "dom0_check": N_("Looking for updates to the core system"),
+    "dom0_update": N_("Installing updates to the core system"),
+    "trust_installed": N_("Checking that the installed updates are genuine"),
+    "dom0_state": N_("Applying the SecureDrop settings"),
+    "migration": N_("Upgrading the SecureDrop setup"),
+    "template_sources": N_("Checking where the updates come from"),
+    "templates": N_("Updating the parts of the workstation"),
+    "restart": N_("Restarting the parts of the workstation that were updated"),
+}
+
+# A second line for the slow steps, so a slow bar is not read as a frozen one.
+STEP_HINTS: dict[str, str] = {
+    "dom0_check": N_("This can take a few minutes."),
+    "dom0_update": N_("This can take several minutes."),
+    "dom0_state": N_(
+        "This can take 10 minutes or more, and the progress bar moves slowly. That is normal."
+    ),
+    "migration": N_(
+        "This happens after a SecureDrop upgrade and can take 20 minutes or more. That is normal."
+    ),
+    "templates": N_("This usually takes the longest. Each part is listed below."),
+    "restart": N_("SecureDrop windows that were open may close and reopen."),
+}
+
+
+def step_words(step: str | None, fallback: str = "") -> str:
+    """The plain words for a step; the engine's own label for steps added later."""
+    if step is not None and step in STEP_WORDS:
+        return tr(STEP_WORDS[step])
+    return fallback or tr(N_("Working"))
+
+
+def step_hint(step: str | None) -> str:
+    return tr(STEP_HINTS[step]) if step in STEP_HINTS else ""
+
+
+TEMPLATE_WAITING = N_("Waiting")
+TEMPLATE_DONE = N_("Updated")
+TEMPLATE_NO_UPDATES = N_("Already up to date")
+TEMPLATE_FAILED = N_("Failed")
+
+
+def template_state(state: str, percent: float) -> str:
+    """One template's state, from ``events.TemplateState`` values."""
+    if state == "updating":
+        return tr(N_("Updating: {percent}%"), percent=int(max(0.0, min(100.0, percent))))
+    words = {
+        "waiting": TEMPLATE_WAITING,
+        "done": TEMPLATE_DONE,
+        "no_updates": TEMPLATE_NO_UPDATES,
+        "failed": TEMPLATE_FAILED,
+    }
+    return tr(words.get(state, TEMPLATE_WAITING))
+
+
+# ----- outcomes ---------------------------------------------------------------
+
+BUTTON_CONTINUE = N_("C&ontinue")
+BUTTON_REBOOT = N_("&Restart now")
+BUTTON_LATER = N_("&Later")
+BUTTON_RETRY = N_("&Try again")
+BUTTON_CLOSE = N_("C&lose")
+
+LOG_LABEL = N_("Log file:")
+TECHNICAL_LABEL = N_("Technical details (for your administrator):")
+WARNINGS_LABEL = N_("Please tell your administrator:")
+
+COMPLETE_TITLE = N_("All updates are complete")
+COMPLETE_BODY = N_("The workstation is up to date. Choose Continue to start SecureDrop.")
+COMPLETE_STARTING = N_("Starting SecureDrop. This can take a minute.")
+
+CLIENT_FAILED_TITLE = N_("SecureDrop could not start")
+CLIENT_FAILED_BODY = N_(
+    "The updates are complete, but SecureDrop did not start. Choose Try again. "
+    "If it still does not start, restart the computer, or contact your administrator."
+)
+
+REBOOT_TITLE = N_("Restart the computer to finish the updates")
+REBOOT_BODY = N_(
+    "Updates were installed that only take effect after the computer restarts. "
+    "SecureDrop will not start until you restart the computer."
+)
+REBOOT_PENDING_BODY = N_(
+    "Updates installed earlier only take effect after the computer restarts, and it "
+    "has not restarted since. SecureDrop will not start until you restart the computer."
+)
+REBOOT_PENDING_FAILED = N_(
+    "The last update also did not finish. After the restart, SecureDrop will check "
+    "for updates again."
+)
+REBOOT_SAVE_WORK = N_("Save your work in any other open windows before you restart.")
+REBOOT_STARTING = N_("Restarting the computer")
+REBOOT_FAILED = N_(
+    "The computer could not be restarted from here ({reason}). "
+    "Please restart it from the Qubes menu."
+)
+
+FAILED_TITLE = N_("The updates did not finish")
+FAILED_STEP = N_("The step that failed: {step}.")
+FAILED_STEP_UNKNOWN = N_("An unexpected error stopped the updates.")
+FAILED_REBOOT_TOO = N_(
+    "Some updates were installed before the problem, so the computer will also need a restart."
+)
+FAILED_NEXT = N_(
+    "SecureDrop will not start until the updates succeed. Choose Try again. If it fails "
+    "again, contact your administrator."
+)
+
+NETWORK_TITLE = N_("No internet connection")
+NETWORK_BODY = N_(
+    "The updates need the internet, but this computer is not connected. Nothing was "
+    "changed. Connect to the network (with the network icon at the top right of the "
+    "screen), then choose Try again."
+)
+
+LOCKED_TITLE = N_("Another update is already running")
+LOCKED_BODY = N_(
+    "The updates are already running in another window. Wait for that window to "
+    "finish. If you cannot find it, wait a few minutes and choose Try again."
+)
+
+DIST_UPGRADE_TITLE = N_("Qubes is being upgraded")
+DIST_UPGRADE_BODY = N_(
+    "An upgrade of the Qubes operating system is in progress on this computer, so the "
+    "updates cannot run now. Nothing was changed. Contact your administrator."
+)
+
+TRUST_TITLE = N_("A security check failed")
+TRUST_BODY = N_(
+    "The updater could not confirm that the updates come from SecureDrop. To keep the "
+    "workstation safe, nothing more was installed. Do not try again: contact your "
+    "administrator and give them the details below."
+)
+
+
+def failed_templates(names: list[str]) -> str:
+    return ntr(
+        "This part could not be updated: {names}.",
+        "These parts could not be updated: {names}.",
+        len(names),
+        names=", ".join(names),
+    )
+
+
+# ----- durations --------------------------------------------------------------
+
+
+def duration(seconds: float) -> str:
+    """A coarse duration: "3 minutes", "25 minutes", "1 hour 10 minutes"."""
+    minutes = max(1, math.ceil(seconds / 60))
+    if minutes > 10:
+        minutes = 5 * round(minutes / 5)
+    if minutes < 60:
+        return ntr("{n} minute", "{n} minutes", minutes)
+    hours, rest = divmod(minutes, 60)
+    text = ntr("{n} hour", "{n} hours", hours)
+    if rest:
+        text = tr(
+            N_("{hours} {minutes}"), hours=text, minutes=ntr("{n} minute", "{n} minutes", rest)
+        )
+    return text
+
+
+def about(seconds: float) -> str:
+    return tr(N_("about {duration}"), duration=duration(seconds))
+
+
+def ago(seconds: float) -> str:
+    """How long ago, coarse: "2 hours ago", "3 days ago"."""
+    seconds = max(0.0, seconds)
+    if seconds < 3600:
+        return ntr("{n} minute ago", "{n} minutes ago", max(1, int(seconds // 60)))
+    if seconds < 2 * 86400:
+        return ntr("{n} hour ago", "{n} hours ago", int(seconds // 3600))
+    return ntr("{n} day ago", "{n} days ago", int(seconds // 86400))

@@ -1,0 +1,138 @@
+"""The reminder dialog: "Check for updates" or "Remind me later".
+
+Written for journalists, not admins: it says what is wrong in one line, why
+it matters, and what will happen (the SecureDrop app is closed while the
+updates are installed).  "Remind me later" is the default and the Escape
+button, because an Enter pressed by accident (the dialog pops up while
+someone is typing) must not start a long update (upstream issue #1636);
+"Check for updates" needs a deliberate click or Tab then Enter.
+
+Strings go through ``QCoreApplication.translate`` (context ``NotifyDialog``)
+so they can be translated with Qt's tools.  Only this module imports Qt.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import sys
+
+from PyQt5.QtCore import QCoreApplication, Qt
+from PyQt5.QtGui import QIcon, QShowEvent
+from PyQt5.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
+
+from sdw_notify.decision import Decision
+from sdw_updater.host import CLIENT_VM
+
+__all__ = ["CLIENT_VM", "Choice", "NotifyDialog", "ask", "texts"]
+
+ICON_NAME = "securedrop-updater"
+CONTEXT = "NotifyDialog"
+DAY = 86400
+
+# Kept alive for the whole process: the updater's window, opened after a
+# "Check for updates", reuses the application object (Qt allows only one).
+_app: QApplication | None = None
+
+
+class Choice(enum.Enum):
+    """What the user answered."""
+
+    CHECK = "check_for_updates"
+    LATER = "remind_me_later"
+
+
+def tr(text: str, n: int = -1) -> str:
+    return QCoreApplication.translate(CONTEXT, text, None, n)
+
+
+def texts(decision: Decision, sd_app_running: bool) -> tuple[str, str, str]:
+    """The window title, the headline and the explanation for this decision."""
+    title = tr("SecureDrop Workstation")
+    headline = tr("Security check recommended")
+    if decision.age is not None:
+        # Only shown once overdue (more than five days), so the English
+        # plural is always right; %n lets translators pick their plural forms.
+        days = int(decision.age // DAY)
+        first = tr("SecureDrop Workstation has not checked for security updates in %n days.", days)
+    else:
+        first = tr("SecureDrop Workstation cannot tell when it last checked for security updates.")
+    parts = [
+        first,
+        tr(
+            "Updates keep your computer and your sources safe. Checking takes a few "
+            "minutes, and longer when there is a lot to install."
+        ),
+    ]
+    if sd_app_running:
+        parts.append(
+            tr(
+                "The SecureDrop app is open. It will be closed while the updates are "
+                'installed: save your work before you choose "Check for updates".'
+            )
+        )
+    return title, headline, "\n\n".join(parts)
+
+
+class NotifyDialog(QMessageBox):
+    """The reminder; ``choice()`` tells which button ended it (Later if none did)."""
+
+    def __init__(
+        self, decision: Decision, sd_app_running: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        title, headline, body = texts(decision, sd_app_running)
+        self.setWindowTitle(title)
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setText(f"<b>{html.escape(headline)}</b>")
+        self.setInformativeText(body)
+        icon = QIcon.fromTheme(ICON_NAME)
+        if icon.isNull():
+            self.setIcon(QMessageBox.Icon.Information)
+        else:
+            self.setWindowIcon(icon)
+            self.setIconPixmap(icon.pixmap(64, 64))
+        self.check_button = QPushButton(tr("Check for updates"))
+        self.later_button = QPushButton(tr("Remind me later"))
+        self.addButton(self.check_button, QMessageBox.ButtonRole.AcceptRole)
+        self.addButton(self.later_button, QMessageBox.ButtonRole.RejectRole)
+        self.setDefaultButton(self.later_button)
+        self.setEscapeButton(self.later_button)
+        # A reminder hidden behind other windows would never be seen.
+        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
+
+    def showEvent(self, event: QShowEvent | None) -> None:
+        """Put the focus on "Remind me later" each time the dialog appears.
+
+        Qt would focus the first button, "Check for updates", and a focused
+        button becomes the default for Enter: exactly the accident to avoid.
+        """
+        super().showEvent(event)
+        self.later_button.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def choice(self) -> Choice:
+        return Choice.CHECK if self.clickedButton() is self.check_button else Choice.LATER
+
+
+def application() -> QApplication:
+    """The process's QApplication, created once."""
+    global _app
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    # Before the application exists, as the updater's window would set them:
+    # the window opened after "Check for updates" reuses this application.
+    QApplication.setAttribute(Qt.ApplicationAttribute.AA_EnableHighDpiScaling, True)
+    QApplication.setAttribute(Qt.ApplicationAttribute.AA_UseHighDpiPixmaps, True)
+    _app = QApplication([sys.argv[0] if sys.argv else "sdw-notify"])
+    _app.setApplicationName("sdw-notify")
+    _app.setDesktopFileName("press.freedom.SecureDropUpdater")
+    return _app
+
+
+def ask(decision: Decision, sd_app_running: bool) -> Choice:
+    """Show the dialog modally and return the answer."""
+    application()
+    dialog = NotifyDialog(decision, sd_app_running)
+    dialog.exec_()
+    return dialog.choice()

@@ -1,0 +1,181 @@
+"""``sdw-notify``: remind the journalist to update, when (and only when) due.
+
+Started every two hours by ``sdw-notify.timer``.  It gathers the facts
+through the engine (the same status store and host seam as the updater, so
+``--simulate`` works unchanged), lets the pure ``decision`` module decide,
+logs the decision with its reason, and only then, if it must warn, imports
+Qt and shows the dialog.  ``--dry-run`` stops before the dialog and prints
+the decision as one JSON object; it never imports Qt, so it stays fast.
+
+"Check for updates" hands over to ``launcher.entry.launch`` in this process
+after the notify lock is released: the very code path of ``sdw-updater``,
+whose runner takes the single-instance updater lock itself (a second updater
+gets exit code 5 and changes nothing) and makes the dist-upgrade check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+from sdw_notify import decision as rules
+from sdw_updater import logs
+from sdw_updater.context import Context, UsageError, open_context
+from sdw_updater.lock import NOTIFY_LOCK, UPDATER_LOCK, Lock, is_locked, lock_dir
+from sdw_updater.status import format_time
+
+log = logging.getLogger("sdw.notify")
+
+USAGE_ERROR = 2
+LOG_NAME = "sdw-notify.log"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the decision was made from; logged and printed by ``--dry-run``."""
+
+    now: float
+    last_updated: float | None
+    uptime: float | None
+    updater_running: bool
+    other_notifier: bool
+    processes: frozenset[str]
+
+    def decide(self) -> rules.Decision:
+        return rules.decide(
+            self.last_updated,
+            self.now,
+            self.uptime,
+            updater_running=self.updater_running,
+            other_notifier=self.other_notifier,
+            processes=self.processes,
+        )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sdw-notify",
+        description="Remind the user to update SecureDrop Workstation when it is overdue.",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="make every check, show nothing, print the decision as JSON and exit 0",
+    )
+    parser.add_argument(
+        "--simulate",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SCENARIO",
+        help="run against the simulated Qubes (built-in healthy scenario without a file)",
+    )
+    return parser
+
+
+def gather(ctx: Context, other_notifier: bool) -> Facts:
+    """Collect the facts through the engine's seams (untrusted input stays there)."""
+    now = time.time()
+    return Facts(
+        now=now,
+        last_updated=ctx.store.read_last_updated(now),
+        uptime=ctx.host.uptime(),
+        updater_running=is_locked(lock_dir(ctx.store.directory) / UPDATER_LOCK),
+        other_notifier=other_notifier,
+        processes=frozenset(ctx.host.running_processes()),
+    )
+
+
+def report(facts: Facts, decision: rules.Decision, ctx: Context) -> dict[str, object]:
+    """The ``--dry-run`` JSON: the decision plus the facts behind it."""
+    data = decision.as_dict()
+    data.update(
+        {
+            "last_updated": (
+                format_time(facts.last_updated) if facts.last_updated is not None else None
+            ),
+            "uptime": facts.uptime,
+            "conflicting_processes": rules.conflicting(facts.processes),
+            "simulated": ctx.simulated,
+        }
+    )
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        ctx = open_context(args.simulate is not None, args.simulate or None)
+    except UsageError as exc:
+        print(f"sdw-notify: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    logs.configure(ctx.log_dir, main_name=LOG_NAME, detail=False)
+    try:
+        return dry_run(ctx) if args.dry_run else notify(ctx)
+    except Exception:
+        # Seen by admins in the log, not only in the systemd journal.
+        log.exception("sdw-notify failed")
+        return 1
+
+
+def dry_run(ctx: Context) -> int:
+    """Decide and print; take no lock (a probe only), show nothing."""
+    notify_path = lock_dir(ctx.store.directory) / NOTIFY_LOCK
+    facts = gather(ctx, other_notifier=is_locked(notify_path))
+    decision = facts.decide()
+    log.info("Dry run: %s (%s)", "warn" if decision.warn else "no warning", decision.reason)
+    print(json.dumps(report(facts, decision, ctx), sort_keys=True))
+    return 0
+
+
+def notify(ctx: Context) -> int:
+    """Decide under the notify lock; warn if due; hand over if the user asks."""
+    notify_lock = Lock(lock_dir(ctx.store.directory) / NOTIFY_LOCK)
+    # Probe first: a held lock is the normal "timer fired while a dialog is
+    # still open" case, which must not log an error through Lock.acquire.
+    busy = is_locked(notify_lock.path) or not notify_lock.acquire()
+    try:
+        facts = gather(ctx, other_notifier=busy)
+        decision = facts.decide()
+        if not decision.warn:
+            log.info("No warning: %s", decision.reason)
+            return 0
+        log.warning("Warning the user: %s", decision.reason)
+        check = ask_user(ctx, decision)
+    finally:
+        notify_lock.release()
+    return hand_over(ctx) if check else 0
+
+
+def ask_user(ctx: Context, decision: rules.Decision) -> bool:
+    """Show the dialog (Qt is imported only here); True for "Check for updates"."""
+    from sdw_notify import dialog
+
+    sd_app_running = ctx.host.power_state(dialog.CLIENT_VM) != "Halted"
+    choice = dialog.ask(decision, sd_app_running)
+    log.info("User chose: %s", choice.value)
+    return choice is dialog.Choice.CHECK
+
+
+def hand_over(ctx: Context) -> int:
+    """Run the updater as ``sdw-updater --skip-delta 0`` would, in this process.
+
+    The notify lock is already released.  ``launch`` decides again (a reboot
+    still pending is honoured, not answered with another run) and its runner
+    takes the updater lock, so a concurrent updater means exit code 5.
+    """
+    from launcher import entry as launcher_entry
+
+    log.info("Handing over to the updater")
+    logs.configure(ctx.log_dir)  # from here on, the updater's own logs
+    code = launcher_entry.launch(ctx, 0, skip_netcheck=False, cli=False)
+    log.info("Updater finished with exit code %s", code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Wiring: the host (real or simulated), the status store, and the decision.
+
+The launcher, the CLI, the wizard and the notifier all start here, so each
+sees the same state through the same seam.  Nothing heavy is imported: this
+module is on the fast path (fresh workstation, client started at once).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from sdw_updater import freshness
+from sdw_updater.host import Host
+from sdw_updater.status import StatusRecord, StatusStore, UpdateStatus, format_time, state_dir
+
+CLIENT_OK = 0
+CLIENT_FAILED = 8
+
+
+class UsageError(Exception):
+    """A bad command line or scenario: exit code 2."""
+
+
+@dataclass
+class Context:
+    host: Host
+    store: StatusStore
+    simulated: bool
+    scenario: Any = None
+
+    @property
+    def log_dir(self) -> Path:
+        return self.store.directory / "logs"
+
+    def decide(
+        self, skip_delta: int, now: float | None = None
+    ) -> tuple[freshness.Decision, StatusRecord | None]:
+        now = time.time() if now is None else now
+        record = self.store.read_status(now)
+        boot = (
+            self.host.boot_time(now) if record is not None and record.reboot_requested_at else None
+        )
+        return freshness.decide(record, now, boot, skip_delta), record
+
+    def status_report(self, skip_delta: int) -> dict[str, object]:
+        """The ``--status`` JSON: reads only, writes nothing."""
+        now = time.time()
+        record = self.store.read_status(now)
+        last = self.store.read_last_updated(now)
+        boot = self.host.boot_time(now)
+        decision = freshness.decide(record, now, boot, skip_delta)
+        status = record.status if record else None
+        return {
+            "status": status.value if status else None,
+            "status_name": status.name if status else "UNKNOWN",
+            "last_status_update": format_time(record.timestamp) if record else None,
+            "last_updated": format_time(last) if last is not None else None,
+            "reboot_pending": decision.action is freshness.Action.REBOOT_PENDING,
+            "due": decision.action is freshness.Action.RUN_UPDATER,
+            "decision": decision.action.value,
+            "reason": decision.reason,
+            "simulated": self.simulated,
+        }
+
+    def record_reboot_done(self, record: StatusRecord) -> None:
+        """A requested reboot happened: status back to ok, original timestamp kept."""
+        self.store.write_status(
+            UpdateStatus.OK, record.timestamp, extra={"reboot_done_at": format_time(time.time())}
+        )
+
+    def start_client(self, out: TextIO) -> int:
+        """Start the client and say so; exit code 0, or 8 when it did not start."""
+        ok, message = self.host.start_client()
+        if ok:
+            out.write("Started the SecureDrop app.\n")
+            return CLIENT_OK
+        out.write(f"Updates are fine, but the SecureDrop app could not be started: {message}\n")
+        return CLIENT_FAILED
+
+    def make_trust(self) -> Any:
+        """The trust checks for this host (imported only when a run starts)."""
+        try:
+            from sdw_updater import trust
+        except ImportError:
+            return None
+        return trust.checks_for(self.host)
+
+
+def open_context(
+    simulate: bool, scenario: str | None, home: Path | None = None, readonly: bool = False
+) -> Context:
+    """Build the context; raises UsageError for a bad scenario."""
+    directory = state_dir(home)
+    store = StatusStore(directory)
+    if not simulate:
+        return Context(Host(), store, simulated=False)
+    from sdw_updater import sim
+
+    try:
+        env = sim.setup(Path(scenario) if scenario else None, directory)
+    except sim.ScenarioError as exc:
+        raise UsageError(f"bad scenario: {exc}") from exc
+    host = Host(
+        root=env.root,
+        bin_dirs=[env.bin_dir],
+        app_factory=lambda: env.app,
+        timeout_scale=env.timeout_scale,
+        simulated=True,
+    )
+    return Context(host, store, simulated=True, scenario=env.scenario)

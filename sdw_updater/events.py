@@ -1,0 +1,82 @@
+"""Events the update runner emits, and the listener protocol.
+
+The runner knows nothing of terminals or windows: it calls ``listener(event)``
+for each of these plain data objects.  The CLI prints them; the wizard
+forwards them across threads with a Qt signal.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class TemplateState(enum.Enum):
+    """The state of one template in the template-update step."""
+
+    WAITING = "waiting"
+    UPDATING = "updating"
+    DONE = "done"
+    NO_UPDATES = "no_updates"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StepStarted:
+    step: str  # a Step value, e.g. "dom0_update"
+    label: str  # plain words for the journalist
+
+
+@dataclass(frozen=True)
+class StepFinished:
+    step: str
+    ok: bool
+    detail: str = ""
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class OverallProgress:
+    percent: float  # 0..100, never decreases within a run
+
+
+@dataclass(frozen=True)
+class TemplateProgress:
+    name: str
+    state: TemplateState
+    percent: float = 0.0
+
+
+@dataclass(frozen=True)
+class LogLine:
+    text: str
+    level: str = "info"  # info | warning | error | output (tool output)
+
+
+@dataclass(frozen=True)
+class TemplatesPlanned:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A problem that does not stop the run but must be shown (e.g. key expiring)."""
+
+    text: str
+
+
+Event = (
+    StepStarted
+    | StepFinished
+    | OverallProgress
+    | TemplateProgress
+    | LogLine
+    | TemplatesPlanned
+    | Warning_
+)
+Listener = Callable[[Event], None]
+
+
+def null_listener(_event: Event) -> None:
+    """A listener that ignores everything."""

@@ -1,0 +1,95 @@
+"""Single-instance locks (``sdw-updater.lock``, ``sdw-notify.lock``).
+
+POSIX ``lockf`` write locks, as the existing updater uses, so an old and a
+new updater exclude each other.  The lock directory is ``$XDG_RUNTIME_DIR``,
+else ``/run/user/<uid>``, else the state directory: a missing runtime
+directory must not crash the program.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger("sdw.lock")
+
+UPDATER_LOCK = "sdw-updater.lock"
+NOTIFY_LOCK = "sdw-notify.lock"
+
+
+def lock_dir(state_directory: Path) -> Path:
+    """The first usable directory of ``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``, state dir."""
+    candidates: list[Path] = []
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg:
+        candidates.append(Path(xdg))
+    candidates.append(Path(f"/run/user/{os.getuid()}"))
+    for candidate in candidates:
+        if candidate.is_dir() and os.access(candidate, os.W_OK | os.X_OK):
+            return candidate
+    return state_directory
+
+
+class Lock:
+    """An exclusive, non-blocking lock held for the life of this object's ``fd``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock; False when another process holds it or it cannot be made."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            log.error("Error writing to lock file '%s': %s", self.path, exc)
+            return False
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            log.error("Error obtaining lock on '%s'.", self.path)
+            return False
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_UN)
+            finally:
+                os.close(self.fd)
+                self.fd = None
+
+    def __enter__(self) -> Lock:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
+def is_locked(path: Path) -> bool:
+    """True when another process holds the lock at ``path`` (probe, then let go)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot probe: assume busy, the safe answer for "may I start?"
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

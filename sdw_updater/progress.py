@@ -1,0 +1,184 @@
+"""Parsers for tool output.  Every byte here is untrusted.
+
+``qubes-vm-update --just-print-progress`` prints snapshot lines
+``<qube> <status> <info>`` on stderr (reference: qubes-contract §1.3).  A
+template's result is read only from a well-formed ``done`` line for a qube we
+asked for; anything else (unknown names, malformed numbers, hostile bytes,
+contradictions) is ignored or counted as failure, never as success.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from sdw_updater.events import TemplateState
+
+MAX_PROGRESS_LINE = 512
+
+# Qubes VM names: a letter first, then letters, digits, '_', '.', '-'; at most 31 chars.
+_LINE = re.compile(rb"([A-Za-z][A-Za-z0-9_.-]{0,30}) (pending|updating|done) ([A-Za-z0-9_.]{1,32})")
+_PERCENT = re.compile(rb"[0-9]{1,3}(?:\.[0-9]{1,17})?")
+
+DONE_STATES = {
+    b"success": TemplateState.DONE,
+    b"no_updates": TemplateState.NO_UPDATES,
+    b"error": TemplateState.FAILED,
+    b"cancelled": TemplateState.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class ProgressLine:
+    """One well-formed progress line."""
+
+    name: str
+    status: str  # pending | updating | done
+    percent: float = 0.0
+    final: TemplateState | None = None
+
+
+def parse_progress_line(raw: bytes) -> ProgressLine | None:
+    """Parse one stderr line strictly; ``None`` for anything malformed."""
+    if len(raw) > MAX_PROGRESS_LINE:
+        return None
+    line = raw.rstrip(b"\r\n")
+    match = _LINE.fullmatch(line)
+    if match is None:
+        return None
+    name = match.group(1).decode("ascii")
+    status = match.group(2)
+    info = match.group(3)
+    if status == b"pending":
+        return ProgressLine(name, "pending") if info == b"None" else None
+    if status == b"updating":
+        if _PERCENT.fullmatch(info) is None:
+            return None
+        value = float(info)
+        if not math.isfinite(value) or value < 0.0 or value > 100.0:
+            return None
+        return ProgressLine(name, "updating", percent=value)
+    final = DONE_STATES.get(info)
+    if final is None:
+        return None
+    return ProgressLine(name, "done", percent=100.0, final=final)
+
+
+@dataclass
+class TemplateTracker:
+    """Keeps the latest state per expected template from a stream of lines.
+
+    The first ``done`` line of a template is final.  A later ``done`` line
+    that disagrees marks the template failed: a tool that contradicts itself
+    cannot be trusted to have succeeded.
+    """
+
+    expected: tuple[str, ...]
+    states: dict[str, TemplateState] = field(default_factory=dict)
+    percents: dict[str, float] = field(default_factory=dict)
+    ignored_lines: int = 0
+
+    def __post_init__(self) -> None:
+        for name in self.expected:
+            self.states.setdefault(name, TemplateState.WAITING)
+            self.percents.setdefault(name, 0.0)
+
+    def feed(self, raw: bytes) -> ProgressLine | None:
+        """Apply one line; return it when it changed something we track."""
+        parsed = parse_progress_line(raw)
+        if parsed is None or parsed.name not in self.states:
+            if raw.strip():
+                self.ignored_lines += 1
+            return None
+        current = self.states[parsed.name]
+        if current in (TemplateState.DONE, TemplateState.NO_UPDATES, TemplateState.FAILED):
+            if parsed.status == "done" and parsed.final is not current:
+                self.states[parsed.name] = TemplateState.FAILED
+                return parsed
+            return None
+        if parsed.status == "pending":
+            return None
+        if parsed.status == "updating":
+            self.states[parsed.name] = TemplateState.UPDATING
+            self.percents[parsed.name] = max(self.percents[parsed.name], parsed.percent)
+            return parsed
+        assert parsed.final is not None
+        self.states[parsed.name] = parsed.final
+        self.percents[parsed.name] = 100.0
+        return parsed
+
+    def fraction(self) -> float:
+        """Mean completion of all expected templates, 0..1."""
+        if not self.expected:
+            return 1.0
+        return sum(self.percents[name] for name in self.expected) / (100.0 * len(self.expected))
+
+    def finish(self, exit_code: int | None) -> dict[str, TemplateState]:
+        """Final per-template results, from the done lines and the exit code together.
+
+        No ``done`` line means failed.  A tool killed or timed out (no exit
+        code) fails every template that had not reported success.  A non-zero
+        exit code does not turn a template's reported error into success, and
+        with exit 64 (bad targets) or 2 (usage) nothing was updated at all.
+        """
+        results: dict[str, TemplateState] = {}
+        for name in self.expected:
+            state = self.states[name]
+            if state not in (TemplateState.DONE, TemplateState.NO_UPDATES):
+                state = TemplateState.FAILED
+            if exit_code is None or exit_code in (2, 64):
+                state = TemplateState.FAILED
+            results[name] = state
+        return results
+
+
+def parse_connectivity(stdout: bytes) -> str | None:
+    """Read ``nmcli networking connectivity check`` output: one known word, or ``None``."""
+    if len(stdout) > 64:
+        return None
+    text = stdout.strip(b"\n")
+    if text in (b"full", b"limited", b"portal", b"none", b"unknown"):
+        return text.decode("ascii")
+    return None
+
+
+_RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
+
+
+def parse_release(text: str | None) -> str | None:
+    """Normalise a Qubes release ("4.2", "4.2.3", "R4.2") to "major.minor"; None if absent."""
+    if not text or len(text) > 64:
+        return None
+    match = _RELEASE.search(text)
+    if match is None:
+        return None
+    return f"{int(match.group(1))}.{int(match.group(2))}"
+
+
+def parse_os_release(raw: bytes) -> str | None:
+    """dom0's Qubes release from os-release: NAME must say Qubes; VERSION_ID gives it."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    fields: dict[str, str] = {}
+    for line in text.splitlines()[:200]:
+        key, sep, value = line.partition("=")
+        if sep and key.isidentifier():
+            fields[key] = value.strip().strip('"').strip("'")
+    if "qubes" not in fields.get("NAME", "").lower():
+        return None
+    return parse_release(fields.get("VERSION_ID") or fields.get("VERSION"))
+
+
+def parse_uptime(raw: bytes) -> float | None:
+    """First field of /proc/uptime as a positive finite float, else None."""
+    try:
+        first = raw.decode("ascii").split()[0]
+        value = float(first)
+    except (UnicodeDecodeError, IndexError, ValueError):
+        return None
+    if not math.isfinite(value) or value < 0 or value > 10 * 365 * 86400:
+        return None
+    return value

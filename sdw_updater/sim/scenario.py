@@ -1,0 +1,596 @@
+"""Scenarios: what the simulated workstation looks like and how its tools behave.
+
+A scenario is a TOML file (design §5, docs/simulator.md).  Every key is
+optional; a missing key takes the healthy default, so the empty scenario is
+the built-in one ``--simulate`` uses without a file.  Anything the parser
+does not know is an error, not silently ignored: a typo in a fault matrix
+would otherwise test the healthy case and pass for the wrong reason.
+
+The parsed form is the frozen ``Scenario`` dataclass.  Its ``vms`` field is
+the final inventory (defaults, then ``[vms."NAME"]`` overrides, minus absent
+VMs) and ``templates`` has one entry per TemplateVM/StandaloneVM of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+TOOLS = (
+    "qvm-run",
+    "qvm-start",
+    "qvm-shutdown",
+    "qvm-kill",
+    "qubes-dom0-update",
+    "qubesctl",
+    "sdw-admin",
+    "qubes-vm-update",
+    "rm",
+    "reboot",
+    "sudo",
+)
+
+RESULTS = ("success", "no_updates", "error", "cancelled", "hang", "crash", "garbage")
+FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
+KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
+POWER_STATES = ("Running", "Halted")
+CONNECTIVITY = ("full", "limited", "portal", "none", "unknown")
+DOM0_KEYS = ("release", "test", "rogue", "expired", "missing")
+NO_AGENT = "none"
+COMM_MAX = 15  # the kernel truncates /proc/<pid>/comm to 15 bytes
+
+_VM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,30}")
+_RELEASE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
+_TAG = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_FEATURE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """``[sim]``: time, dom0's release, uptime and processes."""
+
+    time_scale: float = 0.0
+    timeout_scale: float = 1.0
+    uptime: float = 7200.0
+    qubes_release: str = "4.2"
+    processes: tuple[str, ...] = ()
+    cpus: int = 4
+    vm_start_duration: float = 5.0
+    vm_shutdown_duration: float = 3.0
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """``[network]``: what sys-net's NetworkManager says."""
+
+    connectivity: str = "full"
+    check_duration: float = 1.0
+
+
+@dataclass(frozen=True)
+class Dom0Settings:
+    """``[dom0]``: dom0 updates, Salt state, migration and their timings."""
+
+    updates: bool = True
+    check_exit: int | None = None  # None: 100 while updates are pending, else 0
+    update_exit: int = 0
+    highstate_exit: int = 0
+    migration: bool = False
+    apply_exit: int = 0
+    check_duration: float = 10.0
+    update_duration: float = 240.0
+    highstate_duration: float = 300.0
+    apply_duration: float = 900.0
+
+
+@dataclass(frozen=True)
+class TemplateSettings:
+    """``[templates."NAME"]``: how updating one template goes."""
+
+    result: str = "success"
+    duration: float = 300.0
+    agent_version: str | None = "4.2"  # None: the feature is absent ("none" in TOML)
+    flood_mb: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrustSettings:
+    """``[trust]``: accepted and validated; used by the trust checks' fixtures."""
+
+    dom0_key: str = "release"
+    gpgcheck: bool = True
+    extra_rpmdb_key: bool = False
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """``[client]``: starting the SecureDrop client in sd-app."""
+
+    start_exit: int = 0
+    start_duration: float = 5.0
+
+
+@dataclass(frozen=True)
+class VMSpec:
+    """One VM of the inventory as it is when the workstation boots."""
+
+    name: str
+    klass: str
+    template: str | None = None
+    tags: tuple[str, ...] = ()
+    power: str = "Halted"
+    start_fails: bool = False
+    features: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """``[faults."TOOL"]``: make a fake tool misbehave."""
+
+    mode: str
+    exit: int = 1
+    match: str | None = None
+
+    def applies(self, argv: list[str]) -> bool:
+        return self.match is None or self.match in argv
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A parsed, validated scenario.  ``source`` is the file it came from ("" = built-in)."""
+
+    source: str = ""
+    sim: SimSettings = field(default_factory=SimSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    dom0: Dom0Settings = field(default_factory=Dom0Settings)
+    templates: dict[str, TemplateSettings] = field(default_factory=dict)
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    client: ClientSettings = field(default_factory=ClientSettings)
+    vms: dict[str, VMSpec] = field(default_factory=dict)
+    faults: dict[str, Fault] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def digest(self) -> str:
+        """Hash of the content (not the file name or comments): a new one resets the state."""
+        import hashlib
+
+        content = asdict(self)
+        content.pop("source")
+        content.pop("raw")
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def fault(self, tool: str, argv: list[str]) -> Fault | None:
+        """The fault that applies to this call, if any."""
+        found = self.faults.get(tool)
+        return found if found is not None and found.applies(argv) else None
+
+    def template_settings(self, name: str) -> TemplateSettings:
+        return self.templates.get(name, TemplateSettings())
+
+
+# ----- the default inventory (design §5) ------------------------------------
+
+SERVICE_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
+SMALL = "sd-small-bookworm-template"
+LARGE = "sd-large-bookworm-template"
+WS = ("sd-workstation",)
+
+
+def default_inventory() -> dict[str, VMSpec]:
+    """The standard workstation of design §5, as VM specs (features filled later)."""
+    specs = [
+        VMSpec("dom0", "AdminVM", power="Running"),
+        VMSpec("fedora-40-xfce", "TemplateVM"),
+        VMSpec("whonix-gateway-17", "TemplateVM"),
+        VMSpec(SMALL, "TemplateVM", tags=WS),
+        VMSpec(LARGE, "TemplateVM", tags=WS),
+        VMSpec("sys-net", "AppVM", "fedora-40-xfce", power="Running"),
+        VMSpec("sys-firewall", "AppVM", "fedora-40-xfce", power="Running"),
+        VMSpec("sys-usb", "AppVM", "fedora-40-xfce", power="Running"),
+        VMSpec("sys-whonix", "AppVM", "whonix-gateway-17", power="Running"),
+        VMSpec("sd-whonix", "AppVM", "whonix-gateway-17", WS, power="Running"),
+        VMSpec("sd-app", "AppVM", SMALL, WS),
+        VMSpec("sd-proxy", "AppVM", SMALL, WS),
+        VMSpec("sd-gpg", "AppVM", SMALL, WS),
+        VMSpec("sd-log", "AppVM", SMALL, WS, power="Running"),
+        VMSpec("sd-viewer", "AppVM", LARGE, WS, features={"template_for_dispvms": "1"}),
+        VMSpec("sd-devices", "AppVM", LARGE, WS),
+    ]
+    return {spec.name: spec for spec in specs}
+
+
+# ----- parsing ----------------------------------------------------------------
+
+_Table = dict[str, Any]
+
+
+def _where(source: str, table: str) -> str:
+    return f"{source or 'built-in scenario'}: [{table}]"
+
+
+def _check_keys(data: _Table, allowed: tuple[str, ...], where: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(allowed)})"
+        )
+
+
+def _table(data: _Table, key: str, where: str) -> _Table:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ScenarioError(f"{where}: {key} must be a table, not {type(value).__name__}")
+    return value
+
+
+def _bool(data: _Table, key: str, default: bool, where: str) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise ScenarioError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _int(data: _Table, key: str, default: int, where: str, low: int = 0, high: int = 255) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ScenarioError(f"{where}: {key} must be an integer, not {value!r}")
+    if not low <= value <= high:
+        raise ScenarioError(f"{where}: {key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _number(data: _Table, key: str, default: float, where: str, positive: bool = False) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ScenarioError(f"{where}: {key} must be a number, not {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        need = "greater than 0" if positive else "0 or more"
+        raise ScenarioError(f"{where}: {key} must be a finite number {need}, not {value!r}")
+    return number
+
+
+def _choice(data: _Table, key: str, default: str, choices: tuple[str, ...], where: str) -> str:
+    value = data.get(key, default)
+    if value not in choices:
+        raise ScenarioError(f"{where}: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return str(value)
+
+
+def _string(data: _Table, key: str, where: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ScenarioError(f"{where}: {key} must be a string, not {value!r}")
+    return value
+
+
+def _parse_sim(data: _Table, source: str) -> SimSettings:
+    where = _where(source, "sim")
+    d = SimSettings()
+    _check_keys(
+        data,
+        (
+            "time_scale",
+            "timeout_scale",
+            "uptime",
+            "qubes_release",
+            "processes",
+            "cpus",
+            "vm_start_duration",
+            "vm_shutdown_duration",
+        ),
+        where,
+    )
+    release = data.get("qubes_release", d.qubes_release)
+    if not isinstance(release, str) or not _RELEASE.fullmatch(release):
+        raise ScenarioError(f'{where}: qubes_release must look like "4.2", not {release!r}')
+    processes = data.get("processes", [])
+    if not isinstance(processes, list) or not all(
+        isinstance(p, str) and p and "/" not in p and "\n" not in p and "\0" not in p
+        for p in processes
+    ):
+        raise ScenarioError(
+            f"{where}: processes must be a list of process names (non-empty, no '/')"
+        )
+    return SimSettings(
+        time_scale=_number(data, "time_scale", d.time_scale, where),
+        timeout_scale=_number(data, "timeout_scale", d.timeout_scale, where, positive=True),
+        uptime=_number(data, "uptime", d.uptime, where),
+        qubes_release=release,
+        processes=tuple(p[:COMM_MAX] for p in processes),
+        cpus=_int(data, "cpus", d.cpus, where, 1, 1024),
+        vm_start_duration=_number(data, "vm_start_duration", d.vm_start_duration, where),
+        vm_shutdown_duration=_number(data, "vm_shutdown_duration", d.vm_shutdown_duration, where),
+    )
+
+
+def _parse_network(data: _Table, source: str) -> NetworkSettings:
+    where = _where(source, "network")
+    d = NetworkSettings()
+    _check_keys(data, ("connectivity", "check_duration"), where)
+    return NetworkSettings(
+        connectivity=_choice(data, "connectivity", d.connectivity, CONNECTIVITY, where),
+        check_duration=_number(data, "check_duration", d.check_duration, where),
+    )
+
+
+def _parse_dom0(data: _Table, source: str) -> Dom0Settings:
+    where = _where(source, "dom0")
+    d = Dom0Settings()
+    keys = tuple(f for f in Dom0Settings.__dataclass_fields__)
+    _check_keys(data, keys, where)
+    updates = _bool(data, "updates", d.updates, where)
+    check_exit: int | None = None
+    if "check_exit" in data:
+        check_exit = _int(data, "check_exit", 0, where)
+        if check_exit == 100 and not updates:
+            raise ScenarioError(
+                f"{where}: check_exit = 100 (updates available) needs updates = true"
+            )
+    return Dom0Settings(
+        updates=updates,
+        check_exit=check_exit,
+        update_exit=_int(data, "update_exit", d.update_exit, where),
+        highstate_exit=_int(data, "highstate_exit", d.highstate_exit, where),
+        migration=_bool(data, "migration", d.migration, where),
+        apply_exit=_int(data, "apply_exit", d.apply_exit, where),
+        check_duration=_number(data, "check_duration", d.check_duration, where),
+        update_duration=_number(data, "update_duration", d.update_duration, where),
+        highstate_duration=_number(data, "highstate_duration", d.highstate_duration, where),
+        apply_duration=_number(data, "apply_duration", d.apply_duration, where),
+    )
+
+
+def _parse_template(data: _Table, where: str) -> TemplateSettings:
+    d = TemplateSettings()
+    _check_keys(data, ("result", "duration", "agent_version", "flood_mb"), where)
+    agent = data.get("agent_version", d.agent_version)
+    if not isinstance(agent, str) or not (agent == NO_AGENT or _RELEASE.fullmatch(agent)):
+        raise ScenarioError(
+            f'{where}: agent_version must look like "4.2" or be "none" (feature absent), '
+            f"not {agent!r}"
+        )
+    flood = _number(data, "flood_mb", d.flood_mb, where)
+    if flood > 100_000:
+        raise ScenarioError(f"{where}: flood_mb must be at most 100000, not {flood}")
+    return TemplateSettings(
+        result=_choice(data, "result", d.result, RESULTS, where),
+        duration=_number(data, "duration", d.duration, where),
+        agent_version=None if agent == NO_AGENT else agent,
+        flood_mb=flood,
+    )
+
+
+def _parse_trust(data: _Table, source: str) -> TrustSettings:
+    where = _where(source, "trust")
+    d = TrustSettings()
+    _check_keys(data, ("dom0_key", "gpgcheck", "extra_rpmdb_key"), where)
+    return TrustSettings(
+        dom0_key=_choice(data, "dom0_key", d.dom0_key, DOM0_KEYS, where),
+        gpgcheck=_bool(data, "gpgcheck", d.gpgcheck, where),
+        extra_rpmdb_key=_bool(data, "extra_rpmdb_key", d.extra_rpmdb_key, where),
+    )
+
+
+def _parse_client(data: _Table, source: str) -> ClientSettings:
+    where = _where(source, "client")
+    d = ClientSettings()
+    _check_keys(data, ("start_exit", "start_duration"), where)
+    return ClientSettings(
+        start_exit=_int(data, "start_exit", d.start_exit, where),
+        start_duration=_number(data, "start_duration", d.start_duration, where),
+    )
+
+
+def _parse_fault(data: _Table, where: str) -> Fault:
+    _check_keys(data, ("mode", "exit", "match"), where)
+    if "mode" not in data:
+        raise ScenarioError(f"{where}: mode is required ({', '.join(FAULT_MODES)})")
+    mode = _choice(data, "mode", "exit", FAULT_MODES, where)
+    match = _string(data, "match", where)
+    if "exit" in data and mode != "exit":
+        raise ScenarioError(f'{where}: exit only applies to mode = "exit"')
+    if mode == "missing" and match is not None:
+        raise ScenarioError(f"{where}: a missing tool is missing for every call; drop match")
+    return Fault(mode=mode, exit=_int(data, "exit", 1, where, 1, 255), match=match)
+
+
+def _feature_value(value: Any, where: str) -> str:
+    if isinstance(value, bool):
+        return "1" if value else ""
+    if isinstance(value, str):
+        return value
+    raise ScenarioError(f"{where}: feature values must be strings or booleans, not {value!r}")
+
+
+def _apply_vm_table(inventory: dict[str, VMSpec], name: str, data: _Table, where: str) -> None:
+    """Apply one ``[vms."NAME"]`` table to the inventory (in place)."""
+    _check_keys(
+        data, ("klass", "template", "tags", "power", "start_fails", "absent", "features"), where
+    )
+    if not _VM_NAME.fullmatch(name):
+        raise ScenarioError(f"{where}: {name!r} is not a valid qube name")
+    if name == "dom0":
+        raise ScenarioError(f"{where}: dom0 cannot be changed")
+    if _bool(data, "absent", False, where):
+        if set(data) - {"absent"}:
+            raise ScenarioError(f"{where}: an absent VM takes no other keys")
+        if name not in inventory:
+            raise ScenarioError(f"{where}: {name} is not in the default inventory")
+        del inventory[name]
+        return
+    base = inventory.get(name)
+    klass = _choice(data, "klass", base.klass if base else "AppVM", KLASSES, where)
+    if klass == "AdminVM":
+        raise ScenarioError(f"{where}: only dom0 is an AdminVM")
+    template = _string(data, "template", where) if "template" in data else None
+    if "template" not in data and base is not None and klass == base.klass:
+        template = base.template
+    tags_value = data.get("tags", list(base.tags) if base else [])
+    if not isinstance(tags_value, list) or not all(
+        isinstance(t, str) and _TAG.fullmatch(t) for t in tags_value
+    ):
+        raise ScenarioError(f"{where}: tags must be a list of tag names")
+    features = dict(base.features) if base else {}
+    extra = _table(data, "features", where)
+    for key, value in extra.items():
+        if not _FEATURE.fullmatch(key):
+            raise ScenarioError(f"{where}: {key!r} is not a valid feature name")
+        features[key] = _feature_value(value, where)
+    inventory[name] = VMSpec(
+        name=name,
+        klass=klass,
+        template=template,
+        tags=tuple(dict.fromkeys(tags_value)),
+        power=_choice(data, "power", base.power if base else "Halted", POWER_STATES, where),
+        start_fails=_bool(data, "start_fails", base.start_fails if base else False, where),
+        features=features,
+    )
+
+
+def _check_inventory(inventory: dict[str, VMSpec], source: str) -> None:
+    """Every template reference must point at a VM that can be a template."""
+    for spec in inventory.values():
+        where = _where(source, f'vms."{spec.name}"')
+        if spec.klass in ("TemplateVM", "StandaloneVM", "AdminVM"):
+            if spec.template is not None:
+                raise ScenarioError(f"{where}: a {spec.klass} has no template")
+            continue
+        if spec.template is None:
+            raise ScenarioError(f"{where}: a {spec.klass} needs a template")
+        parent = inventory.get(spec.template)
+        if parent is None:
+            raise ScenarioError(f"{where}: its template {spec.template} is not in the inventory")
+        if spec.klass == "AppVM" and parent.klass != "TemplateVM":
+            raise ScenarioError(f"{where}: the template of an AppVM must be a TemplateVM")
+        if spec.klass == "DispVM" and (
+            parent.klass != "AppVM" or not parent.features.get("template_for_dispvms")
+        ):
+            raise ScenarioError(
+                f"{where}: the template of a DispVM must be an AppVM with "
+                "features.template_for_dispvms = true"
+            )
+
+
+def _finish_features(
+    inventory: dict[str, VMSpec], templates: dict[str, TemplateSettings], dom0: Dom0Settings
+) -> dict[str, VMSpec]:
+    """Add the features Qubes itself maintains (agent version, servicevm, ...)."""
+    result: dict[str, VMSpec] = {}
+    for name in sorted(inventory):
+        spec = inventory[name]
+        features: dict[str, str] = {}
+        if name in SERVICE_VMS:
+            features["servicevm"] = "1"
+        if spec.klass == "AdminVM":
+            features["updates-available"] = "1" if dom0.updates else ""
+        if spec.klass in ("TemplateVM", "StandaloneVM"):
+            settings = templates[name]
+            features["os"] = "Linux"
+            features["qrexec"] = "1"
+            if settings.agent_version is not None:
+                features["qubes-agent-version"] = settings.agent_version
+            features["updates-available"] = "" if settings.result == "no_updates" else "1"
+        features.update(spec.features)
+        result[name] = VMSpec(
+            spec.name, spec.klass, spec.template, spec.tags, spec.power, spec.start_fails, features
+        )
+    return result
+
+
+def parse_scenario(data: _Table, source: str = "") -> Scenario:
+    """Validate a scenario already loaded from TOML (or JSON) and fill the defaults."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source or 'scenario'}: the top level must be a table")
+    top = ("sim", "network", "dom0", "templates", "trust", "client", "vms", "faults")
+    unknown = sorted(set(data) - set(top))
+    if unknown:
+        raise ScenarioError(
+            f"{source or 'scenario'}: unknown table(s) {', '.join(unknown)} "
+            f"(known: {', '.join(top)})"
+        )
+    where_top = source or "scenario"
+    sim = _parse_sim(_table(data, "sim", where_top), source)
+    network = _parse_network(_table(data, "network", where_top), source)
+    dom0 = _parse_dom0(_table(data, "dom0", where_top), source)
+    trust = _parse_trust(_table(data, "trust", where_top), source)
+    client = _parse_client(_table(data, "client", where_top), source)
+
+    inventory = default_inventory()
+    for name, table in _table(data, "vms", where_top).items():
+        where = _where(source, f'vms."{name}"')
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{where}: must be a table")
+        _apply_vm_table(inventory, name, table, where)
+    _check_inventory(inventory, source)
+
+    updateable = [n for n, s in inventory.items() if s.klass in ("TemplateVM", "StandaloneVM")]
+    templates: dict[str, TemplateSettings] = {name: TemplateSettings() for name in updateable}
+    for name, table in _table(data, "templates", where_top).items():
+        where = _where(source, f'templates."{name}"')
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{where}: must be a table")
+        if name not in templates:
+            raise ScenarioError(
+                f"{where}: {name} is not a template of the inventory "
+                f"(templates: {', '.join(sorted(templates))})"
+            )
+        templates[name] = _parse_template(table, where)
+
+    faults: dict[str, Fault] = {}
+    for tool, table in _table(data, "faults", where_top).items():
+        where = _where(source, f'faults."{tool}"')
+        if tool not in TOOLS:
+            raise ScenarioError(f"{where}: unknown tool {tool!r} (tools: {', '.join(TOOLS)})")
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{where}: must be a table")
+        faults[tool] = _parse_fault(table, where)
+
+    return Scenario(
+        source=source,
+        sim=sim,
+        network=network,
+        dom0=dom0,
+        templates=templates,
+        trust=trust,
+        client=client,
+        vms=_finish_features(inventory, templates, dom0),
+        faults=faults,
+        raw=data,
+    )
+
+
+def load_scenario(path: Path | str | None) -> Scenario:
+    """Read and validate a scenario file; ``None`` gives the built-in healthy scenario.
+
+    Raises ScenarioError (never OSError or a TOML error) so the launcher can
+    turn any problem into one usage-error message.
+    """
+    if path is None:
+        return parse_scenario({}, "")
+    import tomllib
+
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read the scenario: {exc.strerror or exc}") from exc
+    if len(raw) > 1024 * 1024:
+        raise ScenarioError(f"{source}: the scenario is larger than 1 MiB")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{source}: the scenario is not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{source}: not valid TOML: {exc}") from exc
+    return parse_scenario(data, source)

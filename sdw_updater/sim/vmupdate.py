@@ -1,0 +1,490 @@
+"""``qubes-vm-update``, simulated (reference: qubes-contract §1, R4.2/R4.3 behaviour).
+
+Targets are chosen as the real tool chooses them, updated in parallel
+batches (templates and standalones first, then the rest) by a discrete
+event loop on simulated time: no threads, one process, killable as a group.
+Progress goes to stderr as whole-batch snapshots (§1.3), agent output to
+stdout as ``<vm>:out: ...`` (§1.4), and with ``-r``/``-R`` the VMs derived
+from successfully updated templates are shut down or restarted (§1.5).
+
+How each template behaves comes from ``[templates."NAME"]``; a template
+whose updates were installed by an earlier successful run reports
+``no_updates`` afterwards, as a real one would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from sdw_updater.sim.scenario import SERVICE_VMS
+from sdw_updater.sim.state import set_power
+from sdw_updater.sim.tools import Context, _Parser, err, out
+
+STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
+NON_TEMPLATE_DURATION = 60.0
+_FLOOD_CHUNK = 64 * 1024
+
+
+def _garbage_lines(name: str) -> list[str]:
+    """Malformed progress lines: none may read as a valid status for ``name``."""
+    return [
+        f"{name} updating 12,5",
+        f"{name} updating nan",
+        f"{name} updating -7.0",
+        f"{name} updating 250.0",
+        f"{name}  updating 50.0",
+        f"{name} updating",
+        f"{name}\tdone\tsuccess",
+        f"{name} done SUCCESS",
+        f"{name} done success extra",
+        f"{name}:done:success",
+        f"{name} unknown None",
+        f"{name} done succ\u00e8s",
+        f"\x1b[2K{name} done success",
+        f"{name} done success\x00",
+        f"{name} updating " + "9" * 600,
+    ]
+
+
+@dataclass
+class Job:
+    """One qube being updated."""
+
+    name: str
+    result: str
+    duration: float
+    flood_bytes: int
+    debian: bool
+    status: str = "pending"  # pending | updating | done | garbled
+    percent: float = 0.0
+    final: str | None = None
+    started: bool = False
+    finished: bool = False
+    autostarted: bool = False
+    garbage_count: int = 0
+    flood_counter: int = 0
+    start_time: float = 0.0
+    timeline: list[tuple[float, str, object]] = field(default_factory=list)
+
+    def line(self) -> str:
+        if self.result == "garbage" and self.status != "pending":
+            lines = _garbage_lines(self.name)
+            self.garbage_count += 1
+            return lines[self.garbage_count % len(lines)]
+        if self.status == "pending":
+            return f"{self.name} pending None"
+        if self.status == "updating":
+            return f"{self.name} updating {self.percent}"
+        return f"{self.name} done {self.final}"
+
+    def plan(self) -> None:
+        """The events of this update, as (simulated seconds after start, kind, value)."""
+        d = self.duration
+        progress = [(d * i / (STEPS + 1), round(100.0 * i / STEPS, 2)) for i in range(1, STEPS + 1)]
+        events: list[tuple[float, str, object]] = []
+        if self.result in ("success", "garbage"):
+            events = [(t, "progress", p) for t, p in progress]
+            events.append((d, "done", "success" if self.result == "success" else None))
+        elif self.result == "no_updates":
+            events = [(d * i / 4, "progress", round(100.0 * i / 3, 2)) for i in range(1, 4)]
+            events.append((d, "done", "no_updates"))
+        elif self.result == "error":
+            events = [(t, "progress", p) for t, p in progress[:5]]
+            events.append((d * 0.6, "error_output", None))
+            events.append((d, "done", "error"))
+        elif self.result == "cancelled":
+            events = [(d, "done", "cancelled")]
+        elif self.result == "hang":
+            events = [(t, "progress", p) for t, p in progress[: STEPS // 2]]
+        elif self.result == "crash":
+            events = [(t, "progress", p) for t, p in progress[: STEPS // 2]]
+            events.append((d / 2, "crash", None))
+        self.timeline = events
+
+
+class Batch:
+    """Qubes updated together; any change reprints every line (a snapshot)."""
+
+    def __init__(
+        self, ctx: Context, jobs: list[Job], concurrency: int, show_output: bool, progress: bool
+    ) -> None:
+        self.ctx = ctx
+        self.jobs = {job.name: job for job in jobs}
+        # Set order, as the real tool prints: arbitrary, not the --targets order.
+        self.order = list({job.name for job in jobs})
+        self.concurrency = max(1, concurrency)
+        self.show_output = show_output
+        self.progress = progress
+        self.clock = 0.0
+        self.queue: list[tuple[float, int, str, int]] = []
+        self.sequence = 0
+
+    def snapshot(self) -> None:
+        if self.progress:
+            err("".join(self.jobs[name].line() + "\n" for name in self.order))
+
+    def agent_out(self, job: Job, text: str, stream: str = "out") -> None:
+        if self.show_output:
+            out("".join(f"{job.name}:{stream}: {line}\n" for line in text.splitlines()))
+
+    def flood(self, job: Job, nbytes: int) -> None:
+        """Stream ``nbytes`` of extra agent output in chunks (never all in memory)."""
+        if not self.show_output or nbytes <= 0:
+            return
+        written = 0
+        while written < nbytes:
+            parts: list[str] = []
+            size = 0
+            while size < _FLOOD_CHUNK and written + size < nbytes:
+                k = job.flood_counter
+                job.flood_counter += 1
+                line = (
+                    f"{job.name}:out: Get:{k} https://deb.debian.org/debian bookworm/main amd64 "
+                    f"libsim-flood{k % 997} amd64 1.{k}-1 [{100 + k % 900} kB]\n"
+                )
+                parts.append(line)
+                size += len(line)
+            data = "".join(parts).encode()
+            sys.stdout.buffer.write(data)
+            written += len(data)
+        sys.stdout.buffer.flush()
+
+    def _schedule(self, job: Job, index: int, start: float) -> None:
+        if index < len(job.timeline):
+            at = start + job.timeline[index][0]
+            self.sequence += 1
+            heapq.heappush(self.queue, (at, self.sequence, job.name, index))
+
+    def _start(self, job: Job) -> None:
+        job.started = True
+        job.plan()
+        if not self.ctx.is_running(job.name):
+            job.autostarted = True
+            self.ctx.set_power(job.name, "Running")
+        self.agent_out(job, f"Updating {job.name}")
+        job.start_time = self.clock
+        self._schedule(job, 0, self.clock)
+        if not job.timeline:
+            self._finish(job)
+
+    def _start_more(self) -> None:
+        active = sum(1 for j in self.jobs.values() if j.started and not j.finished)
+        for name in sorted(self.jobs):
+            job = self.jobs[name]
+            if active >= self.concurrency:
+                break
+            if not job.started:
+                self._start(job)
+                active += 1
+
+    def _finish(self, job: Job) -> None:
+        job.finished = True
+        if job.autostarted:
+            self.ctx.set_power(job.name, "Halted")
+        self._start_more()
+
+    def _apply(self, job: Job, kind: str, value: object) -> None:
+        floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
+        if kind == "progress":
+            assert isinstance(value, float)
+            out_lines = _agent_lines(job)
+            self.agent_out(job, out_lines[int(value) % len(out_lines)])
+            self.flood(job, job.flood_bytes // floods)
+            if job.status == "pending":
+                job.status = "updating"
+            self.snapshot()  # status change, old percent
+            job.percent = value
+            self.snapshot()  # new percent
+        elif kind == "error_output":
+            self.agent_out(
+                job,
+                "E: Failed to fetch https://deb.debian.org/debian/dists/bookworm/InRelease  "
+                "Temporary failure resolving 'deb.debian.org' (simulated)",
+                "err",
+            )
+        elif kind == "crash":
+            self.ctx.die(signal.SIGKILL)
+        elif kind == "done":
+            if not any(k == "progress" for _, k, _ in job.timeline):
+                self.flood(job, job.flood_bytes)
+            if value is None:  # garbage: it ends without a done line
+                job.status = "garbled"
+            else:
+                job.status = "done"
+                job.final = str(value)
+            self.snapshot()
+            if self.show_output:
+                out(f"{job.name}:out: \n{job.name}:err: \n")
+            self._record_result(job)
+            self._finish(job)
+
+    def _record_result(self, job: Job) -> None:
+        if job.final not in ("success", "no_updates"):
+            return
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self.ctx.store.locked() as state:
+            features = state.setdefault("features", {}).setdefault(job.name, {})
+            features["updates-available"] = ""
+            features["last-updates-check"] = stamp
+            if job.final == "success":
+                features["last-update"] = stamp
+                state.setdefault("template_updates_pending", {})[job.name] = False
+
+    def run(self) -> None:
+        """Run the batch to its end (forever when a qube hangs: the caller's timeout ends it)."""
+        self.snapshot()
+        self._start_more()
+        scale = self.ctx.scenario.sim.time_scale
+        while self.queue:
+            at, _, name, index = heapq.heappop(self.queue)
+            if at > self.clock:
+                if scale > 0:
+                    time.sleep((at - self.clock) * scale)
+                self.clock = at
+            job = self.jobs[name]
+            _, kind, value = job.timeline[index]
+            self._apply(job, kind, value)
+            self._schedule(job, index + 1, job.start_time)
+        if any(not job.finished for job in self.jobs.values()):
+            while True:  # a hung update: nothing more ever happens
+                time.sleep(3600)
+
+
+def _agent_lines(job: Job) -> list[str]:
+    if job.debian:
+        return [
+            "Hit:1 https://deb.debian.org/debian bookworm InRelease",
+            "Get:2 https://deb.debian.org/debian-security bookworm-security InRelease [48.0 kB]",
+            "Reading package lists...",
+            "Calculating upgrade...",
+            "Unpacking libssl3:amd64 (3.0.15-1~deb12u1) over (3.0.14-1~deb12u2) ...",
+            "Setting up libssl3:amd64 (3.0.15-1~deb12u1) ...",
+        ]
+    return [
+        "Fedora 40 - x86_64 - Updates                    1.2 MB/s |  12 MB     00:09",
+        "Dependencies resolved.",
+        "  Upgrading        : openssl-libs-1:3.2.2-3.fc40.x86_64",
+        "  Cleanup          : openssl-libs-1:3.2.2-2.fc40.x86_64",
+        "  Verifying        : openssl-libs-1:3.2.2-3.fc40.x86_64",
+        "Complete!",
+    ]
+
+
+def _parser() -> _Parser:
+    parser = _Parser(prog="qubes-vm-update")
+    parser.add_argument("--max-concurrency", "-x", type=int)
+    parser.add_argument("--signal-no-updates", action="store_true")
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--log", default="WARNING")
+    parser.add_argument("--no-refresh", action="store_true")
+    parser.add_argument("--force-upgrade", "-f", action="store_true")
+    parser.add_argument("--no-cleanup", action="store_true")
+    parser.add_argument("--leave-obsolete", action="store_true")
+    parser.add_argument("--download-only", action="store_true")
+    parser.add_argument("--targets")
+    parser.add_argument("--skip")
+    parser.add_argument("--templates", "-T", action="store_true")
+    parser.add_argument("--standalones", "-S", action="store_true")
+    parser.add_argument("--apps", "-A", action="store_true")
+    parser.add_argument("--all", action="store_true")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--force-update", action="store_true")
+    selection.add_argument("--update-if-available", action="store_true")
+    selection.add_argument("--update-if-stale", type=int)
+    apply = parser.add_mutually_exclusive_group()
+    apply.add_argument(
+        "--apply-to-sys", "--restart", "-r", dest="apply", action="store_const", const="sys"
+    )
+    apply.add_argument("--apply-to-all", "-R", dest="apply", action="store_const", const="all")
+    apply.add_argument("--no-apply", dest="apply", action="store_const", const=None)
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--show-output", "--verbose", "-v", action="store_true")
+    output.add_argument("--quiet", "-q", action="store_true")
+    progress = parser.add_mutually_exclusive_group()
+    progress.add_argument("--just-print-progress", action="store_true")
+    progress.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def _stale(features: dict[str, str], days: int, now: float) -> bool:
+    if not features.get("qrexec") or features.get("os") != "Linux":
+        return False
+    checked = features.get("last-updates-check")
+    try:
+        when = time.mktime(time.strptime(checked, "%Y-%m-%d %H:%M:%S")) if checked else 0.0
+    except ValueError:
+        when = 0.0
+    return (now - when) // 86400 > days
+
+
+def run(ctx: Context, argv: list[str]) -> int:
+    """The whole tool: targets, batches, propagation, exit code (§1.6)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.max_concurrency is not None and args.max_concurrency < 1:
+        parser.error("argument --max-concurrency/-x: must be at least 1")
+    vms = ctx.scenario.vms
+    state = ctx.store.read()
+    power = state.get("power", {})
+    all_features = state.get("features", {})
+
+    def running(name: str) -> bool:
+        return name == "dom0" or power.get(name, "Halted") not in ("Halted", "NA")
+
+    targets: list[str] = []
+    if args.targets is not None:
+        targets = args.targets.split(",")
+        unknown = [name for name in targets if name not in vms]
+        if unknown:
+            noun = "name" if len(unknown) == 1 else "names"
+            err(f"Unknown qube {noun}: {', '.join(unknown)}\n")
+            return 64
+        if len(set(targets)) != len(targets):
+            duplicated = sorted({n for n in targets if targets.count(n) > 1})
+            err(f"Duplicated qube name(s) in --targets: {', '.join(duplicated)}\n")
+            return 64
+    chosen = set(targets)
+    by_class = args.templates or args.standalones or args.apps
+    if args.all or (args.targets is None and not by_class):
+        # every updateable qube (no template); AppVMs and DispVMs never are
+        chosen |= {n for n, s in vms.items() if s.template is None}
+    if args.templates:
+        chosen |= {n for n, s in vms.items() if s.klass == "TemplateVM"}
+    if args.standalones:
+        chosen |= {n for n, s in vms.items() if s.klass == "StandaloneVM"}
+    if args.apps:
+        chosen |= {n for n, s in vms.items() if s.klass == "AppVM" and running(n)}
+    if args.skip:
+        chosen -= set(args.skip.split(","))
+    if "dom0" in chosen:
+        chosen.discard("dom0")
+        if not args.quiet:
+            out("Skipping dom0. To update AdminVM use `qubes-dom0-update`\n")
+
+    now = time.time()
+    if args.force_update:
+        selected = sorted(chosen)
+    else:
+        stale_days = args.update_if_stale
+        if stale_days is None:
+            try:
+                stale_days = int(
+                    all_features.get("dom0", {}).get("qubes-vm-update-update-if-stale", 7)
+                )
+            except ValueError:
+                stale_days = 7
+        selected = []
+        for name in sorted(chosen):
+            features = all_features.get(name, {})
+            if features.get("updates-available") or (
+                not args.update_if_available and _stale(features, stale_days, now)
+            ):
+                selected.append(name)
+    if not selected:
+        if not args.quiet:
+            out("No qube selected for update\n")
+        return 100 if args.signal_no_updates else 0
+
+    if args.dry_run:
+        templates = [n for n in selected if vms[n].klass == "TemplateVM"]
+        out(f"Following templates will be shutdown: {','.join(templates)}\n")
+        return 0
+
+    pending = state.get("template_updates_pending", {})
+    jobs: list[Job] = []
+    for name in selected:
+        spec = vms[name]
+        if spec.klass in ("TemplateVM", "StandaloneVM"):
+            settings = ctx.scenario.template_settings(name)
+            result = settings.result
+            if result == "success" and not pending.get(name, True):
+                result = "no_updates"
+            duration, flood = settings.duration, int(settings.flood_mb * 1024 * 1024)
+        else:
+            result, duration, flood = "no_updates", NON_TEMPLATE_DURATION, 0
+        debian = "fedora" not in (name + str(spec.template))
+        jobs.append(Job(name, result, duration, flood, debian))
+
+    concurrency = args.max_concurrency or ctx.scenario.sim.cpus
+    progress = args.just_print_progress and not args.quiet
+    first = [j for j in jobs if vms[j.name].klass in ("TemplateVM", "StandaloneVM")]
+    second = [j for j in jobs if j not in first]
+    for batch_jobs in (first, second):
+        if batch_jobs:
+            Batch(ctx, batch_jobs, concurrency, args.show_output, progress).run()
+
+    code = 0
+    for job in jobs:
+        if job.final == "error":
+            code = max(code, 1)
+        elif job.final == "cancelled":
+            code = max(code, 130)
+    if args.apply is not None:
+        code = max(code, _propagate(ctx, jobs, args.apply))
+    if code == 0 and args.signal_no_updates and all(j.final == "no_updates" for j in jobs):
+        return 100
+    return code
+
+
+def _propagate(ctx: Context, jobs: list[Job], mode: str) -> int:
+    """§1.5: apply successful template updates to the qubes running from them.
+
+    Updated templates that run are shut down; then each running derived qube
+    that was not itself updated (disposables excluded) is restarted when it
+    is a service VM, or shut down (``-R`` only).  Not reported on any
+    stream and not journaled; the power states change.
+    """
+    vms = ctx.scenario.vms
+    updated = {job.name for job in jobs if job.final == "success"}
+    templates = [name for name in sorted(updated) if vms[name].klass == "TemplateVM"]
+    state = ctx.store.read()
+    power = state.get("power", {})
+    features = state.get("features", {})
+
+    def running(name: str) -> bool:
+        return power.get(name, "Halted") not in ("Halted", "NA")
+
+    def chain(name: str) -> list[str]:
+        found: list[str] = []
+        current = vms[name].template
+        while current is not None and current not in found:
+            found.append(current)
+            current = vms[current].template
+        return found
+
+    stop: list[str] = [t for t in templates if running(t)]
+    restart: list[str] = []
+    for template in templates:
+        for name, spec in vms.items():
+            if (
+                template not in chain(name)
+                or not running(name)
+                or name in updated
+                or spec.klass == "DispVM"
+                or name in stop
+            ):
+                continue
+            if features.get(name, {}).get("servicevm"):
+                restart.append(name)
+                stop.append(name)
+            elif mode == "all":
+                stop.append(name)
+    if not stop:
+        return 0
+    ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)
+    with ctx.store.locked() as changed:
+        for name in stop:
+            set_power(changed, name, "Halted")
+    code = 0
+    order = {name: index for index, name in enumerate(SERVICE_VMS)}
+    for name in sorted(restart, key=lambda n: (order.get(n, len(order)), n)):
+        ctx.sleep(ctx.scenario.sim.vm_start_duration)
+        if vms[name].start_fails:
+            code = 13
+            continue
+        ctx.set_power(name, "Running")
+    return code

@@ -1,0 +1,77 @@
+"""Shared fixtures: every test gets its own HOME, so ~/.securedrop_updater is private."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing-free properties: CI machines are small and busy.
+settings.register_profile(
+    "sdw", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
+)
+settings.load_profile("sdw")
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME and runtime dir for one test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    return home
+
+
+def stamp(epoch: float) -> str:
+    return time.strftime(DATE_FORMAT, time.localtime(epoch))
+
+
+def write_status(home: Path, status: str, epoch: float | None = None, **extra: object) -> None:
+    directory = home / ".securedrop_updater"
+    directory.mkdir(parents=True, exist_ok=True)
+    data = {"status": status, "last_status_update": stamp(time.time() if epoch is None else epoch)}
+    data.update(extra)
+    (directory / "sdw-update-status").write_text(json.dumps(data))
+
+
+def read_status(home: Path) -> dict[str, object]:
+    return json.loads((home / ".securedrop_updater" / "sdw-update-status").read_text())
+
+
+def read_journal(home: Path) -> list[dict[str, object]]:
+    path = home / ".securedrop_updater" / "sim" / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def tools(journal: list[dict[str, object]]) -> list[str]:
+    return [str(r["tool"]) for r in journal]
+
+
+def run_updater(
+    home: Path, *args: str, scenario: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script as a user would, against the simulator."""
+    argv = [str(BIN / "sdw-updater"), *args]
+    if scenario is not None:
+        path = home / "scenario.toml"
+        path.write_text(scenario)
+        argv += ["--simulate", str(path)]
+    env = dict(os.environ, HOME=str(home))
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=home, check=False
+    )

@@ -1,0 +1,208 @@
+"""``sdw-login``: a bounded wait for the desktop session, then ``sdw-updater``."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sdw_notify import login
+from sdw_updater.status import format_time
+
+BIN = Path(sys.executable).parent
+TIMEOUT = 60
+
+
+@pytest.fixture
+def listening(tmp_path):
+    """Make listening Unix sockets (file or abstract) that accept connections."""
+    sockets: list[socket.socket] = []
+
+    def make(address: str) -> str:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(address)
+        sock.listen(8)
+        sockets.append(sock)
+        return address
+
+    yield make
+    for sock in sockets:
+        sock.close()
+
+
+def test_nothing_set_is_not_ready():
+    assert login.session_ready({}) is False
+
+
+def test_wayland_socket_absolute_and_relative(tmp_path, listening):
+    path = listening(str(tmp_path / "wayland-7"))
+    assert login.wayland_ready({"WAYLAND_DISPLAY": path})
+    assert login.wayland_ready({"WAYLAND_DISPLAY": "wayland-7", "XDG_RUNTIME_DIR": str(tmp_path)})
+    assert not login.wayland_ready({"WAYLAND_DISPLAY": "wayland-7"})  # no runtime dir
+    assert not login.wayland_ready({"WAYLAND_DISPLAY": str(tmp_path / "wayland-8")})
+
+
+def test_a_socket_file_nobody_listens_on_is_not_ready(tmp_path):
+    stale = tmp_path / "stale"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(stale))
+    sock.close()  # the file stays, nothing accepts
+    assert stale.exists()
+    assert not login.wayland_ready({"WAYLAND_DISPLAY": str(stale)})
+
+
+def test_x_display_on_its_abstract_socket(listening):
+    number = 9000 + os.getpid() % 1000
+    listening(f"\0/tmp/.X11-unix/X{number}")
+    assert login.x11_ready({"DISPLAY": f":{number}"})
+    assert login.x11_ready({"DISPLAY": f":{number}.0"})
+    assert login.x11_ready({"DISPLAY": f"unix:{number}"})
+    assert not login.x11_ready({"DISPLAY": f":{number + 1}"})
+
+
+@pytest.mark.parametrize("value", ["", "garbage", ":", ":x", "host:1:2"])
+def test_malformed_display_is_not_ready(value):
+    assert not login.x11_ready({"DISPLAY": value})
+
+
+def test_session_bus(tmp_path, listening):
+    bus = listening(str(tmp_path / "bus"))
+    assert login.bus_ready({})  # no bus configured: nothing to wait for
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus}"})
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": f"unix:path={bus},guid=0123abcd"})
+    assert not login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/nobus"})
+    # the second address of a list may be the live one
+    address = f"unix:path={tmp_path}/nobus;unix:path={bus}"
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": address})
+    name = f"sdw-test-bus-{os.getpid()}"
+    listening("\0" + name)
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": f"unix:abstract={name}"})
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": "tcp:host=localhost,port=1"})
+
+
+def test_percent_escaped_bus_path(tmp_path, listening):
+    bus = listening(str(tmp_path / "my bus"))
+    escaped = bus.replace(" ", "%20")
+    assert login.bus_ready({"DBUS_SESSION_BUS_ADDRESS": f"unix:path={escaped}"})
+
+
+def test_display_ready_but_bus_not_yet(tmp_path, listening):
+    display = listening(str(tmp_path / "wayland-0"))
+    env = {"WAYLAND_DISPLAY": display, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/bus"}
+    assert not login.session_ready(env)
+    listening(str(tmp_path / "bus"))
+    assert login.session_ready(env)
+
+
+def test_wait_is_bounded():
+    started = time.monotonic()
+    assert login.wait_for_session(0.6, {}) is False
+    elapsed = time.monotonic() - started
+    assert 0.55 <= elapsed < 2.0
+
+
+def test_wait_returns_as_soon_as_the_session_is_up(tmp_path, listening):
+    path = str(tmp_path / "wayland-1")
+    polls: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 3:
+            listening(path)  # the compositor comes up during the wait
+
+    assert login.wait_for_session(60, {"WAYLAND_DISPLAY": path}, sleep=sleep) is True
+    assert len(polls) == 3
+    assert all(0 < s <= login.POLL for s in polls)
+
+
+@pytest.mark.parametrize("bad", ["-1", "601", "soon", "nan"])
+def test_bad_durations_are_usage_errors(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        login.build_parser().parse_args(["--wait", bad])
+    assert exc.value.code == 2
+
+
+def test_finds_the_updater_beside_itself(tmp_path):
+    fake = tmp_path / "sdw-updater"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    assert login.find_updater(str(tmp_path / "sdw-login")) == str(fake)
+
+
+# ----- end to end: the console script, the simulated workstation -----------------
+
+
+def _fresh_home(tmp_path: Path) -> Path:
+    """A home whose workstation was updated an hour ago: the launcher starts the client."""
+    home = tmp_path / "home"
+    state = home / ".securedrop_updater"
+    state.mkdir(parents=True)
+    stamp = format_time(time.time() - 3600)
+    (state / "sdw-update-status").write_text(
+        json.dumps({"status": "0", "last_status_update": stamp})
+    )
+    (state / "sdw-last-updated").write_text(stamp)
+    return home
+
+
+def _journal(home: Path) -> list[dict]:
+    path = home / ".securedrop_updater" / "sim" / "journal.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _run_login(home: Path, tmp_path: Path, env_extra: dict[str, str], *args: str):
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"}
+    }
+    env.update({"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime), **env_extra})
+    started = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "sdw-login"), *args, "--simulate"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env=env,
+        check=False,
+    )
+    return result, time.monotonic() - started
+
+
+def _client_started(home: Path) -> bool:
+    return any("sd-app" in json.dumps(call) for call in _journal(home))
+
+
+def test_login_waits_for_the_display_then_runs_the_updater(tmp_path, listening):
+    home = _fresh_home(tmp_path)
+    display = listening(str(tmp_path / "wayland-0"))
+    result, elapsed = _run_login(
+        home, tmp_path, {"WAYLAND_DISPLAY": display}, "--settle", "0", "--wait", "30"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert elapsed < 20
+    assert "Started the SecureDrop app" in result.stdout
+    assert _client_started(home)
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert "Desktop session ready" in log
+    assert "Starting" in log and "--simulate" in log
+
+
+def test_login_gives_up_waiting_and_still_runs_the_updater(tmp_path):
+    home = _fresh_home(tmp_path)
+    result, elapsed = _run_login(home, tmp_path, {}, "--settle", "0", "--wait", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 1.0 <= elapsed < 20
+    assert _client_started(home)
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert "not ready after 1 s" in log

@@ -1,0 +1,413 @@
+"""The dom0 package (issue 7): reproducible, complete, installable.
+
+Every build here starts from a committed tree, as ``make rpm`` does in a clean
+clone: the project as it is now (tracked files plus untracked ones git does
+not ignore) is copied into a scratch repository and committed with a fixed
+date, then cloned wherever a build needs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = "securedrop-updater"
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"$',
+    (ROOT / "sdw_updater" / "version.py").read_text(encoding="utf-8"),
+    re.MULTILINE,
+).group(1)  # type: ignore[union-attr]
+RPM_FILE = f"{NAME}-{VERSION}-1.noarch.rpm"
+SRPM_FILE = f"{NAME}-{VERSION}-1.src.rpm"
+COMMIT_EPOCH = 1767225600  # 2026-01-01 00:00:00 UTC, the scratch commit's date
+PACKAGES = ("sdw_updater", "launcher", "sdw_notify")
+APPDIR = f"/usr/share/{NAME}"
+ICON_SIZES = (16, 32, 48, 64, 128, 256)
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("rpmbuild") is None or shutil.which("rpm") is None,
+    reason="rpmbuild/rpm not installed (Debian: apt-get install rpm)",
+)
+
+
+def run(
+    argv: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def ok(argv: list[str], **kwargs) -> str:
+    proc = run(argv, **kwargs)
+    assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment without the caller's git, rpm or Python settings."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.org",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.org",
+        "GIT_AUTHOR_DATE": f"@{COMMIT_EPOCH} +0000",
+        "GIT_COMMITTER_DATE": f"@{COMMIT_EPOCH} +0000",
+    }
+    env.update(extra)
+    return env
+
+
+def project_files() -> list[str]:
+    out = ok(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        env=clean_env(Path.home()),
+    )
+    return sorted({f for f in out.split("\0") if f and (ROOT / f).is_file()})
+
+
+def commit(repo: Path, env: dict[str, str], message: str) -> None:
+    ok(["git", "add", "-A"], cwd=repo, env=env)
+    ok(["git", "commit", "-q", "--no-verify", "-m", message], cwd=repo, env=env)
+
+
+def clone(source: Path, dest: Path, env: dict[str, str]) -> Path:
+    ok(["git", "clone", "-q", str(source), str(dest)], env=env)
+    return dest
+
+
+def build(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run(["bash", "rpm/build.sh", *args], cwd=repo, env=env, timeout=300)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def query(package: Path, *args: str) -> str:
+    return ok(["rpm", "-qp", *args, str(package)], env=clean_env(package.parent))
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("rpm")
+
+
+@pytest.fixture(scope="module")
+def source_repo(scratch: Path) -> Path:
+    """A git repository holding the project as it is now, in one commit."""
+    repo = scratch / "source"
+    for name in project_files():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    env = clean_env(scratch)
+    ok(["git", "init", "-q", str(repo)], env=env)
+    commit(repo, env, "snapshot")
+    return repo
+
+
+@pytest.fixture(scope="module")
+def first_build(scratch: Path, source_repo: Path) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    home = scratch / "home-one"
+    home.mkdir()
+    repo = clone(source_repo, scratch / "one", clean_env(home))
+    proc = build(repo, clean_env(home, TZ="UTC"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return repo / "dist", proc
+
+
+@pytest.fixture(scope="module")
+def package(first_build: tuple[Path, subprocess.CompletedProcess[str]]) -> Path:
+    return first_build[0] / RPM_FILE
+
+
+def test_build_writes_rpm_and_srpm_and_prints_their_sha256(first_build) -> None:
+    dist, proc = first_build
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == f"{sha256(dist / RPM_FILE)}  dist/{RPM_FILE}"
+    assert lines[-2] == f"{sha256(dist / SRPM_FILE)}  dist/{SRPM_FILE}"
+
+
+def test_two_builds_elsewhere_and_later_are_byte_identical(
+    scratch: Path, source_repo: Path, first_build
+) -> None:
+    dist, _ = first_build
+    time.sleep(1.1)
+    home = scratch / "another home"
+    home.mkdir()
+    repo = clone(source_repo, scratch / "elsewhere" / "deeper" / "two", clean_env(home))
+    proc = build(repo, clean_env(home, TZ="Pacific/Auckland", LC_ALL="de_DE.UTF-8"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in (RPM_FILE, SRPM_FILE):
+        assert sha256(repo / "dist" / name) == sha256(dist / name), name
+
+
+def test_headers_hold_no_build_time_host_or_path(first_build, scratch: Path) -> None:
+    dist, _ = first_build
+    for name in (RPM_FILE, SRPM_FILE):
+        path = dist / name
+        fields = query(path, "--qf", "%{BUILDTIME}|%{BUILDHOST}|%{COOKIE}").split("|")
+        assert fields[:2] == [str(COMMIT_EPOCH), "reproducible"]
+        assert fields[2] in ("(none)", f"reproducible {COMMIT_EPOCH}")
+        everything = query(path, "--xml")
+        assert str(scratch) not in everything
+        assert "/tmp/" not in everything
+        assert "x86_64" not in everything
+        mtimes = set(query(path, "--qf", "[%{FILEMTIMES}\n]").split())
+        assert mtimes == {str(COMMIT_EPOCH)}, name
+    assert query(dist / RPM_FILE, "--qf", "%{SOURCERPM}") == SRPM_FILE
+    assert query(dist / RPM_FILE, "--qf", "%{SIGPGP:pgpsig}%{RSAHEADER:pgpsig}") == "(none)(none)"
+
+
+def expected_files() -> set[str]:
+    files = {
+        "/usr/bin/sdw-updater",
+        "/usr/bin/sdw-notify",
+        "/usr/bin/sdw-login",
+        "/usr/share/applications/press.freedom.SecureDropUpdater.desktop",
+        "/etc/xdg/autostart/sdw-login.desktop",
+        "/usr/lib/systemd/user/sdw-notify.service",
+        "/usr/lib/systemd/user/sdw-notify.timer",
+        "/usr/lib/systemd/user-preset/90-securedrop-updater.preset",
+        "/usr/share/icons/hicolor/scalable/apps/securedrop-updater.svg",
+    }
+    files |= {f"/usr/share/icons/hicolor/{n}x{n}/apps/securedrop-updater.png" for n in ICON_SIZES}
+    for name in project_files():
+        parts = Path(name).parts
+        if parts[0] in PACKAGES and "__pycache__" not in parts:
+            files.add(f"{APPDIR}/{name}")
+            files |= {f"{APPDIR}/{Path(*parts[:i])}" for i in range(1, len(parts))}
+    return files | {APPDIR}
+
+
+def test_package_holds_the_commands_packages_units_entries_and_icons(package: Path) -> None:
+    listed = set(query(package, "-l").splitlines())
+    assert listed == expected_files()
+    for package_dir in ("sdw_updater", "sdw_updater/sim", "launcher", "sdw_notify"):
+        assert f"{APPDIR}/{package_dir}/__init__.py" in listed
+    assert not [f for f in listed if f.endswith((".pyc", ".pyo")) or "__pycache__" in f]
+
+
+def test_file_modes_owners_and_config(package: Path) -> None:
+    rows = query(
+        package, "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]"
+    ).splitlines()
+    modes = {path: (perms, owner) for perms, owner, path in (row.split(" ", 2) for row in rows)}
+    for path, (perms, owner) in modes.items():
+        assert owner == "root:root", path
+        if path.startswith("/usr/bin/"):
+            assert perms == "-rwxr-xr-x", path
+        elif path == APPDIR or (path.startswith(APPDIR) and perms.startswith("d")):
+            assert perms == "drwxr-xr-x", path
+        else:
+            assert perms == "-rw-r--r--", path
+    assert query(package, "-c").split() == ["/etc/xdg/autostart/sdw-login.desktop"]
+    flags = query(package, "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()
+    assert "cn /etc/xdg/autostart/sdw-login.desktop" in flags
+
+
+def test_requirements_are_what_dom0_must_provide(package: Path) -> None:
+    required = {
+        line for line in query(package, "-R").splitlines() if not line.startswith("rpmlib(")
+    }
+    assert required == {
+        "python3 >= 3.11",
+        "python3-qt5",
+        "python3-gnupg",
+        "python3-packaging",
+        "python3-qubesadmin",
+        "gnupg2",
+        "systemd",
+        "/bin/sh",
+    }
+    assert query(package, "--provides").splitlines() == [f"{NAME} = {VERSION}-1"]
+    assert query(package, "--qf", "%{ARCH}") == "noarch"
+
+
+def test_scriptlets_apply_the_user_preset_once_and_cannot_fail(package: Path) -> None:
+    scripts = query(package, "--scripts")
+    sections = dict(
+        re.findall(
+            r"^(\w+) scriptlet \(using /bin/sh\):\n(.*?)(?=^\w+ scriptlet|\Z)", scripts, re.S | re.M
+        )
+    )
+    assert set(sections) == {"postinstall", "preuninstall"}
+    post, preun = sections["postinstall"], sections["preuninstall"]
+    assert '[ "$1" -eq 1 ]' in post
+    assert "systemctl --no-reload --global preset sdw-notify.timer" in post
+    assert '[ "$1" -eq 0 ]' in preun
+    assert "systemctl --no-reload --global disable sdw-notify.timer" in preun
+    for body in (post, preun):
+        assert "[ -x /usr/bin/systemctl ]" in body
+        assert body.rstrip().endswith("fi")
+        assert "|| :" in body
+
+
+# Runs an installed script under ``python -I -S``: no site-packages, so no
+# editable install of the working tree, and nothing but the install root and
+# the third-party modules given on the command line can be imported. At exit
+# it writes where the project's modules came from.
+RUNNER = """
+import atexit, json, runpy, sys
+script, report, deps = sys.argv[1:4]
+sys.path.append(deps)
+def write_report():
+    found = {
+        name: getattr(module, "__file__", None)
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in ("sdw_updater", "launcher", "sdw_notify")
+    }
+    with open(report, "w", encoding="utf-8") as fh:
+        json.dump(found, fh)
+atexit.register(write_report)
+sys.argv = [script, *sys.argv[4:]]
+runpy.run_path(script, run_name="__main__")
+"""
+
+
+def third_party_dir(dest: Path) -> Path:
+    """A directory holding only the third-party modules the product imports."""
+    import gnupg
+    import packaging
+
+    dest.mkdir()
+    for module in (Path(gnupg.__file__), Path(packaging.__file__).parent):
+        (dest / module.name).symlink_to(module)
+    return dest
+
+
+def install(package: Path, root: Path) -> None:
+    # --noscripts: the scriptlets run chrooted into the root, which has no
+    # shell and no systemctl; they are checked by their text above.
+    argv = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm"]
+    argv += ["--nodeps", "--noscripts", "-i", str(package)]
+    if os.geteuid() != 0:
+        argv = ["unshare", "--map-root-user", *argv]
+    ok(argv, env=clean_env(root.parent))
+
+
+@pytest.fixture(scope="module")
+def installed(package: Path, scratch: Path) -> Path:
+    """A throwaway root the package is installed into."""
+    root = scratch / "installroot"
+    root.mkdir()
+    install(package, root)
+    assert set(query(package, "-l").splitlines()) <= {
+        "/" + str(p.relative_to(root)) for p in root.rglob("*")
+    }
+    return root
+
+
+def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path) -> None:
+    root = installed
+    script = root / "usr/bin/sdw-updater"
+    assert script.read_text(encoding="utf-8").startswith("#!/usr/bin/python3 -I\n")
+    assert os.access(script, os.X_OK)
+
+    home = scratch / "run-home"
+    runtime = scratch / "run-runtime"
+    home.mkdir()
+    runtime.mkdir(mode=0o700)
+    report = scratch / "modules.json"
+    deps = third_party_dir(scratch / "deps")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    # For the simulator's fake tools, separate processes that do not run the
+    # installed commands; the commands themselves ignore the environment (-I)
+    # and must write no bytecode on their own, which the end of the test checks.
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    argv = [sys.executable, "-I", "-S", "-c", RUNNER, str(script), str(report), str(deps)]
+    argv += ["--cli", "--simulate", "--skip-delta", "0"]
+    proc = run(argv, cwd=scratch, env=env, timeout=180)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert (home / ".securedrop_updater" / "sim" / "journal.jsonl").is_file()
+
+    modules = json.loads(report.read_text(encoding="utf-8"))
+    assert "sdw_updater.sim" in modules
+    installed = str(root / "usr/share" / NAME) + "/"
+    for name, origin in modules.items():
+        assert origin is None or origin.startswith(installed), (name, origin)
+    assert not list(root.rglob("__pycache__"))
+
+
+def host_python_version() -> tuple[int, int] | None:
+    python = Path("/usr/bin/python3")
+    if not python.exists():
+        return None
+    out = run([str(python), "-I", "-c", "import sys; print(*sys.version_info[:2])"], timeout=30)
+    major, minor = out.stdout.split()
+    return int(major), int(minor)
+
+
+@pytest.mark.skipif(
+    (host_python_version() or (0, 0)) < (3, 11), reason="no /usr/bin/python3 >= 3.11 here"
+)
+def test_installed_commands_start_through_their_shebang(installed: Path, scratch: Path) -> None:
+    home = scratch / "shebang-home"
+    home.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    bindir = installed / "usr/bin"
+    proc = run([str(bindir / "sdw-updater"), "--version"], cwd=scratch, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"sdw-updater {VERSION}"), proc.stderr
+    for command in ("sdw-notify", "sdw-login"):
+        proc = run([str(bindir / command), "--help"], cwd=scratch, env=env, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(f"usage: {command}"), proc.stdout
+    assert not list(installed.rglob("__pycache__"))
+
+
+def test_a_missing_file_stops_the_build_with_its_name(scratch: Path, source_repo: Path) -> None:
+    home = scratch / "home-missing"
+    home.mkdir()
+    env = clean_env(home)
+    repo = clone(source_repo, scratch / "missing", env)
+    (repo / "files" / "sdw-notify.timer").unlink()
+    commit(repo, env, "lose the timer")
+    proc = build(repo, env)
+    assert proc.returncode != 0
+    assert "files/sdw-notify.timer is missing from the source tree" in proc.stderr
+    assert not (repo / "dist" / RPM_FILE).exists()
+
+
+def test_build_needs_a_commit_unless_told_to_use_the_working_tree(scratch: Path) -> None:
+    home = scratch / "home-worktree"
+    home.mkdir()
+    repo = scratch / "uncommitted"
+    for name in project_files():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    env = clean_env(home)
+    ok(["git", "init", "-q", str(repo)], env=env)
+    proc = build(repo, env)
+    assert proc.returncode != 0
+    assert "no commit yet" in proc.stderr
+    proc = build(repo, env, "--worktree")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (repo / "dist" / RPM_FILE).is_file()
+
+
+def test_spec_version_is_the_product_version() -> None:
+    spec = (ROOT / "rpm" / f"{NAME}.spec").read_text(encoding="utf-8")
+    assert re.search(rf"^Version:\s+{re.escape(VERSION)}$", spec, re.MULTILINE)
+    assert re.search(r"^Release:\s+1$", spec, re.MULTILINE)

@@ -1,0 +1,642 @@
+"""The Qt wizard against the simulated Qubes (pytest-qt, offscreen).
+
+Each test builds the real window on a real engine run in its own HOME and
+asserts what a journalist sees and what the process would exit with.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import BIN, read_journal, read_status, tools, write_status
+from PyQt5.QtCore import Qt, QTimer
+from PyQt5.QtGui import QFont
+from PyQt5.QtWidgets import QApplication, QLabel
+
+from launcher import strings as S
+from launcher.screenshots import FailingTrust, hold_updater_lock, release_lock
+from launcher.wizard import (
+    DETAILS_HEIGHT,
+    DETAILS_MAX_LINES,
+    HEIGHT,
+    PAGE_SPEC,
+    SAFE_BUTTONS,
+    WIDTH,
+    Wizard,
+    run_wizard,
+    scaled,
+)
+from sdw_updater import events as ev
+from sdw_updater.context import open_context
+from sdw_updater.freshness import Action, Decision
+from sdw_updater.plan import Outcome, RunResult, Step
+
+INSTANT = "[sim]\ntime_scale = 0.0\n"
+NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
+TEMPLATE_ERROR = NO_DOM0 + '[templates."sd-large-bookworm-template"]\nresult = "error"\n'
+NETWORK_DOWN = INSTANT + '[network]\nconnectivity = "none"\n'
+DIST_UPGRADE = '[sim]\ntime_scale = 0.0\nqubes_release = "4.3"\n'
+CLIENT_FAILS = NO_DOM0 + "[client]\nstart_exit = 1\n"
+# About two real seconds, spread over every kind of step.
+TIMED = """
+[sim]
+time_scale = 0.002
+[dom0]
+check_duration = 50
+update_duration = 200
+highstate_duration = 200
+[templates."fedora-40-xfce"]
+duration = 150
+[templates."whonix-gateway-17"]
+duration = 250
+[templates."sd-small-bookworm-template"]
+duration = 200
+[templates."sd-large-bookworm-template"]
+duration = 300
+"""
+CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropClient"
+RUN = Decision(Action.RUN_UPDATER, "test")
+WAIT_MS = 30_000
+
+Factory = Callable[..., Wizard]
+
+
+@pytest.fixture
+def make_wizard(qtbot: Any, home: Path) -> Iterator[Factory]:
+    """Build wizards on the simulator; at teardown wait for their threads to end."""
+    made: list[Wizard] = []
+
+    def factory(
+        scenario: str = INSTANT,
+        decision: Decision = RUN,
+        skip_netcheck: bool = False,
+        trust: object | None = None,
+    ) -> Wizard:
+        path = home / "scenario.toml"
+        path.write_text(scenario)
+        ctx = open_context(True, str(path), home=home)
+        if trust is not None:
+            setattr(ctx, "make_trust", lambda: trust)  # noqa: B010
+        wizard = Wizard(ctx, decision, skip_netcheck)
+        qtbot.addWidget(wizard)
+        wizard.show()
+        made.append(wizard)
+        return wizard
+
+    yield factory
+    for wizard in made:
+        qtbot.waitUntil(lambda w=wizard: w.busy is None, timeout=WAIT_MS)
+        for worker in (wizard.run_worker, wizard.call_worker):
+            if worker is not None:
+                worker.wait(10_000)
+
+
+def start(qtbot: Any, wizard: Wizard) -> None:
+    qtbot.mouseClick(wizard.intro.start_button, Qt.LeftButton)
+    assert wizard.page == "progress"
+    assert wizard.busy == "update"
+
+
+def run_to_end(qtbot: Any, wizard: Wizard) -> str:
+    start(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    return wizard.page
+
+
+def close_and_get_code(qtbot: Any, wizard: Wizard, button: Any) -> int:
+    with qtbot.waitSignal(wizard.closed, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(button, Qt.LeftButton)
+    assert not wizard.isVisible()
+    return int(blocker.args[0])
+
+
+def client_started(home: Path) -> bool:
+    return any(r["tool"] == "qvm-run" and CLIENT_ID in r["argv"] for r in read_journal(home))
+
+
+def texts(wizard: Wizard, page: str) -> str:
+    """Every visible text of a screen, for "does it say X" assertions."""
+    widget = wizard.outcomes[page] if page in wizard.outcomes else wizard.stack.currentWidget()
+    assert widget is not None
+    parts = [label.text() for label in widget.findChildren(QLabel) if label.isVisible()]
+    if page in wizard.outcomes:
+        parts.append(wizard.outcomes[page].technical.toPlainText())
+    return "\n".join(parts)
+
+
+# ----- introduction --------------------------------------------------------------
+
+
+def test_intro_explains_and_focuses_cancel(make_wizard: Factory) -> None:
+    wizard = make_wizard()
+    assert wizard.page == "intro"
+    shown = texts(wizard, "intro")
+    assert "usually takes about" in shown and "minutes" in shown
+    assert "cannot use SecureDrop" in shown
+    assert "Do not turn off or restart" in shown
+    assert "No successful update" in shown
+    assert wizard.focusWidget() is wizard.intro.cancel_button
+    assert not wizard.intro.start_button.autoDefault()
+    assert not wizard.intro.start_button.isDefault()
+    assert wizard.intro.cancel_button.nextInFocusChain() is wizard.intro.start_button
+    assert wizard.exit_code == 1
+
+
+def test_intro_estimate_uses_this_workstations_history(make_wizard: Factory, home: Path) -> None:
+    state = home / ".securedrop_updater"
+    state.mkdir(parents=True)
+    (state / "sdw-run-history.json").write_text('{"runs": [{"total": 600}, {"total": 660}]}')
+    wizard = make_wizard()
+    assert S.intro_duration(630) in texts(wizard, "intro")
+    assert "about 10 minutes" in wizard.intro.duration.text()
+
+
+def test_enter_never_starts_the_update(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard()
+    wizard.intro.start_button.setFocus()
+    qtbot.keyClick(wizard.intro.start_button, Qt.Key_Return)
+    qtbot.keyClick(wizard.intro.start_button, Qt.Key_Enter)
+    qtbot.keyClick(wizard, Qt.Key_Return)
+    qtbot.wait(50)
+    assert wizard.page == "intro"
+    assert wizard.busy is None
+    assert read_journal(home) == []
+
+
+def test_cancel_exits_1_and_changes_nothing(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard()
+    assert close_and_get_code(qtbot, wizard, wizard.intro.cancel_button) == 1
+    assert wizard.exit_code == 1
+    assert read_journal(home) == []
+    assert not (home / ".securedrop_updater" / "sdw-update-status").exists()
+
+
+def test_close_button_on_intro_is_cancel(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard()
+    with qtbot.waitSignal(wizard.closed) as blocker:
+        assert wizard.close()
+    assert blocker.args == [1]
+
+
+def test_esc_on_intro_closes(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard()
+    with qtbot.waitSignal(wizard.closed) as blocker:
+        qtbot.keyClick(wizard, Qt.Key_Escape)
+    assert blocker.args == [1]
+
+
+# ----- full flows -------------------------------------------------------------------
+
+
+def test_success_then_continue_starts_client_exit_0(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(NO_DOM0)
+    assert run_to_end(qtbot, wizard) == "complete"
+    page = wizard.outcomes["complete"]
+    assert "complete" in page.title.text()
+    assert wizard.focusWidget() is page.buttons["continue"]
+    assert wizard.exit_code == 8  # closing now would leave the client not started
+    assert not client_started(home)
+    assert close_and_get_code(qtbot, wizard, page.buttons["continue"]) == 0
+    assert client_started(home)
+    assert read_status(home)["status"] == "0"
+    assert all(row.state in ("done", "no_updates") for row in wizard.progress.rows.values())
+
+
+def test_dom0_updated_asks_for_reboot_exit_3(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard(INSTANT)
+    assert run_to_end(qtbot, wizard) == "reboot"
+    page = wizard.outcomes["reboot"]
+    assert "SecureDrop will not start until you restart" in page.body.text()
+    assert wizard.focusWidget() is page.buttons["later"]
+    assert not page.buttons["reboot"].autoDefault()
+    assert close_and_get_code(qtbot, wizard, page.buttons["later"]) == 3
+    assert not client_started(home)
+    assert read_status(home)["status"] == "2"
+
+
+def test_reboot_now_goes_through_the_host(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard(INSTANT)
+    assert run_to_end(qtbot, wizard) == "reboot"
+    code = close_and_get_code(qtbot, wizard, wizard.outcomes["reboot"].buttons["reboot"])
+    assert code == 3
+    assert "reboot" in tools(read_journal(home))
+    assert not client_started(home)
+
+
+def test_reboot_failure_is_shown_and_buttons_come_back(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(INSTANT + '[faults."reboot"]\nmode = "exit"\nexit = 1\n')
+    assert run_to_end(qtbot, wizard) == "reboot"
+    page = wizard.outcomes["reboot"]
+    qtbot.mouseClick(page.buttons["reboot"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.isVisible()
+    assert "could not be restarted" in page.status.text()
+    assert page.buttons["reboot"].isEnabled() and page.buttons["later"].isEnabled()
+    assert wizard.exit_code == 3
+
+
+def test_pending_reboot_is_shown_at_once_without_updating(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    decision = Decision(Action.REBOOT_PENDING, "test", previous_failed=True)
+    wizard = make_wizard(INSTANT, decision)
+    assert wizard.page == "reboot"
+    body = wizard.outcomes["reboot"].body.text()
+    assert "has not restarted since" in body
+    assert "did not finish" in body
+    assert wizard.exit_code == 3
+    assert close_and_get_code(qtbot, wizard, wizard.outcomes["reboot"].buttons["later"]) == 3
+    assert read_journal(home) == []
+
+
+def test_template_failure_names_the_template_exit_1(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(TEMPLATE_ERROR)
+    assert run_to_end(qtbot, wizard) == "failed"
+    page = wizard.outcomes["failed"]
+    body = page.body.text()
+    assert "sd-large-bookworm-template" in body
+    assert S.step_words("templates") in body
+    assert page.log_path.text() == "~/.securedrop_updater/logs/updater.log"
+    assert "sd-large-bookworm-template" in page.technical.toPlainText()
+    assert wizard.focusWidget() is page.buttons["close"]
+    assert not page.buttons["retry"].autoDefault()
+    assert wizard.progress.rows["sd-large-bookworm-template"].state == "failed"
+    assert wizard.progress.rows["sd-large-bookworm-template"].text == S.tr(S.TEMPLATE_FAILED)
+    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 1
+    assert not client_started(home)
+
+
+def test_failure_after_dom0_update_also_says_restart(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard(INSTANT + '[templates."whonix-gateway-17"]\nresult = "error"\n')
+    assert run_to_end(qtbot, wizard) == "failed"
+    assert S.tr(S.FAILED_REBOOT_TOO) in wizard.outcomes["failed"].body.text()
+    assert wizard.exit_code == 1
+
+
+def test_retry_runs_the_updates_again(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard(TEMPLATE_ERROR)
+    assert run_to_end(qtbot, wizard) == "failed"
+    first_page = wizard.progress
+    qtbot.mouseClick(wizard.outcomes["failed"].buttons["retry"], Qt.LeftButton)
+    assert wizard.page == "progress"
+    assert wizard.progress is not first_page
+    assert wizard.progress.bar.value() == 0
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.page == "failed"
+    assert tools(read_journal(home)).count("qubes-vm-update") == 2
+
+
+def test_network_down_exit_4_and_state_untouched(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(NETWORK_DOWN)
+    assert run_to_end(qtbot, wizard) == "network"
+    assert "not connected" in wizard.outcomes["network"].body.text()
+    assert not (home / ".securedrop_updater" / "sdw-update-status").exists()
+    assert "qubes-dom0-update" not in tools(read_journal(home))
+    assert close_and_get_code(qtbot, wizard, wizard.outcomes["network"].buttons["close"]) == 4
+
+
+def test_skip_netcheck_is_passed_to_the_engine(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard(NETWORK_DOWN + "[dom0]\nupdates = false\n", skip_netcheck=True)
+    assert run_to_end(qtbot, wizard) == "complete"
+
+
+def test_another_updater_running_exit_5(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard(NO_DOM0)
+    holder = hold_updater_lock(wizard.ctx.store.directory)
+    try:
+        assert run_to_end(qtbot, wizard) == "locked"
+        assert "already running" in wizard.outcomes["locked"].title.text()
+        assert wizard.exit_code == 5
+    finally:
+        release_lock(holder)
+    # Once the other updater is gone, "Try again" runs the updates.
+    qtbot.mouseClick(wizard.outcomes["locked"].buttons["retry"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.page == "complete"
+
+
+def test_dist_upgrade_exit_7(qtbot: Any, make_wizard: Factory, home: Path) -> None:
+    wizard = make_wizard(DIST_UPGRADE)
+    assert run_to_end(qtbot, wizard) == "dist_upgrade"
+    assert "distribution upgrade" in wizard.outcomes["dist_upgrade"].technical.toPlainText()
+    assert list(wizard.outcomes["dist_upgrade"].buttons) == ["close"]
+    assert "qubes-dom0-update" not in tools(read_journal(home))
+    code = close_and_get_code(qtbot, wizard, wizard.outcomes["dist_upgrade"].buttons["close"])
+    assert code == 7
+
+
+def test_trust_failure_shows_the_engines_message_exit_6(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(INSTANT, trust=FailingTrust())
+    assert run_to_end(qtbot, wizard) == "trust"
+    page = wizard.outcomes["trust"]
+    assert FailingTrust.MESSAGE in page.technical.toPlainText()
+    assert list(page.buttons) == ["close"]
+    assert "qubes-dom0-update" not in tools(read_journal(home))  # nothing after the check
+    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 6
+
+
+def test_client_start_failure_exit_8_and_retry(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(CLIENT_FAILS)
+    assert run_to_end(qtbot, wizard) == "complete"
+    qtbot.mouseClick(wizard.outcomes["complete"].buttons["continue"], Qt.LeftButton)
+    assert wizard.busy == "client"
+    assert not wizard.close()  # refused while the client is starting
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.page == "client_failed"
+    assert "qvm-run" in wizard.outcomes["client_failed"].technical.toPlainText()
+    assert wizard.exit_code == 8
+    qtbot.mouseClick(wizard.outcomes["client_failed"].buttons["retry"], Qt.LeftButton)
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.page == "client_failed"
+    page = wizard.outcomes["client_failed"]
+    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 8
+
+
+# ----- progress -------------------------------------------------------------------
+
+
+def test_progress_is_smooth_and_never_goes_back(
+    qtbot: Any, make_wizard: Factory, home: Path
+) -> None:
+    wizard = make_wizard(TIMED)
+    start(qtbot, wizard)
+    values: list[int] = []
+    wizard.progress.bar.valueChanged.connect(values.append)
+    steps: list[str] = []
+    seen_rows: dict[str, list[float]] = {}
+
+    def watch() -> bool:
+        for name, row in wizard.progress.rows.items():
+            seen_rows.setdefault(name, []).append(row.percent)
+        steps.append(wizard.progress.step_label.text())
+        return wizard.busy is None
+
+    qtbot.waitUntil(watch, timeout=WAIT_MS)
+    assert wizard.page == "reboot"
+    assert values == sorted(values)
+    assert values[-1] == 1000
+    assert len(set(values)) > 20  # eased, not a few jumps
+    for percents in seen_rows.values():
+        assert percents == sorted(percents)
+    assert S.step_words("dom0_update") in steps
+    assert S.step_words("templates") in steps
+    assert set(wizard.progress.rows) == {
+        "fedora-40-xfce",
+        "whonix-gateway-17",
+        "sd-small-bookworm-template",
+        "sd-large-bookworm-template",
+    }
+
+
+def test_closing_is_refused_mid_update_and_allowed_after(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard(TIMED)
+    start(qtbot, wizard)
+    qtbot.wait(100)
+    assert wizard.busy == "update"
+    assert not wizard.close()
+    assert wizard.isVisible()
+    assert wizard.progress.close_refused
+    assert "cannot be closed yet" in wizard.progress.notice.text()
+    qtbot.keyClick(wizard, Qt.Key_Escape)
+    assert wizard.isVisible()
+    assert wizard.page == "progress"
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    with qtbot.waitSignal(wizard.closed) as blocker:
+        assert wizard.close()
+    assert blocker.args == [3]
+
+
+def test_ui_thread_keeps_running_during_a_slow_tool(qtbot: Any, make_wizard: Factory) -> None:
+    # The dom0 check alone takes about one real second.
+    wizard = make_wizard(
+        "[sim]\ntime_scale = 0.01\n[dom0]\nupdates = false\ncheck_duration = 100\n"
+        "highstate_duration = 5\n"
+        + "".join(
+            f'[templates."{name}"]\nduration = 5\n'
+            for name in (
+                "fedora-40-xfce",
+                "whonix-gateway-17",
+                "sd-small-bookworm-template",
+                "sd-large-bookworm-template",
+            )
+        )
+    )
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    began = time.monotonic()
+    start(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    took = time.monotonic() - began
+    timer.stop()
+    assert took >= 0.9, "the scenario should hold a tool for about a second"
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) >= 0.5 * took / 0.02
+    assert max(gaps) < 0.3
+    assert wizard.page == "complete"
+
+
+def test_elapsed_and_time_left_are_shown(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard(TIMED)
+    start(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.progress.smooth.target > 5, timeout=WAIT_MS)
+    assert wizard.progress.elapsed_label.text().startswith("Time elapsed: 00:0")
+    left = wizard.progress.left_label.text()
+    assert "left" in left or "longer" in left or "Estimating" in left
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+
+
+def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard(NO_DOM0 + '[templates."fedora-40-xfce"]\nflood_mb = 2\n')
+    start(qtbot, wizard)
+    page = wizard.progress
+    assert not page.details.isVisible()
+    assert wizard.height() == scaled(HEIGHT)
+    qtbot.mouseClick(page.details_button, Qt.LeftButton)
+    assert page.details.isVisible()
+    assert wizard.size().width() == scaled(WIDTH)
+    assert wizard.height() == scaled(HEIGHT + DETAILS_HEIGHT)
+    assert page.details.maximumBlockCount() == DETAILS_MAX_LINES
+    qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
+    assert wizard.page == "complete"
+    assert wizard.height() == scaled(HEIGHT)
+    text = page.details.toPlainText()
+    assert page.details.blockCount() <= DETAILS_MAX_LINES
+    assert "fedora-40-xfce" in text
+    qtbot.mouseClick(page.details_button, Qt.LeftButton)
+    assert not page.details.isVisible()
+
+
+def test_untrusted_text_is_never_rich_text(qtbot: Any, make_wizard: Factory) -> None:
+    wizard = make_wizard()
+    wizard.progress.handle_all(
+        [ev.TemplateProgress("<b>evil</b>", ev.TemplateState.UPDATING, 10.0)]
+    )
+    row = wizard.progress.rows["<b>evil</b>"]
+    assert row.name_label.textFormat() == Qt.PlainText
+    for label in wizard.findChildren(QLabel):
+        if label.text() and not label.pixmap():
+            assert label.textFormat() == Qt.PlainText, label.text()
+
+
+# ----- layout and keyboard ----------------------------------------------------------
+
+
+def test_every_screen_fits_the_fixed_window(make_wizard: Factory) -> None:
+    assert_screens_fit(make_wizard())
+
+
+def test_a_large_system_font_still_fits(qapp: Any, make_wizard: Factory) -> None:
+    normal = qapp.font()
+    big = QFont(normal)
+    big.setPointSizeF(normal.pointSizeF() * 1.6)
+    qapp.setFont(big)
+    try:
+        wizard = make_wizard()
+        assert wizard.width() > WIDTH
+        assert_screens_fit(wizard)
+    finally:
+        qapp.setFont(normal)
+
+
+def assert_screens_fit(wizard: Wizard) -> None:
+    """No screen needs more room than the fixed window gives it (nothing clipped)."""
+    assert wizard.minimumSize() == wizard.maximumSize()  # fixed, not resizable
+    # The longest failure there is: a step, two templates, a pending restart, warnings.
+    wizard.show_result(
+        RunResult(
+            Outcome.FAILED,
+            "These templates failed to update: sd-large-bookworm-template, whonix-gateway-17 "
+            "(qubes-vm-update exited with code 1).",
+            failed_step=Step.TEMPLATES,
+            templates={
+                "sd-large-bookworm-template": ev.TemplateState.FAILED,
+                "whonix-gateway-17": ev.TemplateState.FAILED,
+            },
+            dom0_updated=True,
+            warnings=["The SecureDrop release key expires in 20 days."],
+        )
+    )
+    # The fullest progress: four templates, the longest hint, the close-refused notice.
+    names = ("fedora-40-xfce", "whonix-gateway-17", "sd-small-bookworm-template", "sd-large-x")
+    wizard.progress.handle_all([ev.TemplatesPlanned(names), ev.StepStarted("migration", "")])
+    wizard.progress.refuse_close()
+    pages = [wizard.intro, wizard.progress, *wizard.outcomes.values()]
+    for page in pages:
+        if page in wizard.outcomes.values() and page.kind != "failed":
+            page.fill("word " * 80, "text " * 60, "~/.securedrop_updater/logs/updater.log", ["z"])
+        layout = page.layout()
+        width = wizard.stack.width()
+        needed = layout.totalHeightForWidth(width) if layout.hasHeightForWidth() else -1
+        needed = max(needed, page.minimumSizeHint().height())
+        assert needed <= wizard.stack.height(), page.objectName()
+        assert page.minimumSizeHint().width() <= width, page.objectName()
+    wizard.stack.setCurrentWidget(wizard.progress)
+    wizard.progress.details_button.click()
+    layout = wizard.progress.layout()
+    assert layout.totalHeightForWidth(wizard.stack.width()) <= wizard.stack.height()
+
+
+def test_outcome_screens_focus_a_safe_button(make_wizard: Factory) -> None:
+    wizard = make_wizard()
+    for kind, (_icon, _title, roles) in PAGE_SPEC.items():
+        page = wizard.outcomes[kind]
+        for role in roles:
+            assert page.buttons[role].autoDefault() == (role in SAFE_BUTTONS)
+            assert not page.buttons[role].isDefault()
+        assert roles[0] in SAFE_BUTTONS, kind
+
+
+# ----- entry points ---------------------------------------------------------------------
+
+
+def test_run_wizard_returns_the_exit_code(qtbot: Any, home: Path) -> None:
+    path = home / "scenario.toml"
+    path.write_text(INSTANT)
+    ctx = open_context(True, str(path), home=home)
+
+    def cancel() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, Wizard) and widget.isVisible():
+                widget.intro.cancel_button.click()
+
+    QTimer.singleShot(50, cancel)
+    assert run_wizard(ctx, RUN, skip_netcheck=False) == 1
+
+
+def test_sdw_updater_opens_the_wizard_when_updates_are_due(qtbot: Any, home: Path) -> None:
+    from launcher.entry import main
+
+    path = home / "scenario.toml"
+    path.write_text(NO_DOM0)
+
+    def drive() -> None:
+        wizards = [w for w in QApplication.topLevelWidgets() if isinstance(w, Wizard)]
+        wizard = next(w for w in wizards if w.isVisible())
+        if wizard.page == "intro":
+            wizard.intro.start_button.click()
+        elif wizard.page == "complete" and wizard.busy is None:
+            wizard.outcomes["complete"].buttons["continue"].click()
+            return
+        QTimer.singleShot(20, drive)
+
+    QTimer.singleShot(20, drive)
+    assert main(["--skip-delta", "0", "--simulate", str(path)]) == 0
+    assert client_started(home)
+
+
+def test_fast_path_shows_no_window_and_never_imports_qt(home: Path) -> None:
+    write_status(home, "0")
+    path = home / "scenario.toml"
+    path.write_text(INSTANT)
+    env = dict(os.environ, HOME=str(home), QT_QPA_PLATFORM="offscreen")
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(BIN / "sdw-updater"), "--simulate", str(path)],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=home,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines() if "|" in line]
+    assert "launcher.entry" in imported
+    assert not [name for name in imported if name.startswith("PyQt5")]
+    assert "launcher.wizard" not in imported
+    assert client_started(home)
+
+
+def test_without_a_display_the_text_flow_runs_instead(
+    monkeypatch: pytest.MonkeyPatch, home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    path = home / "scenario.toml"
+    path.write_text(NO_DOM0)
+    ctx = open_context(True, str(path), home=home)
+    assert run_wizard(ctx, RUN, skip_netcheck=False) == 0
+    assert client_started(home)
+    assert "Started the SecureDrop app" in capsys.readouterr().out
