@@ -29,6 +29,7 @@ setup(
             "sdw_notify.*",
         ]
     ),
+    package_data={"sdw_updater": ["keys/*.asc"]},
     install_requires=["python-gnupg>=0.5", "packaging>=22"],
     extras_require={"gui": ["PyQt5>=5.15"]},
     entry_points={

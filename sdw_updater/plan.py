@@ -23,7 +23,7 @@ from sdw_updater.events import TemplateState
 from sdw_updater.history import History
 from sdw_updater.host import SYS_VMS, WORKSTATION_TAG, Host, ToolResult, VMInfo
 from sdw_updater.lock import UPDATER_LOCK, Lock, lock_dir
-from sdw_updater.progress import TemplateTracker, parse_connectivity
+from sdw_updater.progress import TemplateTracker, parse_connectivity, parse_progress_line
 from sdw_updater.status import StatusStore, UpdateStatus
 
 log = logging.getLogger("sdw.plan")
@@ -306,10 +306,11 @@ class Runner:
         if needs_dom0:
             self._tool_step(Step.DOM0_UPDATE, ["qubes-dom0-update", "-y"], sudo=True)
             self.result.dom0_updated = True
-            self._trust_step(Step.TRUST_INSTALLED, lambda t: t.after_dom0(self.host))
         else:
             self._skip(Step.DOM0_UPDATE, "no dom0 updates available")
-            self._skip(Step.TRUST_INSTALLED, "nothing installed")
+        # Checked on every run, not only after an update: a package installed
+        # outside the updater is just as much the journalist's problem.
+        self._trust_step(Step.TRUST_INSTALLED, lambda t: t.after_dom0(self.host))
         self._tool_step(
             Step.DOM0_STATE, ["qubesctl", "--show-output", "state.highstate"], sudo=True
         )
@@ -459,7 +460,8 @@ class Runner:
         def on_stderr(line: bytes) -> None:
             parsed = tracker.feed(line)
             if parsed is None:
-                if line.strip():
+                # Snapshots repeat every qube's line; show only what is not progress.
+                if line.strip() and parse_progress_line(line) is None:
                     self._output(line)
                 return
             self.listener(

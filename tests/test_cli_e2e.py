@@ -8,13 +8,15 @@ the simulated Qubes received (its journal), in order.
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import read_journal, read_status, run_updater, stamp, tools, write_status
+from conftest import BIN, read_journal, read_status, run_updater, stamp, tools, write_status
 
 FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
@@ -347,3 +349,61 @@ def test_untrusted_status_means_update(home: Path) -> None:
     result = run_updater(home, "--cli", scenario=HEALTHY + NO_DOM0)
     assert result.returncode == 0
     assert "qubes-vm-update" in tools(read_journal(home))
+
+
+def test_fast_path_imports_nothing_it_does_not_need(home: Path) -> None:
+    """Fresh workstation: the client starts without Qt, gnupg, the plan or the trust checks."""
+    write_status(home, "0")
+    scenario = home / "s.toml"
+    scenario.write_text(HEALTHY)
+    probe = (
+        "import sys\n"
+        "from launcher.entry import main\n"
+        f"code = main(['--simulate', {str(scenario)!r}])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('PyQt5', 'gnupg', 'packaging') or m in ('sdw_updater.plan', 'sdw_updater.trust', "
+        "'launcher.wizard', 'sdw_updater.cli'))\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOME": str(home)},
+        check=False,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr
+    assert client_started(read_journal(home))
+
+
+def test_progress_bar_on_a_terminal(home: Path) -> None:
+    """On a TTY the CLI redraws one progress line; the outcome still ends the output."""
+    scenario = home / "s.toml"
+    scenario.write_text(HEALTHY + NO_DOM0)
+    controller, terminal = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(BIN / "sdw-updater"), *FORCE, "--simulate", str(scenario)],
+            stdin=subprocess.DEVNULL,
+            stdout=terminal,
+            stderr=terminal,
+            env={**os.environ, "HOME": str(home)},
+        )
+        os.close(terminal)
+        output = bytearray()
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(controller)
+    text = output.decode(errors="replace")
+    assert "\r\x1b[K[" in text  # the bar is redrawn in place
+    assert "100.0%" in text
+    assert "Started the SecureDrop app." in text
