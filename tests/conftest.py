@@ -18,6 +18,9 @@ settings.register_profile(
 )
 settings.load_profile("sdw")
 
+# Qt tests render offscreen, whether or not the caller has a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
