@@ -38,8 +38,15 @@ class Printer:
         self.last_plain_percent = -10.0
         self.started = time.monotonic()
         self.bar_shown = False
+        self.bar_drawn_at = 0.0
 
     def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LogLine) and event.level == "output":
+            # Tool output is not shown here, and a VM may print millions of
+            # lines: redraw the bar's clock a few times a second, not per line.
+            if self.tty and time.monotonic() - self.bar_drawn_at >= 0.2:
+                self._bar()
+            return
         if isinstance(event, ev.StepStarted):
             self.label = event.label
             self._line(f"{event.label}...")
@@ -83,6 +90,7 @@ class Printer:
         self.stream.write("\r\x1b[K" + text[: shutil.get_terminal_size((80, 20)).columns - 1])
         self.stream.flush()
         self.bar_shown = True
+        self.bar_drawn_at = time.monotonic()
 
     def close(self) -> None:
         if self.tty and self.bar_shown:

@@ -260,7 +260,9 @@ class Host:
             sudo_path = self.which("sudo")
             if sudo_path is None:
                 log.error("Executable sudo not found")
-                return ToolResult(list(argv), None, missing=True)
+                # Name sudo, not the program: "qubesctl was not found" would send
+                # an admin looking for the wrong executable.
+                return ToolResult(["sudo", *argv], None, missing=True)
             command = [sudo_path, "-n", *command]
         limit = self.timeout(timeout)
         log.info("Running %s (timeout %d s)", " ".join(command), limit)
@@ -268,6 +270,8 @@ class Host:
         tail: deque[str] = deque(maxlen=TAIL_LINES)
         logged = [0]
         head = bytearray()
+
+        name = Path(program).name  # once, not per line: a flood is millions of lines
 
         def sink(stream: str, callback: LineCallback | None) -> LineCallback:
             def handle(line: bytes) -> None:
@@ -277,9 +281,9 @@ class Host:
                 tail.append(text)
                 if log_output:
                     if logged[0] < DETAIL_BYTES_PER_CALL:
-                        detail.info("%s[%s] %s", Path(program).name, stream, text)
+                        detail.info("%s[%s] %s", name, stream, text)
                     elif logged[0] - len(text) < DETAIL_BYTES_PER_CALL:
-                        detail.info("%s: further output not logged", Path(program).name)
+                        detail.info("%s: further output not logged", name)
                     logged[0] += len(text) + 1
                 if callback is not None:
                     callback(line)

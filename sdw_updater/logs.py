@@ -22,14 +22,16 @@ MAX_LINE = 4096
 
 DETAIL_LOGGER = "sdw.detail"
 
-_ANSI = re.compile(rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# Every C0 control but TAB (newline too: one line must stay one log line), DEL,
+# and the C1 controls U+0080-U+009F, which terminals obey as well (U+009B is CSI).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def clean_line(raw: bytes, limit: int = MAX_LINE) -> str:
     """Make one line of untrusted output safe to log and to show."""
-    text = _CONTROL.sub(b"", _ANSI.sub(b"", raw[: limit * 2]))
-    out = text.decode("utf-8", errors="replace")
+    # Decoded first, so that C1 controls, which are characters, not bytes, are found.
+    out = _CONTROL.sub("", _ANSI.sub("", raw[: limit * 2].decode("utf-8", errors="replace")))
     if len(out) > limit:
         out = out[:limit] + " [line truncated]"
     return out

@@ -23,6 +23,7 @@ from sdw_updater.events import TemplateState
 from sdw_updater.history import History
 from sdw_updater.host import SYS_VMS, WORKSTATION_TAG, Host, ToolResult, VMInfo
 from sdw_updater.lock import UPDATER_LOCK, Lock, lock_dir
+from sdw_updater.logs import clean_line
 from sdw_updater.progress import TemplateTracker, parse_connectivity, parse_progress_line
 from sdw_updater.status import StatusStore, UpdateStatus
 
@@ -306,6 +307,11 @@ class Runner:
         if needs_dom0:
             self._tool_step(Step.DOM0_UPDATE, ["qubes-dom0-update", "-y"], sudo=True)
             self.result.dom0_updated = True
+            # dom0 has changed: record the reboot now, not at the end, so a run
+            # killed after this point (the next check finds nothing to install)
+            # cannot lose it and start the client on the old dom0.
+            now = self.clock()
+            self.store.write_status(UpdateStatus.IN_PROGRESS, now, reboot_requested_at=now)
         else:
             self._skip(Step.DOM0_UPDATE, "no dom0 updates available")
         # Checked on every run, not only after an update: a package installed
@@ -362,8 +368,6 @@ class Runner:
         return tick
 
     def _output(self, line: bytes) -> None:
-        from sdw_updater.logs import clean_line
-
         self.listener(ev.LogLine(clean_line(line), "output"))
 
     def _tool_step(self, step: Step, argv: list[str], sudo: bool = False) -> ToolResult:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdw_updater.sim import trust as sim_trust
 from sdw_updater.sim.app import FakeApp
 from sdw_updater.sim.journal import read_journal
 from sdw_updater.sim.scenario import TOOLS, Scenario, ScenarioError, load_scenario
@@ -82,6 +83,9 @@ def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
     write_uptime(root, float(state["boot_time"]), now)
     write_os_release(root, scenario.sim.qubes_release)
     write_processes(root, scenario.sim.processes)
+    # Key files, repositories, config.json ([trust]); gpg runs only when a
+    # scenario needs a generated key that is not cached yet.
+    sim_trust.prepare(root, sim_dir, scenario)
     return SimEnv(
         scenario=scenario,
         state_dir=state_dir,

@@ -32,6 +32,7 @@ TOOLS = (
     "rm",
     "reboot",
     "sudo",
+    "rpm",
 )
 
 RESULTS = ("success", "no_updates", "error", "cancelled", "hang", "crash", "garbage")
@@ -39,7 +40,10 @@ FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
 KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
 POWER_STATES = ("Running", "Halted")
 CONNECTIVITY = ("full", "limited", "portal", "none", "unknown")
-DOM0_KEYS = ("release", "test", "rogue", "expired", "missing")
+DOM0_KEYS = ("release", "test", "rogue", "expired", "missing", "two_keys", "garbage", "huge")
+ENVIRONMENTS = ("prod", "staging", "dev")
+PACKAGE_SIGNERS = ("pinned", "rogue", "qubes", "unsigned")
+TEMPLATE_SOURCES = ("pinned", "extra_key", "trusted_yes")
 NO_AGENT = "none"
 COMM_MAX = 15  # the kernel truncates /proc/<pid>/comm to 15 bytes
 
@@ -99,15 +103,20 @@ class TemplateSettings:
     duration: float = 300.0
     agent_version: str | None = "4.2"  # None: the feature is absent ("none" in TOML)
     flood_mb: float = 0.0
+    flood_line_mb: float = 0.0  # one single output line of this many MiB (hostile-input tests)
 
 
 @dataclass(frozen=True)
 class TrustSettings:
-    """``[trust]``: accepted and validated; used by the trust checks' fixtures."""
+    """``[trust]``: the trust anchors the simulator plays (sim/trust.py, docs/trust.md)."""
 
-    dom0_key: str = "release"
+    environment: str = "prod"
+    dom0_key: str = "release"  # default: "release" on prod, "test" on staging and dev
     gpgcheck: bool = True
     extra_rpmdb_key: bool = False
+    insecure_repo: bool = False
+    package_signer: str = "pinned"
+    template_source: str = "pinned"
 
 
 @dataclass(frozen=True)
@@ -353,7 +362,9 @@ def _parse_dom0(data: _Table, source: str) -> Dom0Settings:
 
 def _parse_template(data: _Table, where: str) -> TemplateSettings:
     d = TemplateSettings()
-    _check_keys(data, ("result", "duration", "agent_version", "flood_mb"), where)
+    _check_keys(
+        data, ("result", "duration", "agent_version", "flood_mb", "flood_line_mb"), where
+    )
     agent = data.get("agent_version", d.agent_version)
     if not isinstance(agent, str) or not (agent == NO_AGENT or _RELEASE.fullmatch(agent)):
         raise ScenarioError(
@@ -363,22 +374,34 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
     flood = _number(data, "flood_mb", d.flood_mb, where)
     if flood > 100_000:
         raise ScenarioError(f"{where}: flood_mb must be at most 100000, not {flood}")
+    flood_line = _number(data, "flood_line_mb", d.flood_line_mb, where)
+    if flood_line > 100_000:
+        raise ScenarioError(f"{where}: flood_line_mb must be at most 100000, not {flood_line}")
     return TemplateSettings(
         result=_choice(data, "result", d.result, RESULTS, where),
         duration=_number(data, "duration", d.duration, where),
         agent_version=None if agent == NO_AGENT else agent,
         flood_mb=flood,
+        flood_line_mb=flood_line,
     )
 
 
 def _parse_trust(data: _Table, source: str) -> TrustSettings:
     where = _where(source, "trust")
     d = TrustSettings()
-    _check_keys(data, ("dom0_key", "gpgcheck", "extra_rpmdb_key"), where)
+    _check_keys(data, tuple(TrustSettings.__dataclass_fields__), where)
+    environment = _choice(data, "environment", d.environment, ENVIRONMENTS, where)
+    healthy_key = "release" if environment == "prod" else "test"
     return TrustSettings(
-        dom0_key=_choice(data, "dom0_key", d.dom0_key, DOM0_KEYS, where),
+        environment=environment,
+        dom0_key=_choice(data, "dom0_key", healthy_key, DOM0_KEYS, where),
         gpgcheck=_bool(data, "gpgcheck", d.gpgcheck, where),
         extra_rpmdb_key=_bool(data, "extra_rpmdb_key", d.extra_rpmdb_key, where),
+        insecure_repo=_bool(data, "insecure_repo", d.insecure_repo, where),
+        package_signer=_choice(data, "package_signer", d.package_signer, PACKAGE_SIGNERS, where),
+        template_source=_choice(
+            data, "template_source", d.template_source, TEMPLATE_SOURCES, where
+        ),
     )
 
 

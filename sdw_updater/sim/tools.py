@@ -314,6 +314,10 @@ def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, str, str]:
         return 0, vm + "\n", ""
     if program == "uname":
         return 0, "Linux\n", ""
+    if program in ("cat", "base64"):
+        from sdw_updater.sim import trust
+
+        return trust.read_command(ctx.scenario, ctx.sim_dir, vm, words)
     return 127, "", f"bash: line 1: {program}: command not found\n"
 
 
@@ -671,6 +675,13 @@ def _vm_update(ctx: Context, argv: list[str], as_root: bool) -> int:
     return vmupdate.run(ctx, argv)
 
 
+def _rpm(ctx: Context, argv: list[str], as_root: bool) -> int:
+    """dom0's rpm database: keys and SecureDrop package signatures (sim/trust.py)."""
+    from sdw_updater.sim import trust
+
+    return trust.rpm(ctx.scenario, ctx.sim_dir, argv)
+
+
 Handler = Callable[[Context, list[str], bool], int]
 
 HANDLERS: dict[str, Handler] = {
@@ -684,6 +695,7 @@ HANDLERS: dict[str, Handler] = {
     "qubes-vm-update": _vm_update,
     "rm": _rm,
     "reboot": _reboot,
+    "rpm": _rpm,
 }
 
 assert set(HANDLERS) | {"sudo"} == set(TOOLS)

@@ -59,6 +59,7 @@ class Job:
     duration: float
     flood_bytes: int
     debian: bool
+    flood_line_bytes: int = 0  # one line of this many bytes, newline only at its end
     status: str = "pending"  # pending | updating | done | garbled
     percent: float = 0.0
     final: str | None = None
@@ -153,6 +154,21 @@ class Batch:
             written += len(data)
         sys.stdout.buffer.flush()
 
+    def flood_line(self, job: Job) -> None:
+        """Stream one ``<vm>:out:`` line of ``flood_line_bytes`` bytes (once per job)."""
+        nbytes, job.flood_line_bytes = job.flood_line_bytes, 0
+        if not self.show_output or nbytes <= 0:
+            return
+        sys.stdout.buffer.write(f"{job.name}:out: ".encode())
+        chunk = (b"\x1b[1mline-flood\x1b[0m \t" * (_FLOOD_CHUNK // 24 + 1))[:_FLOOD_CHUNK]
+        written = 0
+        while written < nbytes:
+            piece = chunk[: nbytes - written]
+            sys.stdout.buffer.write(piece)
+            written += len(piece)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
+
     def _schedule(self, job: Job, index: int, start: float) -> None:
         if index < len(job.timeline):
             at = start + job.timeline[index][0]
@@ -194,6 +210,7 @@ class Batch:
             out_lines = _agent_lines(job)
             self.agent_out(job, out_lines[int(value) % len(out_lines)])
             self.flood(job, job.flood_bytes // floods)
+            self.flood_line(job)
             if job.status == "pending":
                 job.status = "updating"
             self.snapshot()  # status change, old percent
@@ -211,6 +228,7 @@ class Batch:
         elif kind == "done":
             if not any(k == "progress" for _, k, _ in job.timeline):
                 self.flood(job, job.flood_bytes)
+                self.flood_line(job)
             if value is None:  # garbage: it ends without a done line
                 job.status = "garbled"
             else:
@@ -404,10 +422,11 @@ def run(ctx: Context, argv: list[str]) -> int:
             if result == "success" and not pending.get(name, True):
                 result = "no_updates"
             duration, flood = settings.duration, int(settings.flood_mb * 1024 * 1024)
+            flood_line = int(settings.flood_line_mb * 1024 * 1024)
         else:
-            result, duration, flood = "no_updates", NON_TEMPLATE_DURATION, 0
+            result, duration, flood, flood_line = "no_updates", NON_TEMPLATE_DURATION, 0, 0
         debian = "fedora" not in (name + str(spec.template))
-        jobs.append(Job(name, result, duration, flood, debian))
+        jobs.append(Job(name, result, duration, flood, debian, flood_line))
 
     concurrency = args.max_concurrency or ctx.scenario.sim.cpus
     progress = args.just_print_progress and not args.quiet

@@ -1,0 +1,936 @@
+"""The trust checks' pure functions (sdw_updater.trust), with real GnuPG.
+
+Keys are made here, once per session, with the real ``gpg`` in a short
+throwaway home (gpg-agent's socket path limit), and the agent is killed at
+the end.  The real public release and test keys come from
+``sdw_updater/keys/``.  Nothing about gpg is mocked: every key is read by
+``KeyScanner`` (python-gnupg, a fresh empty keyring).  End-to-end runs
+through the console script are in test_trust_e2e.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sdw_updater import trust
+from sdw_updater.host import Host, ToolResult, VMInfo
+from sdw_updater.trust import (
+    KEY_FILES,
+    RELEASE_FPR,
+    SDW_REPO_FILE,
+    SIGNER_FORMAT,
+    TEST_FPR,
+    KeyInfo,
+    KeyScanner,
+    Signature,
+    TrustChecks,
+    check_apt_source,
+    check_key_file,
+    check_repos,
+    check_rpmdb,
+    check_signers,
+    parse_deb822,
+    parse_rpmdb_keys,
+    parse_signers,
+    read_environment,
+    read_vm_file,
+)
+
+KEYS = Path(__file__).resolve().parent.parent / "sdw_updater" / "keys"
+RELEASE = (KEYS / "securedrop-release-signing-pubkey-2021.asc").read_bytes()
+TESTKEY = (KEYS / "securedrop-test-key.asc").read_bytes()
+QUBES = (KEYS / "sim-qubes-release-standin.asc").read_bytes()
+RELEASE_EXPIRES = 1811164763  # 2027-05-24 13:19:23 UTC
+NOW = 1780000000  # 2026-05-28: more than 180 days before the release key expires
+DAY = 86400
+RELEASE_UID = "SecureDrop Release Signing Key <securedrop-release-key-2021@freedom.press>"
+
+
+# ----- throwaway keys -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    fingerprint: str
+    armored: bytes
+    revocation: bytes  # the armored revocation certificate gpg made with the key
+
+    @property
+    def key_id(self) -> str:
+        return self.fingerprint[-16:]
+
+
+class Keyring:
+    """A throwaway GnuPG home that makes keys with the real gpg."""
+
+    def __init__(self) -> None:
+        self.home = tempfile.mkdtemp(prefix="g", dir="/tmp")
+
+    def gpg(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            ["gpg", "--homedir", self.home, "--batch", "--no-tty", "--yes", *args],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
+    def make(
+        self, uid: str, algo: str = "ed25519", expiry: str = "never", faked: str | None = None
+    ) -> Key:
+        fake = ["--faked-system-time", faked] if faked else []
+        made = self.gpg(
+            *fake,
+            "--status-fd",
+            "1",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            uid,
+            algo,
+            "sign",
+            expiry,
+        )
+        created = [line for line in made.stdout.decode().splitlines() if "KEY_CREATED" in line]
+        fingerprint = created[-1].split()[-1]
+        armored = self.gpg("--armor", "--export", fingerprint).stdout
+        rev = (Path(self.home) / "openpgp-revocs.d" / f"{fingerprint}.rev").read_text()
+        # gpg prefixes the BEGIN line with ':' so the file cannot be imported by mistake.
+        revocation = rev[rev.index(":-----BEGIN") + 1 :].encode()
+        return Key(fingerprint, armored, revocation)
+
+    def close(self) -> None:
+        subprocess.run(
+            ["gpgconf", "--homedir", self.home, "--kill", "gpg-agent"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Keys:
+    ring: Keyring
+    pinned: Key  # plays the pinned key (tests pin its fingerprint)
+    impostor: Key  # same user id as the release key, another key
+    expired: Key  # created in 2019, expired a day later
+    revoked: Key
+    other: Key
+
+
+@pytest.fixture(scope="session")
+def keys() -> Iterator[Keys]:
+    ring = Keyring()
+    try:
+        yield Keys(
+            ring=ring,
+            pinned=ring.make(RELEASE_UID),
+            impostor=ring.make(RELEASE_UID),
+            expired=ring.make(RELEASE_UID, expiry="1d", faked="20190101T000000!"),
+            revoked=ring.make("Revoked <revoked@example.invalid>"),
+            other=ring.make("Other <other@example.invalid>"),
+        )
+    finally:
+        ring.close()
+
+
+@pytest.fixture
+def scanner() -> Iterator[KeyScanner]:
+    with KeyScanner() as scanner:
+        yield scanner
+
+
+@pytest.fixture
+def pin(monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """Pin a throwaway key for an environment (the real pins are compiled in)."""
+
+    def pin(env: str, fingerprint: str) -> None:
+        monkeypatch.setitem(trust.PINNED, env, fingerprint)
+
+    return pin
+
+
+# ----- scanner ---------------------------------------------------------------------------
+
+
+def test_scanner_reads_fingerprints_and_leaves_no_keyring(scanner: KeyScanner) -> None:
+    [key] = scanner.scan(RELEASE)
+    assert key.fingerprint == RELEASE_FPR
+    assert key.expires == RELEASE_EXPIRES
+    assert "188EDD3B7B22E6A3" in key.ids and "6275A4BA4C71447A" in key.ids  # primary, subkey
+    assert key.uid == RELEASE_UID
+    home = scanner._home
+    assert home is not None
+    scanner.close()
+    assert not Path(home).exists()
+
+
+def test_scanner_without_gpg_fails_closed() -> None:
+    with KeyScanner(gpg_binary="/nonexistent/gpg") as scanner, pytest.raises(trust.ScanError):
+        scanner.scan(RELEASE)
+
+
+# ----- environment --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "env", "problem"),
+    [
+        (b'{"environment": "prod"}', "prod", False),
+        (b'{"environment": "staging", "hidserv": {}}', "staging", False),
+        (b'{"environment": "dev"}', "dev", False),
+        (None, "prod", True),
+        (b"", "prod", True),
+        (b"\xff\xfe garbage", "prod", True),
+        (b'["environment", "dev"]', "prod", True),
+        (b'{"environment": "Staging"}', "prod", True),
+        (b'{"environment": ["dev"]}', "prod", True),
+    ],
+)
+def test_environment_fails_closed_to_prod(raw: bytes | None, env: str, problem: bool) -> None:
+    found, why = read_environment(raw)
+    assert found == env
+    assert (why is not None) == problem
+
+
+# ----- C1: the key file ------------------------------------------------------------------------
+
+
+def test_release_key_passes_on_prod(scanner: KeyScanner) -> None:
+    report, key = check_key_file(RELEASE, "prod", scanner, NOW)
+    assert report.failures == [] and report.warnings == []
+    assert key is not None and key.fingerprint == RELEASE_FPR
+
+
+def test_expiry_warning_below_180_days(scanner: KeyScanner) -> None:
+    report, key = check_key_file(RELEASE, "prod", scanner, RELEASE_EXPIRES - 30 * DAY - 60)
+    assert report.failures == [] and key is not None
+    assert len(report.warnings) == 1
+    assert "expires on 2027-05-24 (30 days left)" in report.warnings[0]
+    # 180 days and more: no warning
+    report, _ = check_key_file(RELEASE, "prod", scanner, RELEASE_EXPIRES - 181 * DAY)
+    assert report.warnings == []
+
+
+def test_expired_release_key_fails(scanner: KeyScanner) -> None:
+    report, key = check_key_file(RELEASE, "prod", scanner, RELEASE_EXPIRES + DAY)
+    assert key is None
+    assert any("expired on 2027-05-24" in f for f in report.failures)
+
+
+def test_test_key_on_prod_fails(scanner: KeyScanner) -> None:
+    report, key = check_key_file(TESTKEY, "prod", scanner, NOW)
+    assert key is None
+    assert "SecureDrop TEST key" in report.failures[0]
+    assert "production workstation" in report.failures[0]
+
+
+@pytest.mark.parametrize("env", ["staging", "dev"])
+def test_test_key_is_pinned_on_staging_and_dev(scanner: KeyScanner, env: str) -> None:
+    report, key = check_key_file(TESTKEY, env, scanner, NOW)
+    assert report.failures == [] and key is not None and key.fingerprint == TEST_FPR
+    report, key = check_key_file(RELEASE, env, scanner, NOW)
+    assert key is None and f"environment ({env}) requires" in report.failures[0]
+
+
+def test_right_throwaway_key_passes(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.pinned.fingerprint)
+    report, key = check_key_file(keys.pinned.armored, "prod", scanner, NOW)
+    assert report.failures == [] and key is not None
+
+
+def test_same_user_id_other_key_fails(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.pinned.fingerprint)
+    report, key = check_key_file(keys.impostor.armored, "prod", scanner, NOW)
+    assert key is None
+    [failure] = report.failures
+    assert keys.impostor.fingerprint in failure and "impostor" in failure
+
+
+def test_look_alike_of_the_release_key_fails(scanner: KeyScanner, keys: Keys) -> None:
+    report, key = check_key_file(keys.impostor.armored, "prod", scanner, NOW)
+    assert key is None
+    assert "unknown key" in report.failures[0] and "impostor" in report.failures[0]
+    assert RELEASE_FPR in report.failures[0]
+
+
+def test_two_keys_in_one_file_fail(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.pinned.fingerprint)
+    both = keys.pinned.armored + keys.impostor.armored
+    report, key = check_key_file(both, "prod", scanner, NOW)
+    assert key is None and "holds 2 keys" in report.failures[0]
+    report, key = check_key_file(RELEASE + keys.impostor.armored, "prod", scanner, NOW)
+    assert key is None and "exactly one is allowed" in report.failures[0]
+
+
+def test_expired_key_fails(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.expired.fingerprint)
+    report, key = check_key_file(keys.expired.armored, "prod", scanner, NOW)
+    assert key is None
+    assert any("expired on 2019-01-02" in f for f in report.failures)
+
+
+def test_revocation_certificate_in_the_file_fails(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.revoked.fingerprint)
+    report, key = check_key_file(keys.revoked.armored, "prod", scanner, NOW)
+    assert report.failures == [] and key is not None  # not revoked yet
+    revoked = keys.revoked.armored + keys.revoked.revocation
+    report, key = check_key_file(revoked, "prod", scanner, NOW)
+    assert key is None
+    assert any("revocation certificate" in f for f in report.failures)
+
+
+def test_compiled_revocation_list(scanner: KeyScanner, keys: Keys, pin) -> None:
+    pin("prod", keys.pinned.fingerprint)
+    report, key = check_key_file(
+        keys.pinned.armored, "prod", scanner, NOW, revoked={keys.pinned.fingerprint}
+    )
+    assert key is None and "revocation list" in report.failures[0]
+
+
+def test_compiled_revocation_list_covers_the_release_key(scanner: KeyScanner) -> None:
+    report, key = check_key_file(RELEASE, "prod", scanner, NOW, revoked={RELEASE_FPR})
+    assert key is None and "revocation list" in report.failures[0]
+    assert trust.REVOKED == frozenset()  # nothing is revoked today
+    assert check_key_file(RELEASE, "prod", scanner, NOW)[1] is not None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\x00\xff" * 1000,
+        b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nAAAA\n-----END PGP PUBLIC KEY BLOCK-----\n",
+        RELEASE[: len(RELEASE) // 2],
+        "Ünïcödé".encode() * 50,
+    ],
+)
+def test_garbage_key_file_fails(scanner: KeyScanner, data: bytes) -> None:
+    report, key = check_key_file(data, "prod", scanner, NOW)
+    assert key is None and report.failures
+
+
+def test_huge_or_missing_key_file_fails(tmp_path: Path, scanner: KeyScanner) -> None:
+    host = Host(root=tmp_path)
+    path = host.path(KEY_FILES["prod"])
+    path.parent.mkdir(parents=True)
+    path.write_bytes(RELEASE + b"#" * (2 * 1024 * 1024))
+    data = host.read_file(KEY_FILES["prod"], trust.KEY_FILE_LIMIT)
+    assert data is None  # the seam refuses more than the limit
+    report, key = check_key_file(data, "prod", scanner, NOW)
+    assert key is None and "larger than 256 KiB" in report.failures[0]
+    path.unlink()
+    report, _ = check_key_file(host.read_file(KEY_FILES["prod"]), "prod", scanner, NOW)
+    assert "missing" in report.failures[0]
+
+
+# ----- C2: repositories ---------------------------------------------------------------------
+
+SDW_REPO = """\
+[securedrop-workstation-dom0]
+gpgcheck=1
+skip_if_unavailable=False
+gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation
+enabled=1
+baseurl=https://yum.securedrop.org/workstation/dom0/r$releasever
+name=SecureDrop Workstation Qubes dom0 repo
+"""
+QUBES_REPO = """\
+[qubes-dom0-current]
+name = Qubes Dom0 Repository (updates)
+baseurl = https://yum.qubes-os.org/r$releasever/current/host/fc37
+enabled = 1
+gpgcheck = 1
+gpgkey = file:///etc/pki/rpm-gpg/RPM-GPG-KEY-qubes-$releasever-primary
+
+[qubes-dom0-current-testing]
+enabled = 0
+gpgcheck = 0
+"""
+CACHED = "[qubes-dom0-cached]\nbaseurl = file:///var/lib/qubes/updates\ngpgcheck = 1\n"
+DNF = b"[main]\ngpgcheck=1\ninstallonly_limit=3\n"
+QUBES_PATH = "/etc/yum.repos.d/qubes-dom0.repo"
+CACHED_PATH = "/etc/yum.real.repos.d/qubes-cached.repo"
+
+
+def repos(**changes: str | bytes | None) -> dict[str, bytes | None]:
+    files: dict[str, bytes | None] = {
+        SDW_REPO_FILE: SDW_REPO.encode(),
+        QUBES_PATH: QUBES_REPO.encode(),
+        CACHED_PATH: CACHED.encode(),
+    }
+    for name, value in changes.items():
+        path = {"sdw": SDW_REPO_FILE, "qubes": QUBES_PATH, "cached": CACHED_PATH}.get(
+            name, f"/etc/yum.repos.d/{name}.repo"
+        )
+        files[path] = value.encode() if isinstance(value, str) else value
+    return files
+
+
+def test_healthy_repositories_pass_and_reference_the_qubes_key() -> None:
+    scan = check_repos(repos(), DNF, "prod", "4.2")
+    assert scan.report.failures == []
+    assert list(scan.key_paths) == ["/etc/pki/rpm-gpg/RPM-GPG-KEY-qubes-4.2-primary"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"sdw": SDW_REPO.replace("gpgcheck=1", "gpgcheck=0")}, "does not enforce"),
+        ({"sdw": SDW_REPO.replace("gpgcheck=1\n", "")}, "does not enforce"),  # must be explicit
+        ({"sdw": SDW_REPO.replace("gpgcheck=1", "gpgcheck=False")}, "does not enforce"),
+        ({"sdw": SDW_REPO.replace("gpgcheck=1", "pkg_gpgcheck=no")}, "does not enforce"),
+        ({"sdw": SDW_REPO.replace("enabled=1", "enabled=0")}, "is disabled"),
+        ({"sdw": SDW_REPO.replace("workstation\n", "workstation-test\n")}, "TEST key"),
+        (
+            {"sdw": SDW_REPO.replace("gpgkey=file:///etc", "gpgkey=file:///tmp")},
+            "instead of the pinned key",
+        ),
+        ({"sdw": SDW_REPO.replace("yum.securedrop", "yum-test.securedrop")}, "downloads from"),
+        ({"sdw": SDW_REPO.replace("https://yum.", "http://yum.")}, "downloads from"),
+        ({"sdw": SDW_REPO + "metalink=https://example.invalid/m\n"}, "metalink"),
+        ({"sdw": None}, "unreadable or larger"),
+        ({"sdw": b"\xff\xfe\x00"}, "not UTF-8"),
+        (
+            {"qubes": QUBES_REPO.replace("enabled = 1\ngpgcheck = 1", "enabled = 1\ngpgcheck = 0")},
+            "gpgcheck=0",
+        ),
+        ({"cached": CACHED.replace("= 1", "= 0")}, "turns package signature checking off"),
+        (
+            {"local": "[local]\nbaseurl=file:///srv\ngpgcheck=0\n"},
+            "'local' in /etc/yum.repos.d/local.repo",
+        ),
+        ({"local": "[local]\nbaseurl=file:///srv\ngpgcheck=off\nenabled=True\n"}, "gpgcheck=0"),
+        ({"local": "[local]\ngpgcheck=1\npkg_gpgcheck=0\n"}, "disagree"),
+        ({"local": "[local]\ngpgcheck=maybe\n"}, "not a yes/no value"),
+        ({"local": "[local]\nenabled=perhaps\ngpgcheck=1\n"}, "unreadable enabled"),
+        ({"local": "[local]\ngpgcheck=1\n[local]\ngpgcheck=0\n"}, "cannot be parsed"),
+        ({"local": "[local]\ngpgcheck=1\ngpgcheck=0\n"}, "cannot be parsed"),
+        ({"local": "[local]\ngpgcheck=1\nGPGCHECK=0\n"}, "cannot be parsed"),
+        ({"local": "gpgcheck=0\n[local]\n"}, "cannot be parsed"),
+        ({"local": "[DEFAULT]\ngpgcheck=0\n"}, "'DEFAULT'"),  # not dnf's, not inherited
+    ],
+)
+def test_repository_problems_fail(changes: dict[str, str | bytes | None], words: str) -> None:
+    failures = check_repos(repos(**changes), DNF, "prod", "4.2").report.failures  # type: ignore[arg-type]
+    assert failures, changes
+    assert any(words in f for f in failures), failures
+
+
+def test_disabled_repository_may_skip_signatures() -> None:
+    scan = check_repos(repos(local="[local]\nenabled=0\ngpgcheck=0\n"), DNF, "prod", "4.2")
+    assert scan.report.failures == []
+
+
+def test_dnf_conf_supplies_the_default_gpgcheck() -> None:
+    files = repos(local="[local]\nbaseurl=file:///srv\n")
+    assert check_repos(files, DNF, "prod", "4.2").report.failures == []
+    assert check_repos(files, None, "prod", "4.2").report.failures  # dnf's own default is off
+    off = check_repos(files, b"[main]\ngpgcheck=0\n", "prod", "4.2").report.failures
+    assert any("gpgcheck=0 in /etc/dnf/dnf.conf" in f for f in off)
+
+
+def test_missing_securedrop_repository_fails() -> None:
+    files = repos()
+    del files[SDW_REPO_FILE]
+    failures = check_repos(files, DNF, "prod", "4.2").report.failures
+    assert any("is missing" in f for f in failures)
+
+
+def test_staging_repository_uses_the_test_key_and_host() -> None:
+    staging = SDW_REPO.replace("workstation\n", "workstation-test\n").replace("yum.", "yum-test.")
+    assert check_repos(repos(sdw=staging), DNF, "staging", "4.2").report.failures == []
+    assert check_repos(repos(), DNF, "staging", "4.2").report.failures
+
+
+def test_only_local_key_files_are_allowlisted() -> None:
+    extra = (
+        "[a]\ngpgcheck=1\ngpgkey=https://example.invalid/key.asc\n"
+        "[b]\ngpgcheck=1\ngpgkey=file:///home/user/key.asc file:///etc/pki/rpm-gpg/../../tmp/k\n"
+        "[c]\ngpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation\n"
+        "[d]\ngpgcheck=1\ngpgkey=file:///etc/pki/rpm-gpg/K-${releasever}-$basearch,"
+        "file:///etc/pki/rpm-gpg/L\n"
+    )
+    scan = check_repos(repos(extra=extra), DNF, "prod", "4.2")
+    assert scan.report.failures == []
+    assert sorted(scan.key_paths) == [
+        "/etc/pki/rpm-gpg/K-4.2-x86_64",
+        "/etc/pki/rpm-gpg/L",
+        "/etc/pki/rpm-gpg/RPM-GPG-KEY-qubes-4.2-primary",
+    ]
+
+
+def test_huge_repository_file_fails(tmp_path: Path) -> None:
+    host = Host(root=tmp_path)
+    directory = host.path("/etc/yum.repos.d")
+    directory.mkdir(parents=True)
+    (directory / "big.repo").write_text("[big]\ngpgcheck=1\n" + "#" * (trust.REPO_FILE_LIMIT + 1))
+    files, problems = trust.collect_repo_files(host)
+    assert problems == [] and files == {"/etc/yum.repos.d/big.repo": None}
+    failures = check_repos(files, DNF, "prod", "4.2").report.failures
+    assert any("big.repo is unreadable or larger than" in f for f in failures)
+
+
+# ----- C1: the rpm database ------------------------------------------------------------------
+
+
+def rpm_output(*armored: bytes, names: list[str] | None = None) -> list[bytes]:
+    lines: list[bytes] = []
+    for index, block in enumerate(armored):
+        name = names[index] if names else f"gpg-pubkey-{index:08x}-{index:08x}"
+        lines.append(name.encode())
+        lines.extend(block.strip().split(b"\n"))
+    return lines
+
+
+def entries_of(scanner: KeyScanner, lines: list[bytes]) -> list[tuple[str, list[KeyInfo]]]:
+    return [(name, scanner.scan(data)) for name, data in parse_rpmdb_keys(lines)]
+
+
+def test_rpmdb_with_pinned_and_allowlisted_keys_passes(scanner: KeyScanner) -> None:
+    entries = entries_of(scanner, rpm_output(RELEASE, QUBES))
+    [qubes] = scanner.scan(QUBES)
+    report = check_rpmdb(entries, {qubes.fingerprint: "qubes"}, "prod", None, NOW)
+    assert report.failures == [] and report.warnings == []
+
+
+def test_real_rpm_output_parses(tmp_path: Path, scanner: KeyScanner) -> None:
+    """The exact output of rpm 4.18 for keys it imported (a private rpm database)."""
+    if shutil.which("rpm") is None:
+        pytest.skip("rpm not installed")
+    db = str(tmp_path / "rpmdb")
+    for path in (
+        KEYS / "securedrop-release-signing-pubkey-2021.asc",
+        KEYS / "sim-qubes-release-standin.asc",
+    ):
+        subprocess.run(["rpm", "--dbpath", db, "--import", str(path)], check=True, timeout=60)
+    out = subprocess.run(
+        ["rpm", "--dbpath", db, *trust.RPMDB_QUERY[1:]], capture_output=True, check=True, timeout=60
+    ).stdout
+    entries = entries_of(scanner, out.split(b"\n"))
+    assert [name for name, _ in entries] == [
+        "gpg-pubkey-7b22e6a3-609966ad",
+        "gpg-pubkey-7a0c25ba-6b02720e",
+    ]
+    assert [keys[0].fingerprint for _, keys in entries] == [
+        RELEASE_FPR,
+        "C616D22E83B45D9E47ADD467711AE65C7A0C25BA",
+    ]
+
+
+def test_unallowlisted_rpmdb_key_fails(scanner: KeyScanner, keys: Keys) -> None:
+    entries = entries_of(scanner, rpm_output(RELEASE, keys.other.armored))
+    [failure] = check_rpmdb(entries, {}, "prod", None, NOW).failures
+    assert "no enabled repository uses" in failure and keys.other.fingerprint in failure
+    allowed = check_rpmdb(entries, {keys.other.fingerprint: "repo"}, "prod", None, NOW)
+    assert allowed.failures == []
+
+
+def test_test_key_in_prod_rpmdb_fails_even_if_referenced(scanner: KeyScanner) -> None:
+    entries = entries_of(scanner, rpm_output(RELEASE, TESTKEY))
+    [failure] = check_rpmdb(entries, {TEST_FPR: "a repo"}, "prod", None, NOW).failures
+    assert "TEST key" in failure
+    assert (
+        check_rpmdb(entries_of(scanner, rpm_output(TESTKEY)), {}, "staging", None, NOW).failures
+        == []
+    )
+
+
+def test_pinned_key_missing_or_expired_in_rpmdb_fails(scanner: KeyScanner) -> None:
+    [qubes] = scanner.scan(QUBES)
+    entries = entries_of(scanner, rpm_output(QUBES))
+    [failure] = check_rpmdb(entries, {qubes.fingerprint: "q"}, "prod", None, NOW).failures
+    assert "is not in the rpm database" in failure
+    entries = entries_of(scanner, rpm_output(RELEASE))
+    [failure] = check_rpmdb(entries, {}, "prod", None, RELEASE_EXPIRES + 1).failures
+    assert "expired on 2027-05-24" in failure
+
+
+def test_stale_rpmdb_copy_warns(scanner: KeyScanner, keys: Keys) -> None:
+    [file_key] = scanner.scan(RELEASE)
+    renewed = KeyInfo(
+        file_key.fingerprint,
+        file_key.ids,
+        file_key.uids,
+        file_key.created,
+        file_key.expires + 365 * DAY,
+        False,
+        False,  # type: ignore[operator]
+    )
+    entries = entries_of(scanner, rpm_output(RELEASE))
+    report = check_rpmdb(entries, {}, "prod", renewed, NOW)
+    assert report.failures == [] and "stale" in report.warnings[0]
+
+
+def test_revoked_rpmdb_key_fails(scanner: KeyScanner, keys: Keys) -> None:
+    lines = rpm_output(RELEASE, keys.other.armored, keys.revoked.armored + keys.revoked.revocation)
+    entries = entries_of(scanner, lines)
+    allow = {keys.other.fingerprint: "x", keys.revoked.fingerprint: "y"}
+    report = check_rpmdb(entries, allow, "prod", None, NOW, revoked={keys.other.fingerprint})
+    assert len(report.failures) == 2 and all("revoked" in f for f in report.failures)
+
+
+def test_rpmdb_entry_with_two_or_no_keys_fails(scanner: KeyScanner, keys: Keys) -> None:
+    lines = rpm_output(RELEASE, keys.other.armored + keys.impostor.armored, b"garbage")
+    entries = entries_of(scanner, lines)
+    allow = {keys.other.fingerprint: "x", keys.impostor.fingerprint: "y"}
+    failures = check_rpmdb(entries, allow, "prod", None, NOW).failures
+    assert len(failures) == 2
+    assert "holds 2 keys" in failures[0] and "holds 0 keys" in failures[1]
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [b"Version: rpm", b"gpg-pubkey-00000000-00000000"],
+        [b"gpg-pubkey-%08x-00000000" % i for i in range(trust.MAX_RPMDB_KEYS + 1)],
+    ],
+)
+def test_rpmdb_output_garbage_is_an_error(lines: list[bytes]) -> None:
+    with pytest.raises(ValueError):
+        parse_rpmdb_keys(lines)
+
+
+# ----- C5: installed signers --------------------------------------------------------------
+
+NAMES = [p.name for p in trust.PACKAGES]
+ONLY_CONFIG = (trust.PackagePolicy(NAMES[0], required=True),)
+
+
+def sig_line(name: str, rsa: str = "(none)", dsa: str = "(none)") -> bytes:
+    return f"{name}|{rsa}|{dsa}".encode()
+
+
+def rsa_sig(key_id: str) -> str:
+    return f"RSA/SHA512, Tue Nov 21 18:09:42 2023, Key ID {key_id.lower()}"
+
+
+def test_parse_signers_is_strict() -> None:
+    lines = [
+        sig_line(NAMES[0], rsa_sig(RELEASE_FPR[-16:])),
+        sig_line(NAMES[1], dsa="EdDSA/SHA256, Sun Nov 22 04:46:50 2026, Key ID 2fc68448f98361fa"),
+        b"package securedrop-updater is not installed",
+    ]
+    sigs, missing, problems = parse_signers(lines, NAMES)
+    assert problems == [] and missing == {"securedrop-updater"}
+    assert sigs == [
+        Signature(NAMES[0], ("188EDD3B7B22E6A3",)),
+        Signature(NAMES[1], ("2FC68448F98361FA",)),
+    ]
+    for bad in (
+        [b"evil-package|(none)|(none)"],
+        [sig_line(NAMES[0], "RSA/SHA512, date, Key ID 188edd3b")],  # 32-bit id
+        [sig_line(NAMES[0], "signed by the release key")],
+        [NAMES[0].encode() + b" (none)"],
+        ["securedrop-updater|(none)|(none) \u00e9".encode()],
+        [b"package something-else is not installed"],
+        [],
+    ):
+        assert parse_signers(bad, NAMES)[2], bad
+
+
+def test_signers_resolved_through_the_rpm_database(scanner: KeyScanner) -> None:
+    rpmdb = scanner.scan(RELEASE) + scanner.scan(QUBES)
+    qubes = {"C616D22E83B45D9E47ADD467711AE65C7A0C25BA"}
+    ok = [Signature(n, (RELEASE_FPR[-16:],)) for n in NAMES]
+    assert check_signers(ok, set(), rpmdb, "prod", qubes).failures == []
+    # the keyring may come signed by a Qubes key, the others may not
+    by_qubes = [Signature(n, ("711AE65C7A0C25BA",)) for n in NAMES]
+    failures = check_signers(by_qubes, set(), rpmdb, "prod", qubes).failures
+    assert len(failures) == 2 and "securedrop-workstation-keyring" not in " ".join(failures)
+    # a subkey's id resolves to its primary key's fingerprint
+    by_subkey = [Signature(NAMES[0], ("6275A4BA4C71447A",))]
+    assert check_signers(by_subkey, set(), rpmdb, "prod", qubes, ONLY_CONFIG).failures == []
+
+
+def test_unsigned_wrongly_signed_or_missing_packages_fail(scanner: KeyScanner, keys: Keys) -> None:
+    rpmdb = scanner.scan(RELEASE) + scanner.scan(keys.other.armored)
+    unsigned = check_signers([Signature(NAMES[0], ())], {NAMES[1], NAMES[2]}, rpmdb, "prod", set())
+    assert any(f"{NAMES[0]} is not signed" in f for f in unsigned.failures)
+    assert any(f"{NAMES[1]} is not installed" in f for f in unsigned.failures)
+    assert not any(NAMES[2] in f for f in unsigned.failures)  # optional
+    wrong = check_signers(
+        [Signature(NAMES[0], (keys.other.key_id,))], {NAMES[1], NAMES[2]}, rpmdb, "prod", set()
+    )
+    assert any(keys.other.fingerprint in f for f in wrong.failures)
+    unknown = check_signers(
+        [Signature(NAMES[0], ("0123456789ABCDEF",))], {NAMES[1], NAMES[2]}, rpmdb, "prod", set()
+    )
+    assert any("by no key in the rpm database" in f for f in unknown.failures)
+    # one good and one bad signature: bad
+    mixed = [Signature(NAMES[0], (RELEASE_FPR[-16:], keys.other.key_id))]
+    assert check_signers(mixed, {NAMES[1], NAMES[2]}, rpmdb, "prod", set()).failures
+
+
+def test_ambiguous_key_id_fails(scanner: KeyScanner) -> None:
+    """Two rpm database keys answering one 64-bit id: refuse rather than pick one."""
+    [release] = scanner.scan(RELEASE)
+    twin = KeyInfo(
+        "F" * 24 + RELEASE_FPR[-16:], frozenset({RELEASE_FPR[-16:]}), (), None, None, False, False
+    )
+    failures = check_signers(
+        [Signature(NAMES[0], (RELEASE_FPR[-16:],))],
+        {NAMES[1], NAMES[2]},
+        [release, twin],
+        "prod",
+        set(),
+    ).failures
+    assert any("ambiguous" in f for f in failures)
+
+
+@pytest.fixture(scope="session")
+def signed_rpms(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny noarch RPM, built and signed with the real rpmbuild and rpmsign."""
+    if not (shutil.which("rpmbuild") and shutil.which("rpmsign")):
+        pytest.skip("rpmbuild/rpmsign not installed")
+    top = tmp_path_factory.mktemp("rpm")
+    spec = top / "t.spec"
+    spec.write_text(
+        f"Name: {NAMES[0]}\nVersion: 1.8.0\nRelease: 1\nSummary: t\nLicense: MIT\n"
+        "BuildArch: noarch\n%description\nt\n%files\n"
+    )
+    subprocess.run(
+        ["rpmbuild", "-bb", "--quiet", "--define", f"_topdir {top}", str(spec)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    [built] = (top / "RPMS" / "noarch").glob("*.rpm")
+    rsa_pinned = keys.ring.make("RSA pinned <rsa@example.invalid>", algo="rsa2048")
+    rsa_other = keys.ring.make("RSA other <rsa-other@example.invalid>", algo="rsa2048")
+    made = {"unsigned": built}
+    for label, key in (("rsa", rsa_pinned), ("other", rsa_other), ("ed25519", keys.pinned)):
+        target = top / f"{label}.rpm"
+        shutil.copy(built, target)
+        subprocess.run(
+            [
+                "rpmsign", "--addsign",
+                "--define", f"_gpg_name {key.fingerprint}",
+                "--define", f"_gpg_path {keys.ring.home}",
+                "--define", "__gpg /usr/bin/gpg",
+                str(target),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )  # fmt: skip
+        made[label] = target
+        (top / f"{label}.fpr").write_text(key.fingerprint)
+        (top / f"{label}.asc").write_bytes(key.armored)
+    return made
+
+
+@pytest.mark.parametrize(
+    ("label", "ok", "words"),
+    [
+        ("rsa", True, ""),
+        ("ed25519", True, ""),  # EdDSA signatures live in DSAHEADER
+        ("other", False, "not by"),
+        ("unsigned", False, "is not signed"),
+    ],
+)
+def test_real_rpm_signatures(
+    signed_rpms: dict[str, Path], scanner: KeyScanner, pin, label: str, ok: bool, words: str
+) -> None:
+    folder = signed_rpms["rsa"].parent
+    pinned = (folder / ("ed25519.fpr" if label == "ed25519" else "rsa.fpr")).read_text()
+    pin("prod", pinned)
+    rpmdb = [
+        k
+        for name in ("rsa", "other", "ed25519")
+        for k in scanner.scan((folder / f"{name}.asc").read_bytes())
+    ]
+    out = subprocess.run(
+        ["rpm", "-qp", "--qf", SIGNER_FORMAT.replace("\\n", "\n"), str(signed_rpms[label])],
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env={"LC_ALL": "C.UTF-8", "PATH": "/usr/bin:/bin"},
+    ).stdout
+    sigs, missing, problems = parse_signers(out.split(b"\n"), [NAMES[0]])
+    assert problems == [], out
+    assert missing == set()
+    report = check_signers(sigs, set(), rpmdb, "prod", set(), ONLY_CONFIG)
+    assert (report.failures == []) == ok, report.failures
+    assert words in " ".join(report.failures)
+
+
+# ----- template apt sources ---------------------------------------------------------------
+
+
+def deb822_key(armored: bytes) -> str:
+    return "\n".join(
+        " " + (line if line.strip() else ".") for line in armored.decode().strip().split("\n")
+    )
+
+
+def source(*blocks: bytes, extra: str = "", signed_by: str | None = None) -> bytes:
+    value = (
+        "\n" + "\n".join(deb822_key(b) for b in blocks) if signed_by is None else " " + signed_by
+    )
+    return (
+        "# managed by SecureDrop\nTypes: deb\nURIs: https://apt.freedom.press\n"
+        f"Suites: bookworm\nComponents: main\n{extra}Signed-By:{value}\n"
+    ).encode()
+
+
+def no_files(path: str) -> bytes | None:
+    return None
+
+
+def test_pinned_inline_source_passes(scanner: KeyScanner) -> None:
+    report = check_apt_source("t", source(RELEASE), "prod", scanner, no_files, NOW)
+    assert report.failures == []
+    staging = check_apt_source("t", source(TESTKEY), "staging", scanner, no_files, NOW)
+    assert staging.failures == []
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (lambda k: source(RELEASE, k.other.armored), "also trusts another key"),
+        (lambda k: source(RELEASE + k.other.armored), "also trusts another key"),
+        (lambda k: source(RELEASE, extra="Trusted: yes\n"), "accepts unsigned data (Trusted)"),
+        (lambda k: source(RELEASE, extra="trusted: YES\n"), "Trusted"),
+        (lambda k: source(RELEASE, extra="Allow-Insecure: yes\n"), "Allow-Insecure"),
+        (lambda k: source(RELEASE, extra="Allow-Weak: yes\n"), "Allow-Weak"),
+        (lambda k: source(RELEASE, extra="Check-Valid-Until: no\n"), "freshness"),
+        (lambda k: source(TESTKEY), "does not trust the SecureDrop release signing key"),
+        (lambda k: source(k.impostor.armored), "another key"),
+        (
+            lambda k: b"Types: deb\nURIs: https://apt.freedom.press\nSuites: bookworm\n",
+            "no Signed-By",
+        ),
+        (
+            lambda k: source(
+                RELEASE, signed_by="2359E6538C0613E652955E6C188EDD3B7B22E6A3 " + k.other.fingerprint
+            ),
+            "another key",
+        ),
+        (lambda k: source(RELEASE, signed_by="/usr/share/keyrings/missing.gpg"), "no readable key"),
+        (lambda k: source(RELEASE, signed_by="relative.gpg"), "neither a key nor a key file"),
+        (lambda k: source(RELEASE, extra="Enabled: no\n"), "no enabled entry"),
+        (lambda k: source(RELEASE) + b"Types: deb\nTypes: deb-src\n", "cannot be parsed"),
+        (lambda k: b" continuation first\n", "cannot be parsed"),
+        (lambda k: b"\xff\xfe\x00garbage", "cannot be parsed"),
+        (lambda k: b"just some text\n", "cannot be parsed"),
+        (lambda k: None, "missing, unreadable or too large"),
+    ],
+)
+def test_template_source_problems_fail(
+    scanner: KeyScanner, keys: Keys, build: Callable[[Keys], bytes | None], words: str
+) -> None:
+    report = check_apt_source("sd-small", build(keys), "prod", scanner, no_files, NOW)
+    assert report.failures
+    assert any(words in f for f in report.failures), report.failures
+
+
+def test_signed_by_key_files_and_fingerprints(scanner: KeyScanner, keys: Keys) -> None:
+    binary = subprocess.run(
+        ["gpg", "--dearmor"], input=RELEASE, capture_output=True, check=True, timeout=30
+    ).stdout
+    files = {"/usr/share/keyrings/securedrop-keyring.gpg": binary}
+    ok = source(signed_by="/usr/share/keyrings/securedrop-keyring.gpg")
+    assert check_apt_source("t", ok, "prod", scanner, files.get, NOW).failures == []
+    by_fpr = source(signed_by=RELEASE_FPR + "!")
+    assert check_apt_source("t", by_fpr, "prod", scanner, no_files, NOW).failures == []
+    stale = check_apt_source("t", source(RELEASE), "prod", scanner, no_files, RELEASE_EXPIRES + 1)
+    assert any("expired" in f for f in stale.failures)
+
+
+def test_deb822_parsing() -> None:
+    stanzas = parse_deb822("# c\nTypes: deb\nSigned-By:\n a\n .\n b\n\nTypes: deb-src\n")
+    assert stanzas == [{"types": "deb", "signed-by": "\na\n\nb"}, {"types": "deb-src"}]
+
+
+# ----- the checks through a host ------------------------------------------------------------
+
+
+class FakeHost:
+    """Plays the host seam for the template check: VMs, and qvm-run/qvm-shutdown."""
+
+    def __init__(self, files: dict[tuple[str, str], bytes], halted: set[str]) -> None:
+        self.files = files
+        self.calls: list[list[str]] = []
+        tags = frozenset({"sd-workstation"})
+        self._vms = {
+            name: VMInfo(name, "TemplateVM", None, tags if name.startswith("sd-") else frozenset(),
+                         "Halted" if name in halted else "Running", "4.2", False)
+            for name in ("sd-small", "sd-large", "fedora-40-xfce")
+        }  # fmt: skip
+
+    def vms(self) -> dict[str, VMInfo]:
+        return self._vms
+
+    def read_file(self, path: str, limit: int = 0) -> bytes | None:
+        return b'{"environment": "prod"}' if path == trust.CONFIG_PATH else None
+
+    def run(
+        self, argv: list[str], timeout: float, on_stdout=None, log_output=True, **_: object
+    ) -> ToolResult:
+        self.calls.append(list(argv))
+        if argv[0] == "qvm-shutdown":
+            return ToolResult(list(argv), 0)
+        vm, program, path = argv[3], argv[4], argv[6]
+        data = self.files.get((vm, path))
+        if data is None:
+            return ToolResult(list(argv), 1)
+        if program == "base64":
+            data = base64.encodebytes(data)
+        for line in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
+            on_stdout(line)  # type: ignore[misc]
+        return ToolResult(list(argv), 0)
+
+
+def test_templates_check_reads_sd_templates_and_shuts_down_what_it_started(
+    scanner: KeyScanner,
+) -> None:
+    files = {
+        ("sd-small", trust.APT_SOURCE): source(RELEASE),
+        ("sd-large", trust.APT_SOURCE): source(RELEASE),
+    }
+    host = FakeHost(files, halted={"sd-small", "fedora-40-xfce"})
+    report = TrustChecks(clock=lambda: NOW).templates(
+        host, ["fedora-40-xfce", "sd-large", "sd-small"]
+    )  # type: ignore[arg-type]
+    assert report.failures == [] and report.warnings == []
+    assert [c[3] for c in host.calls if c[0] == "qvm-run"] == ["sd-large", "sd-small"]
+    assert host.calls[0] == ["qvm-run", "-p", "--no-gui", "sd-large", "cat", "--", trust.APT_SOURCE]
+    assert host.calls[-1] == ["qvm-shutdown", "--wait", "sd-small"]
+
+
+def test_templates_check_fails_on_a_missing_source_or_no_sd_template(scanner: KeyScanner) -> None:
+    host = FakeHost({("sd-large", trust.APT_SOURCE): source(RELEASE)}, halted=set())
+    report = TrustChecks(clock=lambda: NOW).templates(host, ["sd-large", "sd-small"])  # type: ignore[arg-type]
+    assert len(report.failures) == 1 and "sd-small could not be read" in report.failures[0]
+    assert not any(c[0] == "qvm-shutdown" for c in host.calls)  # nothing was started
+    report = TrustChecks().templates(host, ["fedora-40-xfce"])  # type: ignore[arg-type]
+    assert "no SecureDrop template" in report.failures[0]
+
+
+def test_read_vm_file_binary_and_bounds() -> None:
+    blob = bytes(range(256)) * 10
+    host = FakeHost({("sd-small", "/k.gpg"): blob, ("sd-small", "/big"): b"x\n" * 200_000}, set())
+    assert read_vm_file(host, "sd-small", "/k.gpg", binary=True) == (blob, None)  # type: ignore[arg-type]
+    data, why = read_vm_file(host, "sd-small", "/big")  # type: ignore[arg-type]
+    assert data is None and "larger than" in str(why)
+
+
+def test_warnings_are_shown_once_per_run() -> None:
+    checks = TrustChecks()
+    first = checks._finish("before", trust.TrustReport([], ["W"]))
+    again = checks._finish("after_dom0", trust.TrustReport(["F"], ["W"]))
+    assert first.warnings == ["W"] and again.warnings == [] and again.failures == ["F"]
+
+
+def test_checks_for_returns_the_three_points() -> None:
+    checks = trust.checks_for(Host())
+    assert all(callable(getattr(checks, name)) for name in ("before", "after_dom0", "templates"))
