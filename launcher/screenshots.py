@@ -120,27 +120,6 @@ def simulated_home(scenario: str) -> Iterator[Path]:
                     os.environ[key] = value
 
 
-class FailingTrust:
-    """Stands in for the trust checks when the trust module is not installed.
-
-    Only the screenshots use it, so the "security check failed" screen can be
-    shown with the kind of message the engine gives.
-    """
-
-    MESSAGE = "the dom0 repository key is not the SecureDrop release key (fingerprint mismatch)"
-
-    def before(self, host: object) -> object:
-        from sdw_updater.plan import TrustReport
-
-        return TrustReport(failures=[self.MESSAGE])
-
-    def after_dom0(self, host: object) -> object:
-        return self.before(host)
-
-    def templates(self, host: object, templates: list[str]) -> object:
-        return self.before(host)
-
-
 def render_all(outdir: Path) -> list[Path]:
     """Drive one wizard per screen and save what it shows; return the files written."""
     from PyQt5.QtCore import QEventLoop
@@ -173,8 +152,6 @@ def render_all(outdir: Path) -> list[Path]:
         with simulated_home(scenario) as home:
             ctx = open_context(True, str(home / "scenario.toml"), home=home)
             logs.configure(ctx.log_dir)
-            if "rogue" in scenario and ctx.make_trust() is None:
-                setattr(ctx, "make_trust", FailingTrust)  # noqa: B010 (plain override)
             wizard = Wizard(ctx, decision or Decision(Action.RUN_UPDATER, "screenshots"))
             wizard.show()
             app.processEvents()

@@ -518,9 +518,10 @@ class OutcomePage(QWidget):
         self.technical.setObjectName("technical")
         self.technical.setReadOnly(True)
         lines = self.technical.fontMetrics().lineSpacing()
-        self.technical.setFixedHeight(lines * 5 + 12)
+        # At least five lines; it takes the free space so long messages fit.
+        self.technical.setMinimumHeight(lines * 5 + 12)
         self.technical.setTabChangesFocus(True)
-        layout.addWidget(self.technical)
+        layout.addWidget(self.technical, 4)
         self.warnings = text_label(selectable=True)
         self.warnings.setObjectName("warnings")
         layout.addWidget(self.warnings)
@@ -551,6 +552,9 @@ class OutcomePage(QWidget):
         self.log_path.setText(log_path)
         self.log_row.setVisible(bool(log_path))
         self.technical.setPlainText(technical)
+        # Short messages keep a compact box; long ones may take the free space.
+        long_text = len(technical) > 240 or technical.count("\n") > 3
+        self.technical.setMaximumHeight(16777215 if long_text else self.technical.minimumHeight())
         self.technical_label.setVisible(bool(technical))
         self.technical.setVisible(bool(technical))
         lines = [S.tr(S.WARNINGS_LABEL), *(f"\u2022 {w}" for w in warnings or [])]
