@@ -31,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QEventLoop, Qt, QTimer, pyqtSignal
+from PyQt5.QtCore import QEventLoop, QSize, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QFont, QFontDatabase, QFontMetrics, QKeyEvent
 from PyQt5.QtWidgets import (
     QApplication,
@@ -486,6 +486,18 @@ class ProgressPage(QWidget):
         self.details_toggled.emit(shown)
 
 
+class CompactText(QPlainTextEdit):
+    """A read-only text box that asks only for its minimum height.
+
+    The layout then keeps screens compact and hands any free room to it,
+    so a long technical message grows the box instead of the window.
+    """
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        return QSize(hint.width(), self.minimumHeight())
+
+
 class OutcomePage(QWidget):
     """One outcome: what happened, what to do, where the log is, and the buttons."""
 
@@ -514,7 +526,7 @@ class OutcomePage(QWidget):
         layout.addWidget(self.log_row)
         self.technical_label = bold(text_label(S.tr(S.TECHNICAL_LABEL)))
         layout.addWidget(self.technical_label)
-        self.technical = QPlainTextEdit()
+        self.technical = CompactText()
         self.technical.setObjectName("technical")
         self.technical.setReadOnly(True)
         lines = self.technical.fontMetrics().lineSpacing()
