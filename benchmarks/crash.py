@@ -29,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,9 +150,18 @@ def _read(path: Path) -> bytes | None:
 
 
 def run_trial(
-    workdir: Path, index: int, rng: random.Random, calibration: Calibration, power_cut: bool
+    workdir: Path,
+    index: int,
+    calibration: Calibration,
+    power_cut: bool,
+    seeded: bool,
+    moment: float,
 ) -> Trial:
-    """One trial, start to verdict (see the module docstring)."""
+    """One trial, start to verdict (see the module docstring).
+
+    ``seeded``: start from an existing workstation's state files (else from
+    none); ``moment``: when to kill, as a fraction of the healthy run's length.
+    """
     home = workdir / f"trial-{index:03d}"
     home.mkdir(parents=True)
     state = home / ".securedrop_updater"
@@ -161,8 +171,8 @@ def run_trial(
         index,
         calibration.name,
         power_cut,
-        seeded=rng.random() < 0.5,
-        kill_at=round(rng.uniform(0.0, calibration.seconds), 3),
+        seeded=seeded,
+        kill_at=round(moment * calibration.seconds, 3),
     )
     if trial.seeded:
         _seed_state(state)
@@ -312,17 +322,36 @@ def _judge_next(
 
 
 def run_trials(
-    workdir: Path, count: int, seed: int, time_scale: float, scenarios: tuple[str, ...] = ()
+    workdir: Path,
+    count: int,
+    seed: int,
+    time_scale: float,
+    scenarios: tuple[str, ...] = (),
+    workers: int = 2,
 ) -> list[Trial]:
-    """``count`` trials, alternating updater-only kills and power cuts, seeded."""
+    """``count`` trials, alternating updater-only kills and power cuts, seeded.
+
+    Every random choice is drawn up front, so the trials are the same for a
+    seed however many run at once (each has its own HOME, lock and marker).
+    """
     rng = random.Random(seed)
     names = scenarios or tuple(SCENARIOS)
-    calibrations = [calibrate(workdir, name, time_scale) for name in names]
-    trials = []
-    for index in range(count):
-        calibration = calibrations[index % len(calibrations)]
-        trials.append(run_trial(workdir, index, rng, calibration, power_cut=index % 2 == 1))
-    return trials
+    plans = [(index, rng.random() < 0.5, rng.random()) for index in range(count)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        calibrations = list(pool.map(lambda name: calibrate(workdir, name, time_scale), names))
+        futures = [
+            pool.submit(
+                run_trial,
+                workdir,
+                index,
+                calibrations[index % len(calibrations)],
+                index % 2 == 1,
+                seeded,
+                moment,
+            )
+            for index, seeded, moment in plans
+        ]
+        return [future.result() for future in futures]
 
 
 def summary(trials: list[Trial]) -> dict[str, object]:

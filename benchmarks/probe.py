@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     original_vms = host_module.Host.vms
     original_power = host_module.Host.power_state
 
-    def timed_run(self, *a, **k):  # type: ignore[no-untyped-def]
+    def timed_run(self, *a, **k):
         began = time.perf_counter()
         try:
             return original_run(self, *a, **k)
@@ -50,15 +50,15 @@ def main(argv: list[str]) -> int:
             spent["tools"] += time.perf_counter() - began
             spent["calls"] += 1
 
-    def timed_setup(*a, **k):  # type: ignore[no-untyped-def]
+    def timed_setup(*a, **k):
         began = time.perf_counter()
         try:
             return original_setup(*a, **k)
         finally:
             spent["sim_setup"] += time.perf_counter() - began
 
-    def timed_admin(original):  # type: ignore[no-untyped-def]
-        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
+    def timed_admin(original):
+        def wrapper(*a, **k):
             began = time.perf_counter()
             try:
                 return original(*a, **k)

@@ -444,7 +444,7 @@ class Runner:
         for warning in report.warnings:
             self.result.warnings.append(warning)
             self.listener(ev.Warning_(warning))
-            self._log(warning, "warning")
+            log.warning("%s", warning)
         if report.failures:
             detail = "; ".join(report.failures)
             self._end(step, began, False, detail)

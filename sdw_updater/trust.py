@@ -353,7 +353,7 @@ def read_environment(raw: bytes | None) -> tuple[str, str | None]:
         return PROD, f"{CONFIG_PATH} is missing or unreadable"
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # "[[[[..." nests too deep
         return PROD, f"{CONFIG_PATH} is not valid JSON"
     value = data.get("environment") if isinstance(data, dict) else None
     if value not in ENVIRONMENTS:

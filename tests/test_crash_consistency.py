@@ -86,7 +86,7 @@ def test_killed_after_network_check_records_in_progress(home: Path) -> None:
     result = next_launch(home)
     assert result.returncode == 0, result.stdout
     again = read_journal(home)[before:]
-    client = next(i for i, r in enumerate(again) if crash.CLIENT_SERVICE in r["argv"])
+    client = next(i for i, r in enumerate(again) if crash.CLIENT_SERVICE in str(r["argv"]))
     assert tools(again).index("qubes-vm-update") < client  # updated, then the client
 
 

@@ -16,8 +16,9 @@ this module attacks them where the updater actually uses them:
 * end to end: mangled state files under ``$HOME``, then ``sdw-updater
   --status``, ``--cli`` and ``sdw-notify --dry-run`` as a user runs them.
 
-If ``sdw_updater.trust`` is present, its pure parsers of config.json,
-repository files and rpm database listings are attacked the same way.
+The trust checks' pure parsers (config.json, repository files, rpm's key
+and signature listings, the templates' apt sources) are attacked the same
+way: no exception but the documented ones, and garbage never passes.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from sdw_notify import decision as notify_rules
-from sdw_updater import freshness
+from sdw_updater import freshness, trust
 from sdw_updater.host import Host, ToolResult, VMInfo, _LineSplitter
 from sdw_updater.logs import MAX_LINE, clean_line
 from sdw_updater.plan import Outcome, Runner
@@ -616,3 +617,168 @@ def test_mangled_last_updated_means_remind(home: Path, raw: bytes) -> None:
     data = json.loads(result.stdout)
     assert data["warn"] is True and data["code"] == "unknown_last_update"
     assert (directory / "sdw-last-updated").read_bytes() == raw
+
+
+# ----- trust: config.json, repository files, rpm output, apt sources -----------------
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_CONFIGS = st.one_of(
+    st.binary(max_size=300),
+    st.fixed_dictionaries(
+        {}, optional={"environment": st.sampled_from(["prod", "staging", "dev", "Prod", ""])}
+    ).map(lambda d: json.dumps(d).encode()),
+    _JSON_VALUES.map(lambda v: json.dumps({"environment": v}).encode()),
+    st.integers(1, 60000).map(lambda n: b"[" * n + b"]" * n),
+)
+
+
+@given(_CONFIGS)
+def test_config_json_fails_closed_to_production(raw: bytes) -> None:
+    """Any config.json that does not plainly name an environment means the strictest pins."""
+    env, problem = trust.read_environment(raw)
+    assert env in trust.ENVIRONMENTS
+    if problem is not None:
+        assert env == trust.PROD
+    else:
+        assert json.loads(raw)["environment"] == env
+
+
+_INI_LINES = st.one_of(
+    st.sampled_from(
+        [
+            "[securedrop-workstation-dom0]",
+            "[qubes-dom0-current]",
+            "gpgcheck=1",
+            "gpgcheck=0",
+            "gpgcheck = no",
+            "enabled=1",
+            "enabled=0",
+            "baseurl=https://yum.securedrop.org.evil.example/workstation/dom0/f37",
+            "baseurl=http://evil.example/",
+            "gpgkey=file:///etc/pki/rpm-gpg/RPM-GPG-KEY-securedrop-workstation",
+            "repo_gpgcheck=0",
+            "metalink=https://evil.example/",
+            "  continued",
+            "",
+            "# comment",
+        ]
+    ),
+    st.text(max_size=40),
+)
+_INI_FILES = st.one_of(
+    st.binary(max_size=400),
+    st.lists(_INI_LINES, max_size=12).map(lambda lines: "\n".join(lines).encode()),
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "/etc/yum.repos.d/securedrop-workstation-dom0.repo",
+                "/etc/yum.repos.d/qubes-dom0.repo",
+                "/etc/qubes/repo-templates/qubes-templates.repo",
+            ]
+        ),
+        st.one_of(st.none(), _INI_FILES),
+        max_size=3,
+    ),
+    st.one_of(st.none(), _INI_FILES),
+    st.sampled_from(trust.ENVIRONMENTS),
+)
+def test_mangled_repository_files_never_pass(
+    files: dict[str, bytes | None], dnf_conf: bytes | None, env: str
+) -> None:
+    """No generated file has the SecureDrop repository's real URL, so the check must fail."""
+    scan = trust.check_repos(files, dnf_conf, env, "4.2")
+    assert scan.report.failures
+
+
+@given(st.lists(st.binary(max_size=80), max_size=20))
+def test_rpm_key_listing_raises_only_value_error(lines: list[bytes]) -> None:
+    try:
+        entries = trust.parse_rpmdb_keys(lines)
+    except ValueError:
+        return
+    assert all(isinstance(name, str) and isinstance(body, bytes) for name, body in entries)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=80),
+            st.tuples(
+                st.sampled_from([p.name for p in trust.PACKAGES] + ["other", ""]),
+                st.sampled_from(
+                    ["(none)", "RSA/SHA256, Mon 01 Jan 2024, Key ID 188edd3b7b22e6a3", "x"]
+                ),
+                st.sampled_from(["(none)", "DSA/SHA1, Key ID 0123456789abcdef", ""]),
+            ).map(lambda t: "|".join(t).encode()),
+        ),
+        max_size=10,
+    )
+)
+def test_rpm_signer_listing_names_only_asked_packages(lines: list[bytes]) -> None:
+    names = [p.name for p in trust.PACKAGES]
+    signatures, missing, problems = trust.parse_signers(lines, names)
+    assert {s.package for s in signatures} <= set(names)
+    assert missing <= set(names)
+    assert all(isinstance(p, str) for p in problems)
+
+
+class NoKeys:
+    """A key scanner that finds nothing (gpg is not needed to reject garbage)."""
+
+    def scan(self, data: bytes) -> list[object]:
+        return []
+
+
+_SOURCE_LINES = st.one_of(
+    st.sampled_from(
+        [
+            "Types: deb",
+            "URIs: https://apt.freedom.press",
+            "Suites: bookworm",
+            "Components: main",
+            "Signed-By: /usr/share/keyrings/securedrop-keyring.gpg",
+            "Signed-By:",
+            " .",
+            " -----BEGIN PGP PUBLIC KEY BLOCK-----",
+            "Trusted: yes",
+            "Allow-Insecure: yes",
+            "Enabled: no",
+            "",
+            "#x",
+        ]
+    ),
+    st.text(max_size=40),
+)
+
+
+@given(
+    st.one_of(
+        st.none(),
+        st.binary(max_size=400),
+        st.lists(_SOURCE_LINES, max_size=12).map(lambda lines: "\n".join(lines).encode()),
+    ),
+    st.sampled_from(trust.ENVIRONMENTS),
+)
+def test_mangled_apt_sources_never_pass(data: bytes | None, env: str) -> None:
+    """A template's source that resolves to no pinned key fails, whatever it holds."""
+    report = trust.check_apt_source(
+        "sd-small-bookworm-template", data, env, NoKeys(), lambda _: None, NOW
+    )
+    assert report.failures
+
+
+@given(st.text(max_size=300))
+def test_deb822_parser_raises_only_value_error(text: str) -> None:
+    try:
+        stanzas = trust.parse_deb822(text)
+    except ValueError:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for s in stanzas for k, v in s.items())

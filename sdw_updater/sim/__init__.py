@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdw_updater.sim import trust as sim_trust
 from sdw_updater.sim.app import FakeApp
 from sdw_updater.sim.journal import read_journal
 from sdw_updater.sim.scenario import TOOLS, Scenario, ScenarioError, load_scenario
@@ -85,6 +84,8 @@ def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
     write_processes(root, scenario.sim.processes)
     # Key files, repositories, config.json ([trust]); gpg runs only when a
     # scenario needs a generated key that is not cached yet.
+    from sdw_updater.sim import trust as sim_trust  # not needed by the tools' own start-up
+
     sim_trust.prepare(root, sim_dir, scenario)
     return SimEnv(
         scenario=scenario,

@@ -362,9 +362,7 @@ def _parse_dom0(data: _Table, source: str) -> Dom0Settings:
 
 def _parse_template(data: _Table, where: str) -> TemplateSettings:
     d = TemplateSettings()
-    _check_keys(
-        data, ("result", "duration", "agent_version", "flood_mb", "flood_line_mb"), where
-    )
+    _check_keys(data, ("result", "duration", "agent_version", "flood_mb", "flood_line_mb"), where)
     agent = data.get("agent_version", d.agent_version)
     if not isinstance(agent, str) or not (agent == NO_AGENT or _RELEASE.fullmatch(agent)):
         raise ScenarioError(
