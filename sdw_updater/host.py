@@ -267,7 +267,7 @@ class Host:
         limit = self.timeout(timeout)
         log.info("Running %s (timeout %d s)", " ".join(command), limit)
         detail.info("$ %s", " ".join(command))
-        tail: deque[str] = deque(maxlen=TAIL_LINES)
+        tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         logged = [0]
         head = bytearray()
 
@@ -277,14 +277,13 @@ class Host:
             def handle(line: bytes) -> None:
                 if stream == "out" and len(head) < 4096:
                     head.extend(line[: 4096 - len(head)] + b"\n")
-                text = clean_line(line)
-                tail.append(text)
+                tail.append(line)  # raw; only the last few are ever cleaned
                 if log_output:
                     if logged[0] < DETAIL_BYTES_PER_CALL:
-                        detail.info("%s[%s] %s", name, stream, text)
-                    elif logged[0] - len(text) < DETAIL_BYTES_PER_CALL:
+                        detail.info("%s[%s] %s", name, stream, clean_line(line))
+                    elif logged[0] - len(line) < DETAIL_BYTES_PER_CALL:
                         detail.info("%s: further output not logged", name)
-                    logged[0] += len(text) + 1
+                    logged[0] += len(line) + 1
                 if callback is not None:
                     callback(line)
 
@@ -316,7 +315,13 @@ class Host:
         )
         duration = time.monotonic() - started
         result = ToolResult(
-            list(argv), exit_code, timed_out, False, bytes(head), list(tail), duration
+            list(argv),
+            exit_code,
+            timed_out,
+            False,
+            bytes(head),
+            [clean_line(t) for t in tail],
+            duration,
         )
         if logged[0] > DETAIL_BYTES_PER_CALL:
             detail.info(

@@ -130,18 +130,21 @@ def rpmvercmp(a: str, b: str) -> int:
     return -1 if i >= la else 1
 
 
+def _split_epoch(text: str, kind: str) -> tuple[int, str]:
+    """Check the length and split off ``epoch:`` (missing = 0); both formats agree here."""
+    if not isinstance(text, str) or not 0 < len(text) <= MAX_VERSION:
+        raise ValueError(f"not {'an' if kind == 'RPM' else 'a'} {kind} version: {text!r}")
+    head, colon, tail = text.partition(":")
+    if not colon:
+        return 0, text
+    if not _EPOCH.fullmatch(head):
+        raise ValueError(f"bad epoch in {kind} version: {text!r}")
+    return int(head), tail
+
+
 def parse_evr(text: str) -> EVR:
     """Split ``[E:]V[-R]`` as rpm does (release after the last '-'); strict."""
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_VERSION:
-        raise ValueError(f"not an RPM version: {text!r}")
-    epoch = 0
-    rest = text
-    head, colon, tail = text.partition(":")
-    if colon:
-        if not _EPOCH.fullmatch(head):
-            raise ValueError(f"bad epoch in RPM version: {text!r}")
-        epoch = int(head)
-        rest = tail
+    epoch, rest = _split_epoch(text, "RPM")
     version, dash, release = rest.rpartition("-")
     if not dash:
         version, release_opt = rest, None
@@ -184,16 +187,7 @@ class DebVersion(NamedTuple):
 
 def parse_dpkg(text: str) -> DebVersion:
     """Split a Debian version (revision after the last '-'); strict, per policy."""
-    if not isinstance(text, str) or not 0 < len(text) <= MAX_VERSION:
-        raise ValueError(f"not a Debian version: {text!r}")
-    epoch = 0
-    rest = text
-    head, colon, tail = text.partition(":")
-    if colon:
-        if not _EPOCH.fullmatch(head):
-            raise ValueError(f"bad epoch in Debian version: {text!r}")
-        epoch = int(head)
-        rest = tail
+    epoch, rest = _split_epoch(text, "Debian")
     upstream, dash, revision = rest.rpartition("-")
     if not dash:
         upstream, revision = rest, ""
