@@ -17,11 +17,21 @@ $(STAMP): setup.py requirements-dev.txt
 	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
-# The launcher against the simulated workstation: a forced update, about 30 s.
+# The launcher against the simulated workstation: a forced update (about
+# 30 s); when it asks for a reboot, the simulated dom0 restarts and the
+# icon is "clicked" again, which starts the app.  Exit 0 when all went well.
+SIM_BIN := $(DEMO_HOME)/.securedrop_updater/sim/bin
 demo: venv
 	rm -rf $(DEMO_HOME)
+	@echo "== sdw-updater --cli --skip-delta 0 (the simulated workstation has updates) =="
 	HOME=$(DEMO_HOME) $(BIN)/sdw-updater --cli --skip-delta 0 --simulate scenarios/demo.toml; \
-	  rc=$$?; echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
+	  rc=$$?; \
+	  if [ $$rc -eq 3 ]; then \
+	    echo; echo "== exit 3: reboot required. The simulated dom0 restarts; the icon is clicked again =="; \
+	    HOME=$(DEMO_HOME) $(SIM_BIN)/sudo reboot && \
+	    HOME=$(DEMO_HOME) $(BIN)/sdw-updater --cli --simulate scenarios/demo.toml; rc=$$?; \
+	  fi; \
+	  echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
 
 # The same in the Qt wizard (needs a display).
 demo-gui: venv
