@@ -209,6 +209,28 @@ def render_all(outdir: Path) -> list[Path]:
                 wizard.outcomes["complete"].buttons["continue"].click()
                 pump_until(lambda: wizard.busy is None)
             save(wizard, name)
+    written.extend(render_notifier(outdir))
+    return written
+
+
+def render_notifier(outdir: Path) -> list[Path]:
+    """The notifier's reminder, with the SecureDrop app closed and open."""
+    from PyQt5.QtWidgets import QApplication
+
+    from sdw_notify.decision import Decision as NotifyDecision
+    from sdw_notify.dialog import NotifyDialog
+
+    written = []
+    overdue = NotifyDecision(True, "overdue", "last update 6 days ago", age=6 * 86400 + 60)
+    for name, app_open in (("notify", False), ("notify-app-open", True)):
+        dialog = NotifyDialog(overdue, sd_app_running=app_open)
+        dialog.show()
+        QApplication.processEvents()
+        path = outdir / f"{name}.png"
+        if not dialog.grab().save(str(path)):
+            raise RuntimeError(f"could not write {path}")
+        dialog.done(0)
+        written.append(path)
     return written
 
 
