@@ -11,9 +11,13 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import struct
 from pathlib import Path
 
 log = logging.getLogger("sdw.lock")
+
+# struct flock as Linux lays it out: l_type, l_whence, l_start, l_len, l_pid.
+_FLOCK = "hhqqi"
 
 UPDATER_LOCK = "sdw-updater.lock"
 NOTIFY_LOCK = "sdw-notify.lock"
@@ -77,19 +81,23 @@ class Lock:
 
 
 def is_locked(path: Path) -> bool:
-    """True when another process holds the lock at ``path`` (probe, then let go)."""
+    """True when another process holds the lock at ``path``.
+
+    Asks the kernel (``F_GETLK``) instead of taking the lock for a moment:
+    a probe that took it could make an updater starting at that very
+    instant believe another updater was running.
+    """
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     except OSError:
-        return True  # cannot probe: assume busy, the safe answer for "may I start?"
+        return True  # cannot ask: assume busy, the safe answer for "may I start?"
     try:
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        return struct.unpack(_FLOCK, answer)[0] != fcntl.F_UNLCK
+    except (OSError, struct.error):
         return True
-    else:
-        fcntl.lockf(fd, fcntl.LOCK_UN)
-        return False
     finally:
         os.close(fd)
