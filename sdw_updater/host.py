@@ -327,7 +327,10 @@ class Host:
             detail.info(
                 "%s: %d bytes of output not logged", argv[0], logged[0] - DETAIL_BYTES_PER_CALL
             )
-        level = logging.INFO if result.ok else logging.ERROR
+        # An exit code is data here (100 from --check-only means "updates"): the
+        # caller judges it and logs failures in its own words.  Only a tool that
+        # did not end by itself is worth a warning at this level.
+        level = logging.WARNING if result.exit is None or result.exit < 0 else logging.INFO
         log.log(level, "%s (%.1f s)", result.describe(), duration)
         return result
 
