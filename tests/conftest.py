@@ -54,6 +54,16 @@ def read_status(home: Path) -> dict[str, object]:
     return json.loads((home / ".securedrop_updater" / "sdw-update-status").read_text())
 
 
+def state_files(home: Path) -> dict[str, bytes]:
+    """The bytes of the two state files that exist (to prove "unchanged")."""
+    directory = home / ".securedrop_updater"
+    return {
+        name: (directory / name).read_bytes()
+        for name in ("sdw-update-status", "sdw-last-updated")
+        if (directory / name).exists()
+    }
+
+
 def read_journal(home: Path) -> list[dict[str, object]]:
     path = home / ".securedrop_updater" / "sim" / "journal.jsonl"
     if not path.exists():

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, read_journal, read_status, run_updater, stamp, tools, write_status
+from conftest import (
+    BIN,
+    read_journal,
+    read_status,
+    run_updater,
+    stamp,
+    state_files,
+    tools,
+    write_status,
+)
 
 FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
@@ -31,15 +40,6 @@ def client_started(journal: list[dict[str, object]]) -> bool:
 def update_tools(journal: list[dict[str, object]]) -> list[str]:
     names = {"qubes-dom0-update", "qubesctl", "sdw-admin", "qubes-vm-update"}
     return [t for t in tools(journal) if t in names]
-
-
-def state_files(home: Path) -> dict[str, bytes]:
-    directory = home / ".securedrop_updater"
-    return {
-        name: (directory / name).read_bytes()
-        for name in ("sdw-update-status", "sdw-last-updated")
-        if (directory / name).exists()
-    }
 
 
 def test_fresh_workstation_starts_client_without_updating(home: Path) -> None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BIN, ROOT, read_journal, stamp
+from conftest import BIN, ROOT, read_journal, stamp, state_files
 
 if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) leaves the root out
     sys.path.insert(0, str(ROOT))
@@ -320,15 +320,6 @@ def seed_state(home: Path) -> dict[str, bytes]:
     )
     (directory / "sdw-last-updated").write_text(stamp(STALE))
     return state_files(home)
-
-
-def state_files(home: Path) -> dict[str, bytes]:
-    directory = home / ".securedrop_updater"
-    return {
-        name: (directory / name).read_bytes()
-        for name in ("sdw-update-status", "sdw-last-updated")
-        if (directory / name).exists()
-    }
 
 
 def calls(journal: list[dict[str, object]]) -> list[Call]:
