@@ -58,6 +58,8 @@ class ToolResult:
     stdout_head: bytes = b""
     tail: list[str] = field(default_factory=list)
     duration: float = 0.0
+    stdout_lines: list[bytes] = field(default_factory=list)
+    stdout_overflow: bool = False
 
     @property
     def ok(self) -> bool:
@@ -242,12 +244,16 @@ class Host:
         on_stderr: LineCallback | None = None,
         on_tick: Callable[[], None] | None = None,
         log_output: bool = True,
+        stdout_limit: int = 4096,
     ) -> ToolResult:
         """Run a dom0 tool without a shell, with a (scaled) timeout.
 
         Both output streams are read as they come, split into bounded lines,
         handed to the callbacks, written to the detail log (capped per call)
-        and the last lines kept for error messages.  On timeout the whole
+        and the last lines kept for error messages.  The first lines of
+        stdout, up to ``stdout_limit`` bytes, are kept whole for the caller
+        to parse; ``stdout_overflow`` tells that there was more, so a parser
+        never mistakes a cut answer for a complete one.  On timeout the whole
         process group is terminated, then killed.
         """
         program = self.which(argv[0])
@@ -269,14 +275,17 @@ class Host:
         detail.info("$ %s", " ".join(command))
         tail: deque[bytes] = deque(maxlen=TAIL_LINES)
         logged = [0]
-        head = bytearray()
+        kept: list[bytes] = []
+        kept_bytes = [0]
 
         name = Path(program).name  # once, not per line: a flood is millions of lines
 
         def sink(stream: str, callback: LineCallback | None) -> LineCallback:
             def handle(line: bytes) -> None:
-                if stream == "out" and len(head) < 4096:
-                    head.extend(line[: 4096 - len(head)] + b"\n")
+                if stream == "out" and kept_bytes[0] <= stdout_limit:
+                    kept_bytes[0] += len(line) + 1
+                    if kept_bytes[0] <= stdout_limit:
+                        kept.append(line)
                 tail.append(line)  # raw; only the last few are ever cleaned
                 if log_output:
                     if logged[0] < DETAIL_BYTES_PER_CALL:
@@ -319,9 +328,11 @@ class Host:
             exit_code,
             timed_out,
             False,
-            bytes(head),
+            b"".join(line + b"\n" for line in kept),
             [clean_line(t) for t in tail],
             duration,
+            stdout_lines=kept,
+            stdout_overflow=kept_bytes[0] > stdout_limit,
         )
         if logged[0] > DETAIL_BYTES_PER_CALL:
             detail.info(

@@ -24,7 +24,7 @@ from sdw_updater.history import History
 from sdw_updater.host import SYS_VMS, WORKSTATION_TAG, Host, ToolResult, VMInfo
 from sdw_updater.lock import UPDATER_LOCK, Lock, lock_dir
 from sdw_updater.logs import clean_line
-from sdw_updater.progress import TemplateTracker, parse_connectivity, parse_progress_line
+from sdw_updater.progress import TemplateTracker, parse_connectivity
 from sdw_updater.status import StatusStore, UpdateStatus
 
 log = logging.getLogger("sdw.plan")
@@ -462,10 +462,12 @@ class Runner:
             return
 
         def on_stderr(line: bytes) -> None:
+            ignored = tracker.ignored_lines
             parsed = tracker.feed(line)
             if parsed is None:
-                # Snapshots repeat every qube's line; show only what is not progress.
-                if line.strip() and parse_progress_line(line) is None:
+                # Snapshots repeat every qube's line; show only what the
+                # tracker could not take as progress (it counts those).
+                if tracker.ignored_lines > ignored:
                     self._output(line)
                 return
             self.listener(

@@ -1059,23 +1059,6 @@ def _signers_of(
 # ----- the checks the runner calls ---------------------------------------------------
 
 
-class _Collector:
-    """Keeps the stdout lines of one tool call, up to a byte limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.lines: list[bytes] = []
-        self.size = 0
-        self.overflow = False
-
-    def __call__(self, line: bytes) -> None:
-        self.size += len(line) + 1
-        if self.size > self.limit:
-            self.overflow = True
-            return
-        self.lines.append(line)
-
-
 @dataclass
 class _Inventory:
     env: str
@@ -1254,36 +1237,34 @@ class TrustChecks:
     def _rpmdb(
         self, host: Host, scanner: KeyScanner
     ) -> tuple[list[tuple[str, list[KeyInfo]]], str | None]:
-        collector = _Collector(RPM_OUTPUT_LIMIT)
-        result = host.run(RPMDB_QUERY, RPM_TIMEOUT, on_stdout=collector, log_output=False)
-        if collector.overflow:
+        result = host.run(RPMDB_QUERY, RPM_TIMEOUT, log_output=False, stdout_limit=RPM_OUTPUT_LIMIT)
+        if result.stdout_overflow:
             return [], "the list of keys in the rpm database is too large to check"
         if not result.ok:
-            if any(b"is not installed" in line for line in collector.lines):
+            if any(b"is not installed" in line for line in result.stdout_lines):
                 return [], "the rpm database holds no keys at all, so nothing can be verified"
             return [], f"the keys in the rpm database could not be listed ({result.describe()})"
         try:
-            parsed = parse_rpmdb_keys(collector.lines)
+            parsed = parse_rpmdb_keys(result.stdout_lines)
         except ValueError as exc:
             return [], f"the keys in the rpm database could not be read ({exc})"
         return [(name, scanner.scan(armored)) for name, armored in parsed], None
 
     def _signers(self, host: Host, inventory: _Inventory) -> TrustReport:
         names = [p.name for p in PACKAGES]
-        collector = _Collector(64 * 1024)
         result = host.run(
             ["rpm", "-q", "--qf", SIGNER_FORMAT, *names],
             RPM_TIMEOUT,
-            on_stdout=collector,
             log_output=False,
+            stdout_limit=64 * 1024,
         )
         report = TrustReport()
-        if result.exit is None or result.exit < 0 or collector.overflow:
+        if result.exit is None or result.exit < 0 or result.stdout_overflow:
             report.failures.append(
                 f"the signatures of the SecureDrop packages could not be read ({result.describe()})"
             )
             return report
-        signatures, missing, problems = parse_signers(collector.lines, names)
+        signatures, missing, problems = parse_signers(result.stdout_lines, names)
         if result.exit != 0 and not missing:
             problems.append(f"rpm failed ({result.describe()})")
         report.failures.extend(
@@ -1318,22 +1299,20 @@ def read_vm_file(
     bytes or a reason.
     """
     command = ["base64", "--", path] if binary else ["cat", "--", path]
-    collector = _Collector(VM_FILE_LIMIT * (2 if binary else 1))
     result = host.run(
         ["qvm-run", "-p", "--no-gui", vm, *command],
         VM_READ_TIMEOUT,
-        on_stdout=collector,
         log_output=False,
+        stdout_limit=VM_FILE_LIMIT * (2 if binary else 1),
     )
-    if collector.overflow:
+    if result.stdout_overflow:
         return None, f"larger than {VM_FILE_LIMIT // 1024} KiB"
     if not result.ok:
         return None, result.describe()
-    data = b"\n".join(collector.lines) + (b"\n" if collector.lines else b"")
     if not binary:
-        return data, None
+        return result.stdout_head, None
     try:
-        return base64.b64decode(b"".join(collector.lines), validate=True), None
+        return base64.b64decode(b"".join(result.stdout_lines), validate=True), None
     except (binascii.Error, ValueError):
         return None, "not base64"
 

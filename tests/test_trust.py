@@ -874,7 +874,7 @@ class FakeHost:
         return b'{"environment": "prod"}' if path == trust.CONFIG_PATH else None
 
     def run(
-        self, argv: list[str], timeout: float, on_stdout=None, log_output=True, **_: object
+        self, argv: list[str], timeout: float, stdout_limit: int = 4096, **_: object
     ) -> ToolResult:
         self.calls.append(list(argv))
         if argv[0] == "qvm-shutdown":
@@ -885,9 +885,11 @@ class FakeHost:
             return ToolResult(list(argv), 1)
         if program == "base64":
             data = base64.encodebytes(data)
-        for line in data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n"):
-            on_stdout(line)  # type: ignore[misc]
-        return ToolResult(list(argv), 0)
+        lines = data.split(b"\n")[:-1] if data.endswith(b"\n") else data.split(b"\n")
+        head = b"".join(line + b"\n" for line in lines)
+        if len(head) > stdout_limit:  # as Host.run keeps whole lines up to the limit
+            return ToolResult(list(argv), 0, stdout_overflow=True)
+        return ToolResult(list(argv), 0, stdout_head=head, stdout_lines=lines)
 
 
 def test_templates_check_reads_sd_templates_and_shuts_down_what_it_started(
