@@ -27,9 +27,12 @@ setup(
             "launcher.*",
             "sdw_notify",
             "sdw_notify.*",
+            # The simulator: for development, demos and CI; the dom0 RPM leaves it out.
+            "sdw_sim",
+            "sdw_sim.*",
         ]
     ),
-    package_data={"sdw_updater": ["keys/*.asc"]},
+    package_data={"sdw_updater": ["keys/*.asc"], "sdw_sim": ["keys/*.asc"]},
     install_requires=["python-gnupg>=0.5", "packaging>=22"],
     extras_require={"gui": ["PyQt5>=5.15"]},
     entry_points={

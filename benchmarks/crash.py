@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import procs
-from sdw_updater.sim.journal import read_journal
+from sdw_sim.journal import read_journal
 from sdw_updater.status import format_time, parse_status
 
 BIN = Path(sys.executable).parent

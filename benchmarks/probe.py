@@ -6,7 +6,7 @@ three measurements added and nothing else changed:
 
 * time spent inside ``Host.run``: the dom0 tools, here the simulator's
   processes (start to exit, including reading their output);
-* time spent importing ``sdw_updater.sim`` and in ``sim.setup``: preparing
+* time spent importing ``sdw_sim`` and in ``sim.setup``: preparing
   the simulated dom0, which has no counterpart in dom0;
 * time spent in ``Host.vms`` and ``Host.power_state``: the simulator's
   in-process stand-in for ``qubesadmin`` (reported, not subtracted);

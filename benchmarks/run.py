@@ -130,7 +130,7 @@ def _timed(home: Path, argv: list[str]) -> tuple[float, subprocess.CompletedProc
 
 
 def _journal(home: Path) -> list[dict[str, object]]:
-    from sdw_updater.sim.journal import read_journal
+    from sdw_sim.journal import read_journal
 
     return read_journal(home / ".securedrop_updater" / "sim" / "journal.jsonl")
 
@@ -181,7 +181,7 @@ def fast_path(work: Path, mode: Mode) -> Result:
             f"(the plain console script, no probe: {_ms(_median(plain))});",
             f"inside the simulator's tools (2 processes, each a Python interpreter): "
             f"{_ms(_median(tools))}; importing and preparing the simulated dom0 "
-            f"(`sdw_updater.sim`, `sim.setup`): {_ms(_median(setups))};",
+            f"(`sdw_sim`, `sim.setup`): {_ms(_median(setups))};",
             f"ours = wall − tools − simulator = **{_ms(value)}**, of which interpreter start "
             f"{_ms(_median(interp))}, importing the engine and the entry point "
             f"{_ms(_median(imports))}, and the simulator's in-process `qubesadmin` (VM power "
@@ -371,7 +371,7 @@ def critical_path(scenario_path: Path, journal: list[dict[str, object]]) -> floa
     template started to read its package source (``qvm-run ... cat``), and
     the wait for shutting them down again.
     """
-    from sdw_updater.sim import load_scenario
+    from sdw_sim import load_scenario
 
     scenario = load_scenario(scenario_path)
     sim, dom0 = scenario.sim, scenario.dom0

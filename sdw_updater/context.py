@@ -97,7 +97,7 @@ def open_context(
     store = StatusStore(directory)
     if not simulate:
         return Context(Host(), store, simulated=False)
-    from sdw_updater import sim
+    import sdw_sim as sim
 
     try:
         env = sim.setup(Path(scenario) if scenario else None, directory)

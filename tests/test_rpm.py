@@ -204,7 +204,7 @@ def expected_files() -> set[str]:
 def test_package_holds_the_commands_packages_units_entries_and_icons(package: Path) -> None:
     listed = set(query(package, "-l").splitlines())
     assert listed == expected_files()
-    for package_dir in ("sdw_updater", "sdw_updater/sim", "launcher", "sdw_notify"):
+    for package_dir in ("sdw_updater", "sdw_sim", "launcher", "sdw_notify"):
         assert f"{APPDIR}/{package_dir}/__init__.py" in listed
     assert not [f for f in listed if f.endswith((".pyc", ".pyo")) or "__pycache__" in f]
 
@@ -343,7 +343,7 @@ def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path
     assert (home / ".securedrop_updater" / "sim" / "journal.jsonl").is_file()
 
     modules = json.loads(report.read_text(encoding="utf-8"))
-    assert "sdw_updater.sim" in modules
+    assert "sdw_sim" in modules
     installed = str(root / "usr/share" / NAME) + "/"
     for name, origin in modules.items():
         assert origin is None or origin.startswith(installed), (name, origin)

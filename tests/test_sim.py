@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from sdw_updater.sim import ScenarioError, SimEnv, load_scenario, read_journal, setup
-from sdw_updater.sim.app import QubesException, QubesVMNotStartedError
+from sdw_sim import ScenarioError, SimEnv, load_scenario, read_journal, setup
+from sdw_sim.app import QubesException, QubesVMNotStartedError
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = (

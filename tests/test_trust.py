@@ -47,7 +47,7 @@ from sdw_updater.trust import (
 KEYS = Path(__file__).resolve().parent.parent / "sdw_updater" / "keys"
 RELEASE = (KEYS / "securedrop-release-signing-pubkey-2021.asc").read_bytes()
 TESTKEY = (KEYS / "securedrop-test-key.asc").read_bytes()
-QUBES = (KEYS / "sim-qubes-release-standin.asc").read_bytes()
+QUBES = (KEYS.parent.parent / "sdw_sim" / "keys" / "sim-qubes-release-standin.asc").read_bytes()
 RELEASE_EXPIRES = 1811164763  # 2027-05-24 13:19:23 UTC
 NOW = 1780000000  # 2026-05-28: more than 180 days before the release key expires
 DAY = 86400
@@ -509,7 +509,7 @@ def test_real_rpm_output_parses(tmp_path: Path, scanner: KeyScanner) -> None:
     db = str(tmp_path / "rpmdb")
     for path in (
         KEYS / "securedrop-release-signing-pubkey-2021.asc",
-        KEYS / "sim-qubes-release-standin.asc",
+        KEYS.parent.parent / "sdw_sim" / "keys" / "sim-qubes-release-standin.asc",
     ):
         subprocess.run(["rpm", "--dbpath", db, "--import", str(path)], check=True, timeout=60)
     out = subprocess.run(

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sdw_updater.sim import journal
-from sdw_updater.sim.scenario import Scenario, VMSpec
-from sdw_updater.sim.state import StateStore, set_power
+from sdw_sim import journal
+from sdw_sim.scenario import Scenario, VMSpec
+from sdw_sim.state import StateStore, set_power
 
 # ----- exceptions (names as in qubesadmin.exc) -------------------------------
 

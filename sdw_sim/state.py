@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sdw_updater.sim.scenario import COMM_MAX, Scenario
+from sdw_sim.scenario import COMM_MAX, Scenario
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"

@@ -20,9 +20,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from sdw_updater.sim.scenario import SERVICE_VMS
-from sdw_updater.sim.state import set_power
-from sdw_updater.sim.tools import Context, _Parser, err, out
+from sdw_sim.scenario import SERVICE_VMS
+from sdw_sim.state import set_power
+from sdw_sim.tools import Context, _Parser, err, out
 
 STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
 NON_TEMPLATE_DURATION = 60.0

@@ -26,9 +26,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from sdw_updater.sim import journal
-from sdw_updater.sim.scenario import TOOLS, Fault, Scenario, parse_scenario
-from sdw_updater.sim.state import (
+from sdw_sim import journal
+from sdw_sim.scenario import TOOLS, Fault, Scenario, parse_scenario
+from sdw_sim.state import (
     SCENARIO_FILE,
     StateStore,
     register_process,
@@ -315,7 +315,7 @@ def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, str, str]:
     if program == "uname":
         return 0, "Linux\n", ""
     if program in ("cat", "base64"):
-        from sdw_updater.sim import trust
+        from sdw_sim import trust
 
         return trust.read_command(ctx.scenario, ctx.sim_dir, vm, words)
     return 127, "", f"bash: line 1: {program}: command not found\n"
@@ -670,14 +670,14 @@ def _reboot(ctx: Context, argv: list[str], as_root: bool) -> int:
 
 
 def _vm_update(ctx: Context, argv: list[str], as_root: bool) -> int:
-    from sdw_updater.sim import vmupdate
+    from sdw_sim import vmupdate
 
     return vmupdate.run(ctx, argv)
 
 
 def _rpm(ctx: Context, argv: list[str], as_root: bool) -> int:
     """dom0's rpm database: keys and SecureDrop package signatures (sim/trust.py)."""
-    from sdw_updater.sim import trust
+    from sdw_sim import trust
 
     return trust.rpm(ctx.scenario, ctx.sim_dir, argv)
 

@@ -41,10 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sdw_updater.sim.scenario import Scenario, ScenarioError, TrustSettings
-from sdw_updater.sim.state import write_atomic
+from sdw_sim.scenario import Scenario, ScenarioError, TrustSettings
+from sdw_sim.state import write_atomic
 
-PACKAGE_KEYS = Path(__file__).resolve().parent.parent / "keys"
+# The product's pinned keys ship with the engine; the simulator's stand-ins with the simulator.
+PRODUCT_KEYS = Path(__file__).resolve().parent.parent / "sdw_updater" / "keys"
+SIM_KEYS = Path(__file__).resolve().parent / "keys"
 CONFIG_PATH = "usr/share/securedrop-workstation-dom0-config/config.json"
 KEY_DIR = "etc/pki/rpm-gpg"
 SDW_KEY = {"prod": "RPM-GPG-KEY-securedrop-workstation"}
@@ -139,7 +141,8 @@ def load_key(name: str, sim_dir: Path) -> SimKey:
     """A shipped key, or a generated one from the cache (generate it first)."""
     if name in SHIPPED:
         filename, fingerprint, created, algorithm = SHIPPED[name]
-        return SimKey(name, (PACKAGE_KEYS / filename).read_bytes(), fingerprint, created, algorithm)
+        folder = SIM_KEYS if filename.startswith("sim-") else PRODUCT_KEYS
+        return SimKey(name, (folder / filename).read_bytes(), fingerprint, created, algorithm)
     directory = sim_dir / "keys"
     meta = json.loads((directory / f"{name}.json").read_text())
     return SimKey(
