@@ -44,7 +44,7 @@ SCENARIOS = {
     "migration": "[dom0]\nupdates = false\nmigration = true\n",
 }
 UPDATE_TOOLS = {"qubes-dom0-update", "qubesctl", "sdw-admin", "qubes-vm-update"}
-CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
 STALE = 10 * 86400
 
 Call = tuple[str, list[str]]

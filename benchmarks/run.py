@@ -35,7 +35,7 @@ BIN = Path(sys.executable).parent
 DOC = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- results:begin (written by `python -m benchmarks.run --full`) -->"
 END = "<!-- results:end -->"
-CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
 
 
 @dataclass

@@ -13,12 +13,11 @@ import sys
 
 from sdw_updater import logs
 from sdw_updater.context import Context, UsageError, open_context
+from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import DEFAULT_SKIP_DELTA, Action
 from sdw_updater.version import __version__
 
 log = logging.getLogger("sdw.launcher")
-
-USAGE_ERROR = 2
 
 
 def non_negative_int(text: str) -> int:
@@ -68,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = open_context(args.simulate is not None, args.simulate or None, readonly=args.status)
     except UsageError as exc:
         print(f"sdw-updater: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return ExitCode.USAGE
     if args.status:
         print(json.dumps(ctx.status_report(args.skip_delta), sort_keys=True))
         return 0

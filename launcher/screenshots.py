@@ -69,7 +69,7 @@ def hold_updater_lock(state_directory: Path) -> subprocess.Popen[str]:
     code = (
         "import sys, select\n"
         "from pathlib import Path\n"
-        "from sdw_updater.lock import Lock, UPDATER_LOCK, lock_dir\n"
+        "from sdw_updater.contract import UPDATER_LOCK\nfrom sdw_updater.lock import Lock, lock_dir\n"
         "lock = Lock(lock_dir(Path(sys.argv[1])) / UPDATER_LOCK)\n"
         "print('held' if lock.acquire() else 'busy', flush=True)\n"
         f"select.select([sys.stdin], [], [], {HELD_LOCK_TIMEOUT})\n"

@@ -56,9 +56,10 @@ from launcher.estimate import SmoothValue, time_left
 from launcher.worker import CallWorker, EventPump, PumpItem, RunWorker, Skipped
 from sdw_updater import events as ev
 from sdw_updater.context import Context
+from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
 from sdw_updater.history import History
-from sdw_updater.plan import Outcome, RunResult
+from sdw_updater.plan import RunResult
 
 log = logging.getLogger("sdw.launcher.wizard")
 
@@ -75,14 +76,14 @@ DETAILS_MAX_LINES = 5000
 
 # Exit codes (design §3).  Cancelling or closing before anything ran leaves
 # the state untouched and the client not started: "updates not done" (1).
-EXIT_OK = Outcome.OK.exit_code
-EXIT_NOT_UPDATED = Outcome.FAILED.exit_code
-EXIT_REBOOT = Outcome.REBOOT_REQUIRED.exit_code
+EXIT_OK = int(ExitCode.OK)
+EXIT_NOT_UPDATED = int(ExitCode.FAILED)
+EXIT_REBOOT = int(ExitCode.REBOOT_REQUIRED)
 # Updates fine but the client not started: also when the window is closed
 # on the "complete" screen without choosing Continue.
-EXIT_CLIENT_NOT_STARTED = Outcome.CLIENT_FAILED.exit_code
+EXIT_CLIENT_NOT_STARTED = int(ExitCode.CLIENT_FAILED)
 
-# Outcome screens, in the order the engine's outcomes are listed.
+# ExitCode screens, in the order the engine's outcomes are listed.
 COMPLETE = "complete"
 REBOOT = "reboot"
 FAILED = "failed"
@@ -93,26 +94,26 @@ TRUST = "trust"
 CLIENT_FAILED = "client_failed"
 
 OUTCOME_PAGES = {
-    Outcome.OK: COMPLETE,
-    Outcome.REBOOT_REQUIRED: REBOOT,
-    Outcome.FAILED: FAILED,
-    Outcome.NETWORK: NETWORK,
-    Outcome.LOCKED: LOCKED,
-    Outcome.DIST_UPGRADE: DIST_UPGRADE,
-    Outcome.TRUST: TRUST,
-    Outcome.CLIENT_FAILED: CLIENT_FAILED,
+    ExitCode.OK: COMPLETE,
+    ExitCode.REBOOT_REQUIRED: REBOOT,
+    ExitCode.FAILED: FAILED,
+    ExitCode.NETWORK: NETWORK,
+    ExitCode.LOCKED: LOCKED,
+    ExitCode.DIST_UPGRADE: DIST_UPGRADE,
+    ExitCode.TRUST: TRUST,
+    ExitCode.CLIENT_FAILED: CLIENT_FAILED,
 }
 
 # Exit code of each outcome screen when the window closes on it.
 PAGE_EXIT = {
     COMPLETE: EXIT_CLIENT_NOT_STARTED,
     REBOOT: EXIT_REBOOT,
-    FAILED: Outcome.FAILED.exit_code,
-    NETWORK: Outcome.NETWORK.exit_code,
-    LOCKED: Outcome.LOCKED.exit_code,
-    DIST_UPGRADE: Outcome.DIST_UPGRADE.exit_code,
-    TRUST: Outcome.TRUST.exit_code,
-    CLIENT_FAILED: Outcome.CLIENT_FAILED.exit_code,
+    FAILED: int(ExitCode.FAILED),
+    NETWORK: int(ExitCode.NETWORK),
+    LOCKED: int(ExitCode.LOCKED),
+    DIST_UPGRADE: int(ExitCode.DIST_UPGRADE),
+    TRUST: int(ExitCode.TRUST),
+    CLIENT_FAILED: int(ExitCode.CLIENT_FAILED),
 }
 
 # Button roles.  "Safe" buttons may take the focus and answer Enter; "act"

@@ -24,7 +24,8 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from sdw_updater import events as ev
 from sdw_updater.context import Context
-from sdw_updater.plan import Outcome, Runner, RunResult
+from sdw_updater.contract import ExitCode
+from sdw_updater.plan import Runner, RunResult
 
 log = logging.getLogger("sdw.launcher.worker")
 
@@ -114,7 +115,7 @@ class RunWorker(QThread):
             result = runner.run()
         except Exception as exc:
             log.exception("The update run raised")
-            result = RunResult(Outcome.FAILED, f"Unexpected error: {exc}")
+            result = RunResult(ExitCode.FAILED, f"Unexpected error: {exc}")
         self.result_ready.emit(result)
 
 

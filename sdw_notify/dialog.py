@@ -22,7 +22,7 @@ from PyQt5.QtGui import QIcon, QShowEvent
 from PyQt5.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
 
 from sdw_notify.decision import Decision
-from sdw_updater.host import CLIENT_VM
+from sdw_updater.contract import CLIENT_VM
 
 __all__ = ["CLIENT_VM", "Choice", "NotifyDialog", "ask", "texts"]
 

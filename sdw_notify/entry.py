@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from sdw_notify import decision as rules
 from sdw_updater import logs
 from sdw_updater.context import Context, UsageError, open_context
-from sdw_updater.lock import NOTIFY_LOCK, UPDATER_LOCK, Lock, is_locked, lock_dir
+from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK, ExitCode
+from sdw_updater.lock import Lock, is_locked, lock_dir
 from sdw_updater.status import format_time
 
 log = logging.getLogger("sdw.notify")
 
-USAGE_ERROR = 2
 LOG_NAME = "sdw-notify.log"
 
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = open_context(args.simulate is not None, args.simulate or None)
     except UsageError as exc:
         print(f"sdw-notify: error: {exc}", file=sys.stderr)
-        return USAGE_ERROR
+        return ExitCode.USAGE
     logs.configure(ctx.log_dir, main_name=LOG_NAME, detail=False)
     try:
         return dry_run(ctx) if args.dry_run else notify(ctx)

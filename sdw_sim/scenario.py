@@ -125,6 +125,8 @@ class ClientSettings:
 
     start_exit: int = 0
     start_duration: float = 5.0
+    # Desktop ids installed in sd-app (SecureDrop Workstation 1.7.1 ships only the Inbox).
+    apps: tuple[str, ...] = ("press.freedom.SecureDropApp",)
 
 
 @dataclass(frozen=True)
@@ -406,10 +408,16 @@ def _parse_trust(data: _Table, source: str) -> TrustSettings:
 def _parse_client(data: _Table, source: str) -> ClientSettings:
     where = _where(source, "client")
     d = ClientSettings()
-    _check_keys(data, ("start_exit", "start_duration"), where)
+    _check_keys(data, ("start_exit", "start_duration", "apps"), where)
+    apps = data.get("apps", list(d.apps))
+    if not isinstance(apps, list) or not all(
+        isinstance(a, str) and _FEATURE.fullmatch(a) for a in apps
+    ):
+        raise ScenarioError(f"{where}: apps must be a list of desktop ids")
     return ClientSettings(
         start_exit=_int(data, "start_exit", d.start_exit, where),
         start_duration=_number(data, "start_duration", d.start_duration, where),
+        apps=tuple(apps),
     )
 
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from sdw_sim.scenario import COMM_MAX, Scenario
+from sdw_updater.contract import MIGRATION_DIR
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 SCENARIO_FILE = "scenario.json"
-MIGRATION_FLAG = "tmp/sdw-migrations"
+MIGRATION_FLAG = MIGRATION_DIR.lstrip("/")
 # Fake PIDs for [sim].processes sit above the kernel's pid_max (2**22), so they
 # can never collide with the real PID of a running fake tool.
 FAKE_PID_BASE = 5_000_000

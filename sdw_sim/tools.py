@@ -38,11 +38,9 @@ from sdw_sim.state import (
     unregister_process,
     write_uptime,
 )
+from sdw_updater.contract import CLIENT_VM, NET_VM
 
-CLIENT_VM = "sd-app"
-CLIENT_APP_ID = "press.freedom.SecureDropClient"
 UPDATE_VM = "sys-firewall"
-NET_VM = "sys-net"
 
 
 class Context:
@@ -286,7 +284,7 @@ def _service(ctx: Context, vm: str, service: str) -> tuple[int, str, str]:
     """A qrexec service call inside a VM."""
     name, _, argument = service.partition("+")
     if name == "qubes.StartApp":
-        if vm == CLIENT_VM and argument == CLIENT_APP_ID:
+        if vm == CLIENT_VM and argument in ctx.scenario.client.apps:
             ctx.sleep(ctx.scenario.client.start_duration)
             code = ctx.scenario.client.start_exit
             return code, "", "" if code == 0 else "securedrop-client: failed to start\n"

@@ -14,8 +14,9 @@ from typing import TextIO
 
 from sdw_updater import events as ev
 from sdw_updater.context import Context
+from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
-from sdw_updater.plan import Outcome, Runner, RunResult
+from sdw_updater.plan import Runner, RunResult
 
 TEMPLATE_WORDS = {
     ev.TemplateState.WAITING: "waiting",
@@ -123,7 +124,7 @@ def run_cli(
             "A restart is required to finish the updates installed earlier.\n"
             "Restart the computer (for example with `sudo reboot`); the SecureDrop app will not start until then.\n"
         )
-        return Outcome.REBOOT_REQUIRED.exit_code
+        return int(ExitCode.REBOOT_REQUIRED)
     printer = Printer(out, tty=out.isatty())
     runner = Runner(
         ctx.host, ctx.store, printer, skip_netcheck=skip_netcheck, trust=ctx.make_trust()
@@ -132,8 +133,8 @@ def run_cli(
     printer.close()
     for line in summary(result):
         out.write(line + "\n")
-    if result.outcome is not Outcome.OK:
-        if result.outcome is Outcome.FAILED or result.outcome is Outcome.TRUST:
+    if result.outcome is not ExitCode.OK:
+        if result.outcome is ExitCode.FAILED or result.outcome is ExitCode.TRUST:
             out.write(f"Details: {ctx.log_dir / 'updater.log'} and updater-detail.log\n")
-        return result.outcome.exit_code
+        return int(result.outcome)
     return ctx.start_client(out)

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sdw_updater import freshness
+from sdw_updater.contract import ExitCode, UpdateStatus
 from sdw_updater.host import Host
-from sdw_updater.status import StatusRecord, StatusStore, UpdateStatus, format_time, state_dir
-
-CLIENT_OK = 0
-CLIENT_FAILED = 8
+from sdw_updater.status import StatusRecord, StatusStore, format_time, state_dir
 
 
 class UsageError(Exception):
@@ -76,9 +74,9 @@ class Context:
         ok, message = self.host.start_client()
         if ok:
             out.write("Started the SecureDrop app.\n")
-            return CLIENT_OK
+            return ExitCode.OK
         out.write(f"Updates are fine, but the SecureDrop app could not be started: {message}\n")
-        return CLIENT_FAILED
+        return ExitCode.CLIENT_FAILED
 
     def make_trust(self) -> Any:
         """The trust checks for this host (imported only when a run starts)."""

@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sdw_updater.status import StatusRecord, UpdateStatus
+from sdw_updater.contract import UpdateStatus
+from sdw_updater.status import StatusRecord
 
 DEFAULT_SKIP_DELTA = 28800
 

@@ -11,9 +11,9 @@ import json
 import statistics
 from pathlib import Path
 
+from sdw_updater.contract import HISTORY_FILE
 from sdw_updater.status import atomic_write, read_bounded
 
-HISTORY_FILE = "sdw-run-history.json"
 KEEP_RUNS = 10
 
 # Seconds each step usually takes on a real workstation (before any history).

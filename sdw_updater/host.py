@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sdw_updater import progress
+from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, MIGRATION_DIR, PROXY_VM
 from sdw_updater.logs import DETAIL_LOGGER, MAX_LINE, clean_line
 from sdw_updater.status import read_bounded
 
@@ -30,12 +31,6 @@ log = logging.getLogger("sdw.host")
 detail = logging.getLogger(DETAIL_LOGGER)
 
 REAL_BIN_DIRS = (Path("/usr/bin"), Path("/usr/sbin"), Path("/bin"), Path("/sbin"))
-CLIENT_VM = "sd-app"
-PROXY_VM = "sd-proxy"
-CLIENT_APP_ID = "press.freedom.SecureDropClient"
-WORKSTATION_TAG = "sd-workstation"
-SYS_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
-MIGRATION_FLAG = "tmp/sdw-migrations"
 DETAIL_BYTES_PER_CALL = 20 * 1024 * 1024
 TAIL_LINES = 40
 KILL_GRACE = 5.0
@@ -182,7 +177,7 @@ class Host:
 
     def migration_pending(self) -> bool:
         """The dom0 state leaves a non-empty flag file when a full apply is needed."""
-        raw = self.read_file("/" + MIGRATION_FLAG, 4096)
+        raw = self.read_file(MIGRATION_DIR, 4096)
         return bool(raw and raw.strip())
 
     def running_processes(self) -> set[str]:

@@ -19,9 +19,6 @@ log = logging.getLogger("sdw.lock")
 # struct flock as Linux lays it out: l_type, l_whence, l_start, l_len, l_pid.
 _FLOCK = "hhqqi"
 
-UPDATER_LOCK = "sdw-updater.lock"
-NOTIFY_LOCK = "sdw-notify.lock"
-
 
 def lock_dir(state_directory: Path) -> Path:
     """The first usable directory of ``$XDG_RUNTIME_DIR``, ``/run/user/<uid>``, state dir."""

@@ -19,13 +19,21 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sdw_updater import events as ev
+from sdw_updater.contract import (
+    MIGRATION_DIR,
+    SYS_VMS,
+    UPDATER_LOCK,
+    WORKSTATION_TAG,
+    ExitCode,
+    UpdateStatus,
+)
 from sdw_updater.events import TemplateState
 from sdw_updater.history import History
-from sdw_updater.host import SYS_VMS, WORKSTATION_TAG, Host, ToolResult, VMInfo
-from sdw_updater.lock import UPDATER_LOCK, Lock, lock_dir
+from sdw_updater.host import Host, ToolResult, VMInfo
+from sdw_updater.lock import Lock, lock_dir
 from sdw_updater.logs import clean_line
 from sdw_updater.progress import TemplateTracker, parse_connectivity
-from sdw_updater.status import StatusStore, UpdateStatus
+from sdw_updater.status import StatusStore
 
 log = logging.getLogger("sdw.plan")
 
@@ -84,23 +92,6 @@ WEIGHTS = {
 MIGRATION_WEIGHT = 30
 
 
-class Outcome(enum.Enum):
-    """How a run ended; the value is the process exit code (design §3)."""
-
-    OK = 0
-    FAILED = 1
-    REBOOT_REQUIRED = 3
-    NETWORK = 4
-    LOCKED = 5
-    TRUST = 6
-    DIST_UPGRADE = 7
-    CLIENT_FAILED = 8
-
-    @property
-    def exit_code(self) -> int:
-        return self.value
-
-
 @dataclass
 class TrustReport:
     """Result of one trust check: failures stop the run, warnings are shown."""
@@ -123,7 +114,7 @@ class TrustChecks(Protocol):
 class RunResult:
     """Everything the front ends need to tell the user what happened."""
 
-    outcome: Outcome
+    outcome: ExitCode
     message: str = ""
     failed_step: Step | None = None
     templates: dict[str, TemplateState] = field(default_factory=dict)
@@ -134,7 +125,7 @@ class RunResult:
 
 
 class _StepFailed(Exception):
-    def __init__(self, outcome: Outcome, step: Step, message: str) -> None:
+    def __init__(self, outcome: ExitCode, step: Step, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.step = step
@@ -243,7 +234,7 @@ class Runner:
         self.clock = clock
         self.history = History(store.directory)
         self.progress = ProgressTracker(listener)
-        self.result = RunResult(Outcome.OK)
+        self.result = RunResult(ExitCode.OK)
 
     # ----- public -----------------------------------------------------------
 
@@ -251,7 +242,7 @@ class Runner:
         """Take the lock and run the whole plan; never raises."""
         lock = Lock(lock_dir(self.store.directory) / UPDATER_LOCK)
         if not lock.acquire():
-            self.result = RunResult(Outcome.LOCKED, "Another updater is already running.")
+            self.result = RunResult(ExitCode.LOCKED, "Another updater is already running.")
             self._log("Another updater is already running.", "error")
             return self.result
         started = time.monotonic()
@@ -259,11 +250,11 @@ class Runner:
             self._run_locked()
         except Exception as exc:  # a bug must end as "failed", never as "ok"
             log.exception("Unexpected error during the update")
-            self._finish_failed(Outcome.FAILED, None, f"Unexpected error: {exc}")
+            self._finish_failed(ExitCode.FAILED, None, f"Unexpected error: {exc}")
         finally:
             lock.release()
         self.result.durations["total"] = time.monotonic() - started
-        if self.result.outcome in (Outcome.OK, Outcome.REBOOT_REQUIRED):
+        if self.result.outcome in (ExitCode.OK, ExitCode.REBOOT_REQUIRED):
             self.history.record(self.result.durations)
         log.info("Run finished: %s. %s", self.result.outcome.name, self.result.message)
         return self.result
@@ -281,13 +272,13 @@ class Runner:
                 f"{self.host.dom0_release()}, templates: {', '.join(evidence)}). "
                 "Nothing was changed."
             )
-            self.result = RunResult(Outcome.DIST_UPGRADE, message)
+            self.result = RunResult(ExitCode.DIST_UPGRADE, message)
             self._log(message, "error")
             return
         self.listener(ev.TemplatesPlanned(tuple(templates)))
         if not self.skip_netcheck:
             self._network_check()
-            if self.result.outcome is Outcome.NETWORK:
+            if self.result.outcome is ExitCode.NETWORK:
                 return
         else:
             self._skip(Step.NETCHECK, "skipped (--skip-netcheck)")
@@ -325,11 +316,11 @@ class Runner:
             self.progress.add_weight(Step.MIGRATION, MIGRATION_WEIGHT)
             self._tool_step(Step.MIGRATION, ["sdw-admin", "--apply"])
             cleared = self.host.run(
-                ["rm", "-f", "--", "/tmp/sdw-migrations"], TIMEOUTS["migration_clear"], sudo=True
+                ["rm", "-f", "--", MIGRATION_DIR], TIMEOUTS["migration_clear"], sudo=True
             )
             if not cleared.ok or self.host.migration_pending():
                 raise _StepFailed(
-                    Outcome.FAILED, Step.MIGRATION, "The migration flag could not be cleared."
+                    ExitCode.FAILED, Step.MIGRATION, "The migration flag could not be cleared."
                 )
         else:
             self._skip(Step.MIGRATION, "no migration pending")
@@ -383,7 +374,7 @@ class Runner:
         if not result.ok:
             self._end(step, began, False, result.describe())
             raise _StepFailed(
-                Outcome.FAILED, step, f"{STEP_LABELS[step]} failed: {result.describe()}."
+                ExitCode.FAILED, step, f"{STEP_LABELS[step]} failed: {result.describe()}."
             )
         self._end(step, began, True)
         return result
@@ -400,7 +391,7 @@ class Runner:
             why = f"connectivity is {answer!r}" if answer else result.describe()
             self._end(step, began, False, why)
             self.result = RunResult(
-                Outcome.NETWORK,
+                ExitCode.NETWORK,
                 f"The network is not available ({why}). Nothing was changed.",
                 failed_step=step,
             )
@@ -428,7 +419,7 @@ class Runner:
             return False
         self._end(step, began, False, result.describe())
         raise _StepFailed(
-            Outcome.FAILED, step, f"Could not check for dom0 updates: {result.describe()}."
+            ExitCode.FAILED, step, f"Could not check for dom0 updates: {result.describe()}."
         )
 
     def _trust_step(self, step: Step, check: Callable[[TrustChecks], TrustReport]) -> None:
@@ -448,7 +439,7 @@ class Runner:
         if report.failures:
             detail = "; ".join(report.failures)
             self._end(step, began, False, detail)
-            raise _StepFailed(Outcome.TRUST, step, f"{STEP_LABELS[step]} failed: {detail}.")
+            raise _StepFailed(ExitCode.TRUST, step, f"{STEP_LABELS[step]} failed: {detail}.")
         self._end(step, began, True)
 
     def _templates(self, templates: list[str]) -> None:
@@ -505,14 +496,14 @@ class Runner:
         if failed:
             self._end(step, began, False, ", ".join(failed))
             raise _StepFailed(
-                Outcome.FAILED,
+                ExitCode.FAILED,
                 step,
                 f"These templates failed to update: {', '.join(failed)} ({result.describe()}).",
             )
         if not result.ok:
             self._end(step, began, False, result.describe())
             raise _StepFailed(
-                Outcome.FAILED, step, f"Updating the templates failed: {result.describe()}."
+                ExitCode.FAILED, step, f"Updating the templates failed: {result.describe()}."
             )
         self._end(step, began, True)
 
@@ -540,7 +531,7 @@ class Runner:
         if not result.ok or not_running:
             detail = f"{', '.join(not_running) or 'some VMs'} did not start ({result.describe()})"
             self._end(step, began, False, detail)
-            raise _StepFailed(Outcome.FAILED, step, f"Restarting the VMs failed: {detail}.")
+            raise _StepFailed(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
         self._end(step, began, True, ", ".join(to_start))
 
     # ----- endings ----------------------------------------------------------
@@ -549,16 +540,16 @@ class Runner:
         now = self.clock()
         self.progress.finish()
         if self.result.dom0_updated:
-            self.result.outcome = Outcome.REBOOT_REQUIRED
+            self.result.outcome = ExitCode.REBOOT_REQUIRED
             self.result.message = "Updates were installed. Restart the computer to finish."
             self.store.write_status(UpdateStatus.REBOOT_REQUIRED, now, reboot_requested_at=now)
         else:
-            self.result.outcome = Outcome.OK
+            self.result.outcome = ExitCode.OK
             self.result.message = "All updates are complete."
             self.store.write_status(UpdateStatus.OK, now)
         self.store.write_last_updated(now)
 
-    def _finish_failed(self, outcome: Outcome, step: Step | None, message: str) -> None:
+    def _finish_failed(self, outcome: ExitCode, step: Step | None, message: str) -> None:
         now = self.clock()
         self.result.outcome = outcome
         self.result.failed_step = step

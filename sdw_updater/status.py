@@ -11,7 +11,6 @@ a power cut never leaves a half-written file behind.
 
 from __future__ import annotations
 
-import enum
 import json
 import logging
 import os
@@ -21,23 +20,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sdw_updater.contract import (
+    DATE_FORMAT,
+    LAST_UPDATED_FILE,
+    STATE_DIR_NAME,
+    STATUS_FILE,
+    UpdateStatus,
+)
+
 log = logging.getLogger("sdw.status")
 
-DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
-STATUS_FILE = "sdw-update-status"
-LAST_UPDATED_FILE = "sdw-last-updated"
 MAX_FILE_BYTES = 64 * 1024
 CLOCK_SKEW = 300.0  # seconds a timestamp may lie in the future before we distrust it
-
-
-class UpdateStatus(enum.Enum):
-    """The status codes of the existing updater (string values on disk)."""
-
-    OK = "0"
-    UPDATES_REQUIRED = "1"
-    REBOOT_REQUIRED = "2"
-    FAILED = "3"
-    IN_PROGRESS = "4"
 
 
 @dataclass(frozen=True)
@@ -59,7 +53,7 @@ class StatusRecord:
 def state_dir(home: Path | None = None) -> Path:
     """``~/.securedrop_updater``, from ``$HOME`` (tests and the demo set it)."""
     base = home if home is not None else Path(os.environ.get("HOME") or Path.home())
-    return base / ".securedrop_updater"
+    return base / STATE_DIR_NAME
 
 
 def format_time(epoch: float) -> str:

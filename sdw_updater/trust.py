@@ -49,7 +49,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdw_updater.host import WORKSTATION_TAG, Host
+from sdw_updater.contract import WORKSTATION_TAG
+from sdw_updater.host import Host
 from sdw_updater.plan import TrustReport
 
 log = logging.getLogger("sdw.trust")

@@ -30,7 +30,7 @@ from conftest import (
 FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
-CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
 
 
 def client_started(journal: list[dict[str, object]]) -> bool:

@@ -45,7 +45,7 @@ from benchmarks import procs
 
 DOC = ROOT / "docs" / "fault-matrix.md"
 WORKERS = 2
-CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
 MODES = ("exit", "hang", "crash", "garbage", "missing")
 COLUMNS = ("none", *MODES)
 # Instant simulated time; every engine timeout at its 1 s floor, so a hang costs ~1 s.
@@ -151,7 +151,7 @@ ROWS = (
     ),
     Row(
         "client_app",
-        "client start: `qvm-run ... qubes.StartApp+...SecureDropClient`",
+        "client start: `qvm-run ... qubes.StartApp+...SecureDropApp`",
         "qvm-run",
         CLIENT_SERVICE,
         NO_DOM0,

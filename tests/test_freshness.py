@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from sdw_updater.contract import UpdateStatus
 from sdw_updater.freshness import Action, decide, reboot_done
-from sdw_updater.status import StatusRecord, UpdateStatus
+from sdw_updater.status import StatusRecord
 
 NOW = 2_000_000_000.0
 HOUR = 3600.0

@@ -41,9 +41,10 @@ from hypothesis import strategies as st
 
 from sdw_notify import decision as notify_rules
 from sdw_updater import freshness, trust
+from sdw_updater.contract import ExitCode
 from sdw_updater.host import Host, ToolResult, VMInfo, _LineSplitter
 from sdw_updater.logs import MAX_LINE, clean_line
-from sdw_updater.plan import Outcome, Runner
+from sdw_updater.plan import Runner
 from sdw_updater.progress import MAX_PROGRESS_LINE
 from sdw_updater.status import CLOCK_SKEW, DATE_FORMAT, StatusStore
 
@@ -496,13 +497,13 @@ def test_runner_ends_ok_only_when_every_tool_said_so(
     event(result.outcome.name)
     assert not result.message.startswith("Unexpected error"), result.message
     recorded = store.read_status(time.time())
-    if result.outcome is Outcome.NETWORK:
+    if result.outcome is ExitCode.NETWORK:
         assert recorded is None  # nothing attempted, nothing written
         return
-    if result.outcome is Outcome.FAILED:
+    if result.outcome is ExitCode.FAILED:
         assert recorded is not None and recorded.status.value == "3"
         return
-    assert result.outcome in (Outcome.OK, Outcome.REBOOT_REQUIRED), result.outcome
+    assert result.outcome in (ExitCode.OK, ExitCode.REBOOT_REQUIRED), result.outcome
 
     def s(key: str) -> Said:
         return host.said[key]
@@ -511,7 +512,7 @@ def test_runner_ends_ok_only_when_every_tool_said_so(
     head = b"".join(line + b"\n" for line in net.stdout)[:4096]
     assert net.exit == 0 and head.strip(b"\n") == b"full"
     assert s("dom0-check").exit in (0, 100)
-    assert (result.outcome is Outcome.REBOOT_REQUIRED) == (s("dom0-check").exit == 100)
+    assert (result.outcome is ExitCode.REBOOT_REQUIRED) == (s("dom0-check").exit == 100)
     if s("dom0-check").exit == 100:
         assert s("dom0-update").exit == 0
     assert s("qubesctl").exit == 0

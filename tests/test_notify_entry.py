@@ -23,7 +23,7 @@ from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtWidgets import QApplication
 
 from sdw_notify import dialog, entry
-from sdw_updater.lock import NOTIFY_LOCK, UPDATER_LOCK
+from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK
 from sdw_updater.status import format_time
 
 BIN = Path(sys.executable).parent
@@ -302,7 +302,7 @@ def launches(monkeypatch):
             [
                 sys.executable,
                 "-c",
-                "from sdw_updater.lock import Lock, lock_dir, NOTIFY_LOCK\n"
+                "from sdw_updater.lock import Lock, lock_dir\nfrom sdw_updater.contract import NOTIFY_LOCK\n"
                 "from sdw_updater.status import state_dir\n"
                 "print(Lock(lock_dir(state_dir()) / NOTIFY_LOCK).acquire())",
             ],

@@ -279,7 +279,7 @@ def test_network_check_prints_the_scenario_connectivity(tmp_path: Path) -> None:
 
 def test_starting_the_client_starts_sd_app_and_is_journaled(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    app_id = "qubes.StartApp+press.freedom.SecureDropClient"
+    app_id = "qubes.StartApp+press.freedom.SecureDropApp"
     result = tool(env, "qvm-run", "-p", "--service", "sd-app", app_id)
     assert result.returncode == 0
     assert power(env, "sd-app") == "Running"
@@ -289,7 +289,7 @@ def test_starting_the_client_starts_sd_app_and_is_journaled(tmp_path: Path) -> N
 
 def test_client_start_exit_comes_from_the_scenario(tmp_path: Path) -> None:
     env = make_env(tmp_path, "[client]\nstart_exit = 3\n")
-    app_id = "qubes.StartApp+press.freedom.SecureDropClient"
+    app_id = "qubes.StartApp+press.freedom.SecureDropApp"
     assert tool(env, "qvm-run", "-p", "--service", "sd-app", app_id).returncode == 3
 
 

@@ -17,7 +17,7 @@ from conftest import read_journal, read_status, run_updater, tools
 FORCE = ("--cli", "--skip-delta", "0")
 RELEASE_EXPIRES = 1811164763  # 2027-05-24 13:19:23 UTC
 RPM_KEYS = ["-q", "gpg-pubkey", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\\n%{DESCRIPTION}\\n"]
-CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
 KEYS_LABEL = "Checking the workstation's signing keys failed"
 SIGNERS_LABEL = "Checking the signatures of installed packages failed"
 SOURCES_LABEL = "Checking the templates' package sources failed"

@@ -36,8 +36,9 @@ from launcher.wizard import (
 )
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
+from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
-from sdw_updater.plan import Outcome, RunResult, Step
+from sdw_updater.plan import RunResult, Step
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
@@ -62,7 +63,7 @@ duration = 200
 [templates."sd-large-bookworm-template"]
 duration = 300
 """
-CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropClient"
+CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
 RUN = Decision(Action.RUN_UPDATER, "test")
 WAIT_MS = 30_000
 
@@ -528,7 +529,7 @@ def assert_screens_fit(wizard: Wizard) -> None:
     # The longest failure there is: a step, two templates, a pending restart, warnings.
     wizard.show_result(
         RunResult(
-            Outcome.FAILED,
+            ExitCode.FAILED,
             "These templates failed to update: sd-large-bookworm-template, whonix-gateway-17 "
             "(qubes-vm-update exited with code 1).",
             failed_step=Step.TEMPLATES,
