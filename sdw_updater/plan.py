@@ -119,6 +119,9 @@ class RunResult:
     failed_step: Step | None = None
     templates: dict[str, TemplateState] = field(default_factory=dict)
     dom0_updated: bool = False
+    # A restart of dom0 is owed: asked for by this run or by an earlier one
+    # that has not happened yet.  A failure screen must still offer it.
+    reboot_owed: bool = False
     restarted: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
@@ -225,6 +228,7 @@ class Runner:
         skip_netcheck: bool = False,
         trust: TrustChecks | None = None,
         clock: Callable[[], float] = time.time,
+        lock: Lock | None = None,
     ) -> None:
         self.host = host
         self.store = store
@@ -232,6 +236,11 @@ class Runner:
         self.skip_netcheck = skip_netcheck
         self.trust = trust
         self.clock = clock
+        # A front end that holds the updater lock for its whole life (the
+        # window, from before its first screen) hands it over: POSIX locks
+        # belong to the process, and closing a second descriptor of the same
+        # file would silently release the front end's lock.
+        self.held_lock = lock
         self.history = History(store.directory)
         self.progress = ProgressTracker(listener)
         self.result = RunResult(ExitCode.OK)
@@ -240,8 +249,8 @@ class Runner:
 
     def run(self) -> RunResult:
         """Take the lock and run the whole plan; never raises."""
-        lock = Lock(lock_dir(self.store.directory) / UPDATER_LOCK)
-        if not lock.acquire():
+        lock = self.held_lock or Lock(lock_dir(self.store.directory) / UPDATER_LOCK)
+        if lock.fd is None and not lock.acquire():
             self.result = RunResult(ExitCode.LOCKED, "Another updater is already running.")
             self._log("Another updater is already running.", "error")
             return self.result
@@ -252,7 +261,8 @@ class Runner:
             log.exception("Unexpected error during the update")
             self._finish_failed(ExitCode.FAILED, None, f"Unexpected error: {exc}")
         finally:
-            lock.release()
+            if lock is not self.held_lock:
+                lock.release()
         self.result.durations["total"] = time.monotonic() - started
         if self.result.outcome in (ExitCode.OK, ExitCode.REBOOT_REQUIRED):
             self.history.record(self.result.durations)
