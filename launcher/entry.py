@@ -82,6 +82,13 @@ def launch(ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool) -> int
     if decision.record_ok and record is not None:
         ctx.record_reboot_done(record)
     if decision.action is Action.START_CLIENT:
+        # As SecureDrop Workstation does on every launch: never start the app
+        # in the middle of a Qubes in-place upgrade.
+        upgrade = ctx.upgrade_in_progress()
+        if upgrade is not None:
+            log.error("%s", upgrade)
+            print(upgrade, file=sys.stderr)
+            return ExitCode.DIST_UPGRADE
         return ctx.start_client(sys.stdout)
     if cli:
         from sdw_updater.cli import run_cli

@@ -808,7 +808,8 @@ class Wizard(QWidget):
         self._call("client", self.ctx.host.start_client, self._on_client)
 
     def _on_client(self, value: Any, error: str | None) -> None:
-        ok, message = value if isinstance(value, tuple) else (False, error or "")
+        ok = bool(getattr(value, "ok", False))
+        message = getattr(value, "message", "") or error or ""
         if ok:
             self.exit_code = EXIT_OK
             self.close()

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from dataclasses import dataclass
 
 from sdw_notify import decision as rules
@@ -79,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def gather(ctx: Context, other_notifier: bool) -> Facts:
     """Collect the facts through the engine's seams (untrusted input stays there)."""
-    now = time.time()
+    now = ctx.host.now()
     return Facts(
         now=now,
         last_updated=ctx.store.read_last_updated(now),

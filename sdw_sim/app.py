@@ -260,6 +260,28 @@ class FakeVM:
                 raise QubesException(f"Start failed: simulated start failure of {self.name}")
             self.app.set_power(self.name, "Running")
 
+    def run_service(
+        self, service: str, wait: bool = True, autostart: bool = True, **_kwargs: Any
+    ) -> Any:
+        """Start a qrexec service from dom0, as ``QubesLocal.run_service`` does.
+
+        With ``autostart`` the qube is started first; ``wait=False`` (what
+        ``qvm-run`` without ``-p`` uses) returns once the call is set up:
+        for ``qubes.StartApp`` the app then keeps running in the qube.
+        """
+        if autostart:
+            self.start()
+        elif not self.is_running():
+            raise QubesVMNotRunningError(f"{self.name} is not running")
+        with self.app.action("run_service", self.name, service):
+            name, _, argument = service.partition("+")
+            client = self.app.scenario.client
+            code = 1
+            if name == "qubes.StartApp" and argument in client.apps:
+                self.app.sleep(client.start_duration)
+                code = client.start_exit
+            return _Finished(code)
+
     def shutdown(self, force: bool = False, wait: bool = False) -> None:
         argv = ["shutdown", self.name]
         if force:
@@ -282,6 +304,19 @@ class FakeVM:
             if not self.is_running():
                 raise QubesVMNotStartedError(f"Domain is powered off: {self.name}")
             self.app.set_power(self.name, "Halted")
+
+
+class _Finished:
+    """A qrexec call that has already ended (the Popen-like object run_service returns)."""
+
+    def __init__(self, returncode: int) -> None:
+        self.returncode = returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.returncode
+
+    def kill(self) -> None:
+        return None
 
 
 class Domains:

@@ -7,12 +7,15 @@ success it starts the client, as the window's Continue button does.
 
 from __future__ import annotations
 
+import logging
 import shutil
+import signal
 import sys
 import time
 from typing import TextIO
 
 from sdw_updater import events as ev
+from sdw_updater import process
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
@@ -107,9 +110,22 @@ def summary(result: RunResult) -> list[str]:
             lines.append(f"  {name}: {TEMPLATE_WORDS[state]}")
     if result.restarted:
         lines.append(f"Restarted: {', '.join(result.restarted)}")
+    if result.not_restarted:
+        lines.append(f"Did not start again: {', '.join(result.not_restarted)}")
     for warning in result.warnings:
         lines.append(f"Warning: {warning}")
     return lines
+
+
+def _stop_tools(signum: int, _frame: object) -> None:
+    """SIGTERM during a run: stop the running tool's whole process group.
+
+    The runner then fails the step, records the status (an owed restart
+    included) and releases the lock; the process exits 1.  Without this
+    the tools, in sessions of their own, would run on as orphans.
+    """
+    count = process.stop_all()
+    logging.getLogger("sdw.cli").warning("Signal %d: stopping (%d tools running)", signum, count)
 
 
 def run_cli(
@@ -129,10 +145,16 @@ def run_cli(
     runner = Runner(
         ctx.host, ctx.store, printer, skip_netcheck=skip_netcheck, trust=ctx.make_trust()
     )
-    result = runner.run()
+    previous = signal.signal(signal.SIGTERM, _stop_tools)
+    try:
+        result = runner.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     printer.close()
     for line in summary(result):
         out.write(line + "\n")
+    if process.cancelled():
+        return ExitCode.FAILED
     if result.outcome is not ExitCode.OK:
         if result.outcome is ExitCode.FAILED or result.outcome is ExitCode.TRUST:
             out.write(f"Details: {ctx.log_dir / 'updater.log'} and updater-detail.log\n")

@@ -7,15 +7,19 @@ module is on the fast path (fresh workstation, client started at once).
 
 from __future__ import annotations
 
-import time
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from sdw_updater import freshness
-from sdw_updater.contract import ExitCode, UpdateStatus
-from sdw_updater.host import Host
+from sdw_updater.contract import LOG_DIR_NAME, ExitCode, UpdateStatus
+from sdw_updater.host import Host, HostError
+from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
+from sdw_updater.qubes import QubesHost
 from sdw_updater.status import StatusRecord, StatusStore, format_time, state_dir
+
+log = logging.getLogger("sdw.context")
 
 
 class UsageError(Exception):
@@ -31,25 +35,20 @@ class Context:
 
     @property
     def log_dir(self) -> Path:
-        return self.store.directory / "logs"
+        return self.store.directory / LOG_DIR_NAME
 
-    def decide(
-        self, skip_delta: int, now: float | None = None
-    ) -> tuple[freshness.Decision, StatusRecord | None]:
-        now = time.time() if now is None else now
+    def decide(self, skip_delta: int) -> tuple[freshness.Decision, StatusRecord | None]:
+        now = self.host.now()
         record = self.store.read_status(now)
-        boot = (
-            self.host.boot_time(now) if record is not None and record.reboot_requested_at else None
-        )
+        boot = self.host.boot() if record is not None and record.reboot_requested_at else None
         return freshness.decide(record, now, boot, skip_delta), record
 
     def status_report(self, skip_delta: int) -> dict[str, object]:
         """The ``--status`` JSON: reads only, writes nothing."""
-        now = time.time()
+        now = self.host.now()
         record = self.store.read_status(now)
         last = self.store.read_last_updated(now)
-        boot = self.host.boot_time(now)
-        decision = freshness.decide(record, now, boot, skip_delta)
+        decision = freshness.decide(record, now, self.host.boot(), skip_delta)
         status = record.status if record else None
         return {
             "status": status.value if status else None,
@@ -63,26 +62,55 @@ class Context:
             "simulated": self.simulated,
         }
 
+    def upgrade_in_progress(self) -> str | None:
+        """Why Qubes looks mid in-place upgrade (checked on every launch), else None.
+
+        A VM list that cannot be read is not evidence of an upgrade; the
+        updater, which needs that list, will then stop and say why.
+        """
+        try:
+            vms = self.host.vms()
+        except HostError:
+            return None
+        release = self.host.dom0_release()
+        evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
+        if not evidence:
+            return None
+        return (
+            f"Qubes is in the middle of a distribution upgrade (dom0 is {release}, "
+            f"templates: {', '.join(evidence)}). Nothing was started."
+        )
+
     def record_reboot_done(self, record: StatusRecord) -> None:
         """A requested reboot happened: status back to ok, original timestamp kept."""
         self.store.write_status(
-            UpdateStatus.OK, record.timestamp, extra={"reboot_done_at": format_time(time.time())}
+            UpdateStatus.OK,
+            record.timestamp,
+            extra={"reboot_done_at": format_time(self.host.now())},
         )
 
-    def start_client(self, out: TextIO) -> int:
+    def start_client(self, out: TextIO) -> ExitCode:
         """Start the client and say so; exit code 0, or 8 when it did not start."""
-        ok, message = self.host.start_client()
-        if ok:
+        started = self.host.start_client()
+        if started.ok:
             out.write("Started the SecureDrop app.\n")
             return ExitCode.OK
-        out.write(f"Updates are fine, but the SecureDrop app could not be started: {message}\n")
+        out.write(
+            f"Updates are fine, but the SecureDrop app could not be started: {started.message}\n"
+        )
         return ExitCode.CLIENT_FAILED
 
     def make_trust(self) -> Any:
-        """The trust checks for this host (imported only when a run starts)."""
+        """The trust checks for this host (imported only when a run starts).
+
+        A missing dependency (python-gnupg, say) is no reason to skip them:
+        the runner takes None as checks that could not be loaded, and the
+        trust step fails (exit 6) instead of passing silently.
+        """
         try:
             from sdw_updater import trust
-        except ImportError:
+        except ImportError as exc:
+            log.error("The trust checks could not be loaded: %s", exc)
             return None
         return trust.checks_for(self.host)
 
@@ -94,18 +122,21 @@ def open_context(
     directory = state_dir(home)
     store = StatusStore(directory)
     if not simulate:
-        return Context(Host(), store, simulated=False)
-    import sdw_sim as sim
-
+        return Context(QubesHost(), store, simulated=False)
+    try:
+        import sdw_sim as sim
+    except ImportError as exc:
+        raise UsageError(
+            "the simulator is not installed (it is for development and never part of dom0)"
+        ) from exc
     try:
         env = sim.setup(Path(scenario) if scenario else None, directory)
     except sim.ScenarioError as exc:
         raise UsageError(f"bad scenario: {exc}") from exc
-    host = Host(
+    host = QubesHost(
         root=env.root,
         bin_dirs=[env.bin_dir],
         app_factory=lambda: env.app,
         timeout_scale=env.timeout_scale,
-        simulated=True,
     )
     return Context(host, store, simulated=True, scenario=env.scenario)

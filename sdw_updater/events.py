@@ -25,7 +25,8 @@ class TemplateState(enum.Enum):
 @dataclass(frozen=True)
 class StepStarted:
     step: str  # a Step value, e.g. "dom0_update"
-    label: str  # plain words for the journalist
+    label: str  # what runs, in an admin's words (steps.StepSpec.label)
+    expected: float = 0.0  # seconds it usually takes here (past runs, else the default)
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,20 @@ class TemplatesPlanned:
 
 
 @dataclass(frozen=True)
-class Warning_:
-    """A problem that does not stop the run but must be shown (e.g. key expiring)."""
+class Notice:
+    """A problem that does not stop the run but must be told (e.g. a key expiring).
+
+    ``audience`` says who can act on it: "admin" notices (configuration,
+    a key expiring in months) belong in the logs and the window's
+    "For your administrator" section; "journalist" ones on the screen.
+    """
 
     text: str
+    audience: str = "admin"
+    days_left: int | None = None  # for a key that expires: whole days left
+
+
+Warning_ = Notice  # the earlier name, kept while the window moves to Notice
 
 
 Event = (
@@ -73,7 +84,7 @@ Event = (
     | TemplateProgress
     | LogLine
     | TemplatesPlanned
-    | Warning_
+    | Notice
 )
 Listener = Callable[[Event], None]
 

@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from sdw_updater.contract import UpdateStatus
+from sdw_updater.host import Boot
 from sdw_updater.status import StatusRecord
 
 DEFAULT_SKIP_DELTA = 28800
@@ -41,29 +42,37 @@ class Decision:
     previous_failed: bool = False
 
 
-def reboot_done(record: StatusRecord | None, boot_time: float | None) -> bool:
+def reboot_done(record: StatusRecord | None, boot: Boot | None) -> bool:
     """True unless a reboot was requested and dom0 has not booted since.
 
-    An unknown boot time cannot prove a reboot happened, so it counts as
-    "not done" when a reboot is pending.
+    "Booted since" means another boot id than the one recorded with the
+    request: the wall clock can jump (corrected after an early login) and
+    ``now - uptime`` with it, the kernel's boot id cannot.  Only a request
+    recorded without a boot id (by the existing updater) falls back to the
+    boot time.  Anything unknown cannot prove a reboot, so it counts as
+    "not done".
     """
     if record is None or record.reboot_requested_at is None:
         return True
-    if boot_time is None:
+    if boot is None:
         return False
-    return boot_time >= record.reboot_requested_at
+    if record.reboot_boot_id is not None:
+        return boot.boot_id is not None and boot.boot_id != record.reboot_boot_id
+    if boot.booted_at is None:
+        return False
+    return boot.booted_at >= record.reboot_requested_at
 
 
 def decide(
     record: StatusRecord | None,
     now: float,
-    boot_time: float | None,
+    boot: Boot | None,
     skip_delta: int,
 ) -> Decision:
     """Decide what the launcher does, from trusted-or-None state and the clock."""
     if record is None:
         return Decision(Action.RUN_UPDATER, "no trustworthy status recorded")
-    if not reboot_done(record, boot_time):
+    if not reboot_done(record, boot):
         return Decision(
             Action.REBOOT_PENDING,
             "a reboot requested earlier has not happened yet",
@@ -76,17 +85,12 @@ def decide(
     if status is not UpdateStatus.OK:
         return Decision(Action.RUN_UPDATER, f"last status is {status.name}", record_ok=False)
     age = now - record.timestamp
-    if age >= skip_delta:
+    # 0 forces a run whatever the timestamp says (one a little in the
+    # future, within the clock-skew allowance, makes the age negative).
+    if skip_delta == 0 or age >= skip_delta:
         return Decision(
             Action.RUN_UPDATER,
             f"last update {int(age)} s ago, interval {skip_delta} s",
             record_ok=rebooted,
         )
     return Decision(Action.START_CLIENT, f"up to date ({int(age)} s ago)", record_ok=rebooted)
-
-
-def is_due(
-    record: StatusRecord | None, now: float, boot_time: float | None, skip_delta: int
-) -> bool:
-    """Would a launch run the updater (as opposed to start the client or ask for a reboot)?"""
-    return decide(record, now, boot_time, skip_delta).action is Action.RUN_UPDATER

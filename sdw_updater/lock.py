@@ -14,6 +14,8 @@ import os
 import struct
 from pathlib import Path
 
+from sdw_updater.logs import open_regular
+
 log = logging.getLogger("sdw.lock")
 
 # struct flock as Linux lays it out: l_type, l_whence, l_start, l_len, l_pid.
@@ -44,7 +46,7 @@ class Lock:
         """Take the lock; False when another process holds it or it cannot be made."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             log.error("Error writing to lock file '%s': %s", self.path, exc)
             return False
@@ -70,12 +72,6 @@ class Lock:
                 os.close(self.fd)
                 self.fd = None
 
-    def __enter__(self) -> Lock:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
-
 
 def is_locked(path: Path) -> bool:
     """True when another process holds the lock at ``path``.
@@ -85,7 +81,7 @@ def is_locked(path: Path) -> bool:
     instant believe another updater was running.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_regular(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     except OSError:

@@ -8,9 +8,13 @@ characters removed and every line and every tool call capped.
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import logging.handlers
+import os
 import re
+import stat
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s - %(name)s:%(lineno)d(%(funcName)s) %(levelname)s: %(message)s"
@@ -26,15 +30,52 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[
 # Every C0 control but TAB (newline too: one line must stay one log line), DEL,
 # and the C1 controls U+0080-U+009F, which terminals obey as well (U+009B is CSI).
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Characters that are invisible or move text around: line and paragraph
+# separators (U+2028/9 start a new line in the window, so a VM could forge a
+# step header), bidi embeddings, overrides and isolates, zero-width and other
+# format characters (Unicode categories Cf, Zl, Zp).
+_INVISIBLE = re.compile(
+    "[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f]"
+)
 
 
 def clean_line(raw: bytes, limit: int = MAX_LINE) -> str:
     """Make one line of untrusted output safe to log and to show."""
     # Decoded first, so that C1 controls, which are characters, not bytes, are found.
-    out = _CONTROL.sub("", _ANSI.sub("", raw[: limit * 2].decode("utf-8", errors="replace")))
+    text = _ANSI.sub("", raw[: limit * 2].decode("utf-8", errors="replace"))
+    out = _INVISIBLE.sub("", _CONTROL.sub("", text))
     if len(out) > limit:
         out = out[:limit] + " [line truncated]"
     return out
+
+
+def open_regular(path: Path | str, flags: int, mode: int = 0o600) -> int:
+    """Open a file we own without following a symlink or blocking on a FIFO.
+
+    A symlink planted at a log or lock path would have us overwrite its
+    target; a FIFO would hang the updater on ``open``.  Only a regular file
+    is accepted (OSError otherwise); the descriptor is returned blocking.
+    """
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class SafeRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log that opens its file with :func:`open_regular`."""
+
+    def _open(self) -> io.TextIOWrapper:
+        fd = open_regular(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        return open(fd, "a", encoding=self.encoding, errors=self.errors)
 
 
 def configure(log_dir: Path, main_name: str = "updater.log", detail: bool = True) -> None:
@@ -57,7 +98,7 @@ def configure(log_dir: Path, main_name: str = "updater.log", detail: bool = True
     main: logging.Handler
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
-        main = logging.handlers.RotatingFileHandler(
+        main = SafeRotatingFileHandler(
             log_dir / main_name, maxBytes=MAIN_LOG_BYTES, backupCount=BACKUPS, encoding="utf-8"
         )
     except OSError:
@@ -66,7 +107,7 @@ def configure(log_dir: Path, main_name: str = "updater.log", detail: bool = True
     root.addHandler(main)
     if detail:
         try:
-            detail_handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            detail_handler: logging.Handler = SafeRotatingFileHandler(
                 log_dir / "updater-detail.log",
                 maxBytes=DETAIL_LOG_BYTES,
                 backupCount=DETAIL_BACKUPS,

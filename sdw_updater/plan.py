@@ -1,95 +1,55 @@
 """The update plan and its runner.
 
-One run, in order, failing early: dist-upgrade guard, network check, trust
-checks, dom0 check, dom0 update (when needed), installed-signer check, dom0
-Salt state, full apply (when a migration is pending), template source check,
-template updates, restart of the VMs the template updates stopped.  Each step
-reports events to a listener; the outcome is the worst of all steps, and a
-failure is never hidden by a reboot that dom0 needs.
+One run, in order, failing early: read the VMs, in-place-upgrade guard,
+network check, trust checks, dom0 check, dom0 update (when needed),
+installed-signer check, dom0 Salt state, full apply (when a migration is
+pending, then the VMs are read again), template source check, template
+updates, and the VMs that were running before are started again, whatever
+failed.  Each step reports events to a listener; the outcome is the worst
+of all steps, and neither a failure nor an owed restart is ever hidden.
+
+What the runner records, and when (``sdw-update-status``):
+
+* "in progress" before anything changes; if that cannot be written the run
+  changes nothing and fails: a state that cannot be recorded cannot be
+  trusted afterwards.
+* an owed restart as soon as dom0 may have changed (right after the dom0
+  update, even a failed one that installed packages), with dom0's boot id.
+* the outcome at the end; a restart owed by an earlier run is carried on.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from sdw_updater import events as ev
-from sdw_updater.contract import (
-    MIGRATION_DIR,
-    SYS_VMS,
-    UPDATER_LOCK,
-    WORKSTATION_TAG,
-    ExitCode,
-    UpdateStatus,
-)
+from sdw_updater import process
+from sdw_updater.contract import UPDATER_LOCK, ExitCode, UpdateStatus
 from sdw_updater.events import TemplateState
+from sdw_updater.facts import parse_connectivity
+from sdw_updater.freshness import reboot_done
 from sdw_updater.history import History
-from sdw_updater.host import Host, ToolResult, VMInfo
+from sdw_updater.host import Host, HostError, VMInfo
+from sdw_updater.inventory import dist_upgrade_evidence, start_order, templates_to_update
 from sdw_updater.lock import Lock, lock_dir
 from sdw_updater.logs import clean_line
-from sdw_updater.progress import TemplateTracker, parse_connectivity
+from sdw_updater.process import ToolResult, Watch
+from sdw_updater.progress import TemplateTracker
 from sdw_updater.status import StatusStore
+from sdw_updater.steps import STEPS, Step
 
 log = logging.getLogger("sdw.plan")
 
-# Timeouts in seconds, sized for real updates on slow Tor-routed networks.
-TIMEOUTS = {
-    "netcheck": 90,
-    "dom0_check": 900,
-    "dom0_update": 3600,
-    "dom0_state": 3600,
-    "migration": 5400,
-    "migration_clear": 60,
-    "templates": 3 * 3600,
-    "restart": 600,
-}
-
-
-class Step(enum.StrEnum):
-    NETCHECK = "netcheck"
-    TRUST = "trust"
-    DOM0_CHECK = "dom0_check"
-    DOM0_UPDATE = "dom0_update"
-    TRUST_INSTALLED = "trust_installed"
-    DOM0_STATE = "dom0_state"
-    MIGRATION = "migration"
-    TEMPLATE_SOURCES = "template_sources"
-    TEMPLATES = "templates"
-    RESTART = "restart"
-
-
-STEP_LABELS = {
-    Step.NETCHECK: "Checking the network connection",
-    Step.TRUST: "Checking the workstation's signing keys",
-    Step.DOM0_CHECK: "Checking for system (dom0) updates",
-    Step.DOM0_UPDATE: "Installing system (dom0) updates",
-    Step.TRUST_INSTALLED: "Checking the signatures of installed packages",
-    Step.DOM0_STATE: "Applying the SecureDrop configuration",
-    Step.MIGRATION: "Applying the full SecureDrop configuration (migration)",
-    Step.TEMPLATE_SOURCES: "Checking the templates' package sources",
-    Step.TEMPLATES: "Updating the templates",
-    Step.RESTART: "Restarting the VMs that were updated",
-}
-
-# Share of the overall progress bar each step takes (estimates, normalised later).
-WEIGHTS = {
-    Step.NETCHECK: 1,
-    Step.TRUST: 1,
-    Step.DOM0_CHECK: 4,
-    Step.DOM0_UPDATE: 20,
-    Step.TRUST_INSTALLED: 1,
-    Step.DOM0_STATE: 22,
-    Step.MIGRATION: 0,  # added when a migration turns out to be pending
-    Step.TEMPLATE_SOURCES: 1,
-    Step.TEMPLATES: 45,
-    Step.RESTART: 5,
-}
-MIGRATION_WEIGHT = 30
+#: Output lines that mean a tool wanted an answer (stdin is at EOF or says "no").
+QUESTION = re.compile(r"\[y/n\]|\(y/n\)|\?\s*$|press enter|continue\?", re.IGNORECASE)
+#: Output of a dom0 check that exited 0 but did not check (dnf's errors, qubes' own).
+CHECK_ERROR = re.compile(r"\berror\b|\bfailed\b|cannot|could not|curl", re.IGNORECASE)
 
 
 @dataclass
@@ -123,80 +83,35 @@ class RunResult:
     # that has not happened yet.  A failure screen must still offer it.
     reboot_owed: bool = False
     restarted: list[str] = field(default_factory=list)
+    not_restarted: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     durations: dict[str, float] = field(default_factory=dict)
 
 
 class _StepFailed(Exception):
-    def __init__(self, outcome: ExitCode, step: Step, message: str) -> None:
+    def __init__(self, outcome: ExitCode, step: Step | None, message: str) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.step = step
         self.message = message
 
 
-def templates_to_update(vms: dict[str, VMInfo]) -> list[str]:
-    """The TemplateVMs behind every ``sd-workstation`` VM and the sys VMs.
-
-    Follows template chains (a disposable VM's template is itself an AppVM)
-    and keeps only TemplateVMs, which are what ``qubes-vm-update`` updates.
-    """
-    roots = [vm for vm in vms.values() if WORKSTATION_TAG in vm.tags or vm.name in SYS_VMS]
-    found: set[str] = set()
-    for vm in roots:
-        current: VMInfo | None = vm
-        seen: set[str] = set()
-        while current is not None and current.name not in seen:
-            seen.add(current.name)
-            if current.klass == "TemplateVM":
-                found.add(current.name)
-                break
-            current = vms.get(current.template) if current.template else None
-    return sorted(found)
-
-
-def derived_from(vms: dict[str, VMInfo], template: str) -> set[str]:
-    """Every VM whose template chain reaches ``template``."""
-    result: set[str] = set()
-    for vm in vms.values():
-        current: VMInfo | None = vm
-        seen: set[str] = set()
-        while current is not None and current.template and current.name not in seen:
-            seen.add(current.name)
-            if current.template == template:
-                result.add(vm.name)
-                break
-            current = vms.get(current.template)
-    return result
-
-
-def dist_upgrade_evidence(
-    dom0_release: str | None, vms: dict[str, VMInfo], templates: list[str]
-) -> list[str]:
-    """Templates whose agent release differs from dom0's: evidence of a dist upgrade.
-
-    A missing release on either side is not evidence.
-    """
-    if dom0_release is None:
-        return []
-    mismatched = []
-    for name in templates:
-        agent = vms[name].agent_version if name in vms else None
-        if agent is not None and agent != dom0_release:
-            mismatched.append(f"{name} ({agent})")
-    return mismatched
-
-
 class ProgressTracker:
-    """Turns step fractions into an overall percentage that never goes backwards."""
+    """Turns step fractions into an overall percentage that never goes backwards.
 
-    def __init__(self, listener: ev.Listener) -> None:
+    Each step weighs what it is expected to take (this workstation's past
+    runs, else the step table's default), so the bar moves with the clock.
+    """
+
+    def __init__(self, listener: ev.Listener, history: History) -> None:
         self.listener = listener
-        self.weights = {step: float(weight) for step, weight in WEIGHTS.items()}
+        self.weights: dict[Step, float] = {
+            step: history.estimate(step) for step in Step if step is not Step.MIGRATION
+        }
         self.fractions: dict[Step, float] = {}
         self.last = 0.0
 
-    def add_weight(self, step: Step, weight: float) -> None:
+    def add(self, step: Step, weight: float) -> None:
         self.weights[step] = weight
 
     def set(self, step: Step, fraction: float) -> None:
@@ -205,7 +120,7 @@ class ProgressTracker:
             return
         self.fractions[step] = fraction
         total = sum(self.weights.values()) or 1.0
-        done = sum(self.weights[s] * f for s, f in self.fractions.items())
+        done = sum(self.weights.get(s, 0.0) * f for s, f in self.fractions.items())
         value = min(100.0, 100.0 * done / total)
         if value > self.last + 0.05 or (value >= 100.0 > self.last):
             self.last = value
@@ -227,7 +142,6 @@ class Runner:
         listener: ev.Listener = ev.null_listener,
         skip_netcheck: bool = False,
         trust: TrustChecks | None = None,
-        clock: Callable[[], float] = time.time,
         lock: Lock | None = None,
     ) -> None:
         self.host = host
@@ -235,15 +149,16 @@ class Runner:
         self.listener = listener
         self.skip_netcheck = skip_netcheck
         self.trust = trust
-        self.clock = clock
         # A front end that holds the updater lock for its whole life (the
         # window, from before its first screen) hands it over: POSIX locks
         # belong to the process, and closing a second descriptor of the same
         # file would silently release the front end's lock.
         self.held_lock = lock
         self.history = History(store.directory)
-        self.progress = ProgressTracker(listener)
+        self.progress = ProgressTracker(listener, self.history)
         self.result = RunResult(ExitCode.OK)
+        # The restart owed when this run began or since: (requested at, boot id).
+        self.owed: tuple[float, str | None] | None = None
 
     # ----- public -----------------------------------------------------------
 
@@ -257,13 +172,16 @@ class Runner:
         started = time.monotonic()
         try:
             self._run_locked()
+        except _StepFailed as failure:
+            self._finish_failed(failure)
         except Exception as exc:  # a bug must end as "failed", never as "ok"
             log.exception("Unexpected error during the update")
-            self._finish_failed(ExitCode.FAILED, None, f"Unexpected error: {exc}")
+            self._finish_failed(_StepFailed(ExitCode.FAILED, None, f"Unexpected error: {exc}"))
         finally:
             if lock is not self.held_lock:
                 lock.release()
         self.result.durations["total"] = time.monotonic() - started
+        self.result.reboot_owed = self.owed is not None
         if self.result.outcome in (ExitCode.OK, ExitCode.REBOOT_REQUIRED):
             self.history.record(self.result.durations)
         log.info("Run finished: %s. %s", self.result.outcome.name, self.result.message)
@@ -272,15 +190,16 @@ class Runner:
     # ----- plan -------------------------------------------------------------
 
     def _run_locked(self) -> None:
-        vms = self.host.vms()
+        self._carry_owed_restart()
+        vms = self._read_vms()
         templates = templates_to_update(vms)
         log.info("Templates to update: %s", ", ".join(templates) or "(none)")
-        evidence = dist_upgrade_evidence(self.host.dom0_release(), vms, templates)
+        release = self.host.dom0_release()
+        evidence = dist_upgrade_evidence(release, vms, templates)
         if evidence:
             message = (
-                "Qubes is in the middle of a distribution upgrade (dom0 is "
-                f"{self.host.dom0_release()}, templates: {', '.join(evidence)}). "
-                "Nothing was changed."
+                f"Qubes is in the middle of a distribution upgrade (dom0 is {release}, "
+                f"templates: {', '.join(evidence)}). Nothing was changed."
             )
             self.result = RunResult(ExitCode.DIST_UPGRADE, message)
             self._log(message, "error")
@@ -294,55 +213,44 @@ class Runner:
             self._skip(Step.NETCHECK, "skipped (--skip-netcheck)")
         # From here on the workstation may change: record that a run is under
         # way, so a crash leaves "in progress" (meaning: run again), never "ok".
-        self.store.write_status(UpdateStatus.IN_PROGRESS, self.clock())
-        try:
-            self._update(templates, vms)
-        except _StepFailed as failure:
-            self._finish_failed(failure.outcome, failure.step, failure.message)
-            return
+        self._record(UpdateStatus.IN_PROGRESS, before_changes=True)
+        self._update(vms, templates)
         self._finish_ok()
 
-    def _update(self, templates: list[str], vms: dict[str, VMInfo]) -> None:
+    def _update(self, vms: dict[str, VMInfo], templates: list[str]) -> None:
+        running_before = _running(vms)
         self._trust_step(Step.TRUST, lambda t: t.before(self.host))
-        needs_dom0 = self._dom0_check()
-        if needs_dom0:
-            self._tool_step(Step.DOM0_UPDATE, ["qubes-dom0-update", "-y"], sudo=True)
-            self.result.dom0_updated = True
-            # dom0 has changed: record the reboot now, not at the end, so a run
-            # killed after this point (the next check finds nothing to install)
-            # cannot lose it and start the client on the old dom0.
-            now = self.clock()
-            self.store.write_status(UpdateStatus.IN_PROGRESS, now, reboot_requested_at=now)
+        if self._dom0_check():
+            self._dom0_update()
         else:
             self._skip(Step.DOM0_UPDATE, "no dom0 updates available")
         # Checked on every run, not only after an update: a package installed
         # outside the updater is just as much the journalist's problem.
         self._trust_step(Step.TRUST_INSTALLED, lambda t: t.after_dom0(self.host))
-        self._tool_step(
-            Step.DOM0_STATE, ["qubesctl", "--show-output", "state.highstate"], sudo=True
-        )
+        self._tool_step(Step.DOM0_STATE, self.host.highstate)
         if self.host.migration_pending():
-            self._log("Migration is required, will enforce full config during update", "info")
-            self.progress.add_weight(Step.MIGRATION, MIGRATION_WEIGHT)
-            self._tool_step(Step.MIGRATION, ["sdw-admin", "--apply"])
-            cleared = self.host.run(
-                ["rm", "-f", "--", MIGRATION_DIR], TIMEOUTS["migration_clear"], sudo=True
-            )
-            if not cleared.ok or self.host.migration_pending():
-                raise _StepFailed(
-                    ExitCode.FAILED, Step.MIGRATION, "The migration flag could not be cleared."
-                )
+            templates = self._migration()
         else:
             self._skip(Step.MIGRATION, "no migration pending")
         self._trust_step(Step.TEMPLATE_SOURCES, lambda t: t.templates(self.host, templates))
-        running_before = {name for name, vm in vms.items() if vm.power not in ("Halted", "NA")}
-        self._templates(templates)
-        self._restart(templates, running_before)
+        failure: _StepFailed | None = None
+        try:
+            self._templates(templates)
+        except _StepFailed as failed:
+            failure = failed
+        # Whatever failed: VMs that ran before the run must run after it.
+        self._restart(running_before, must_succeed=failure is None)
+        if failure is not None:
+            raise failure
 
     # ----- steps ------------------------------------------------------------
 
     def _begin(self, step: Step) -> float:
-        self.listener(ev.StepStarted(step.value, STEP_LABELS[step]))
+        if process.cancelled():
+            raise _StepFailed(ExitCode.FAILED, step, "The updater was asked to stop.")
+        self.listener(
+            ev.StepStarted(step.value, STEPS[step].label, self.progress.weights.get(step, 0.0))
+        )
         return time.monotonic()
 
     def _end(self, step: Step, began: float, ok: bool, detail: str = "") -> None:
@@ -358,47 +266,50 @@ class Runner:
         getattr(log, "info" if level == "output" else level)(text)
         self.listener(ev.LogLine(text, level))
 
-    def _creep(self, step: Step, began: float) -> Callable[[], None]:
-        """Time-based progress for tools that print none: approaches 95 % of the step."""
-        expected = max(1.0, self.history.estimate(step.value))
+    def _watch(self, step: Step, began: float) -> Watch:
+        """Tool output to the listener, and time-based progress for tools that print none."""
+        expected = max(1.0, self.progress.weights.get(step, 60.0))
 
         def tick() -> None:
             elapsed = time.monotonic() - began
             self.progress.set(step, 0.95 * (1.0 - math.exp(-elapsed / expected)))
 
-        return tick
+        return Watch(on_stdout=self._output, on_stderr=self._output, on_tick=tick)
 
     def _output(self, line: bytes) -> None:
         self.listener(ev.LogLine(clean_line(line), "output"))
 
-    def _tool_step(self, step: Step, argv: list[str], sudo: bool = False) -> ToolResult:
+    def _tool_step(self, step: Step, call: Callable[[Watch], ToolResult]) -> ToolResult:
         began = self._begin(step)
-        result = self.host.run(
-            argv,
-            TIMEOUTS[step.value],
-            sudo=sudo,
-            on_stdout=self._output,
-            on_stderr=self._output,
-            on_tick=self._creep(step, began),
-        )
+        result = call(self._watch(step, began))
         if not result.ok:
             self._end(step, began, False, result.describe())
-            raise _StepFailed(
-                ExitCode.FAILED, step, f"{STEP_LABELS[step]} failed: {result.describe()}."
-            )
+            raise _StepFailed(ExitCode.FAILED, step, _failure_message(step, result))
         self._end(step, began, True)
         return result
+
+    def _read_vms(self, refresh: bool = False) -> dict[str, VMInfo]:
+        """Every VM, or a failed run: a VM that cannot be read must not be left out."""
+        try:
+            return self.host.vms(refresh=refresh)
+        except HostError as exc:
+            raise _StepFailed(
+                ExitCode.FAILED,
+                None,
+                f"Qubes did not answer {exc.call} for {exc.vm} ({exc.reason}); without it the "
+                "updater cannot tell what to update. Nothing was left out silently: the run "
+                "stopped.",
+            ) from exc
 
     def _network_check(self) -> None:
         step = Step.NETCHECK
         began = self._begin(step)
-        result = self.host.run(
-            ["qvm-run", "-p", "sys-net", "nmcli", "networking", "connectivity", "check"],
-            TIMEOUTS["netcheck"],
-        )
+        result = self.host.check_network()
         answer = parse_connectivity(result.stdout_head) if result.ok else None
         if answer != "full":
             why = f"connectivity is {answer!r}" if answer else result.describe()
+            if result.ok and answer is None:
+                why = "sys-net gave an answer that is not a connectivity state"
             self._end(step, began, False, why)
             self.result = RunResult(
                 ExitCode.NETWORK,
@@ -410,46 +321,99 @@ class Runner:
         self._end(step, began, True, "connected")
 
     def _dom0_check(self) -> bool:
+        """True when dom0 has updates; a check that did not really check fails the run.
+
+        ``--check-only`` exits 0 for most dnf failures too (qubes-contract
+        §8.2), so a 0 counts as "no updates" only when nothing in its output
+        says something went wrong and dom0's own ``updates-available``
+        feature does not say the opposite.
+        """
         step = Step.DOM0_CHECK
         began = self._begin(step)
-        result = self.host.run(
-            ["qubes-dom0-update", "--check-only"],
-            TIMEOUTS["dom0_check"],
-            on_stdout=self._output,
-            on_stderr=self._output,
-            on_tick=self._creep(step, began),
-        )
+        result = self.host.dom0_check(self._watch(step, began))
         if result.exit == 100:
             self._end(step, began, True, "updates available")
             self._log("dom0 updates are available", "info")
             return True
+        problem = None
         if result.exit == 0:
-            self._end(step, began, True, "no updates")
-            self._log("No updates available for dom0", "info")
-            return False
-        self._end(step, began, False, result.describe())
-        raise _StepFailed(
-            ExitCode.FAILED, step, f"Could not check for dom0 updates: {result.describe()}."
-        )
+            problem = self._doubt_no_updates(result)
+            if problem is None:
+                self._end(step, began, True, "no updates")
+                self._log("No updates available for dom0", "info")
+                return False
+        why = problem or result.describe()
+        self._end(step, began, False, why)
+        raise _StepFailed(ExitCode.FAILED, step, f"Could not check for dom0 updates: {why}.")
+
+    def _doubt_no_updates(self, result: ToolResult) -> str | None:
+        """Why an exit 0 of the dom0 check cannot be believed, or None."""
+        errors = [line for line in result.tail if CHECK_ERROR.search(line)]
+        if errors:
+            return f"it exited 0 but reported an error ({errors[-1][:200]})"
+        try:
+            flag = self.host.feature("dom0", "updates-available")
+        except HostError as exc:
+            return f"dom0's updates-available feature could not be read ({exc.reason})"
+        if flag not in (None, ""):
+            return "it found no updates, but dom0 says updates are available"
+        return None
+
+    def _dom0_update(self) -> None:
+        """Install dom0's updates; from the first byte installed, a restart is owed."""
+        step = Step.DOM0_UPDATE
+        began = self._begin(step)
+        before = self.host.rpmdb_stamp()
+        result = self.host.dom0_update(self._watch(step, began))
+        if result.ok or before is None or self.host.rpmdb_stamp() != before:
+            # dom0 has (or may have) changed: record the restart now, not at
+            # the end, so a run killed after this point cannot lose it.
+            self.result.dom0_updated = True
+            self.owed = (self.host.now(), self.host.boot().boot_id)
+            self._record(UpdateStatus.IN_PROGRESS)
+        if not result.ok:
+            self._end(step, began, False, result.describe())
+            raise _StepFailed(ExitCode.FAILED, step, _failure_message(step, result))
+        self._end(step, began, True)
+
+    def _migration(self) -> list[str]:
+        """The full apply a migration needs; then the VMs and templates are read again."""
+        self._log("Migration is required, will enforce full config during update", "info")
+        self.progress.add(Step.MIGRATION, self.history.estimate(Step.MIGRATION))
+        self._tool_step(Step.MIGRATION, self.host.apply_migration)
+        cleared = self.host.clear_migration()
+        if not cleared.ok or self.host.migration_pending():
+            raise _StepFailed(
+                ExitCode.FAILED,
+                Step.MIGRATION,
+                f"The migration flag could not be cleared ({cleared.describe()}).",
+            )
+        # sdw-admin --apply may have created or removed VMs (qubesadmin caches the list).
+        vms = self._read_vms(refresh=True)
+        templates = templates_to_update(vms)
+        log.info("Templates to update after the migration: %s", ", ".join(templates) or "(none)")
+        self.listener(ev.TemplatesPlanned(tuple(templates)))
+        return templates
 
     def _trust_step(self, step: Step, check: Callable[[TrustChecks], TrustReport]) -> None:
-        if self.trust is None:
-            self._skip(step, "no trust checks configured")
-            return
         began = self._begin(step)
-        try:
-            report = check(self.trust)
-        except Exception as exc:  # a check that breaks has not passed
-            log.exception("Trust check %s raised", step.value)
-            report = TrustReport(failures=[f"the check could not be completed ({exc})"])
+        if self.trust is None:
+            # Never skipped: checks that cannot even be loaded have not passed.
+            report = TrustReport(failures=["the trust checks could not be loaded"])
+        else:
+            try:
+                report = check(self.trust)
+            except Exception as exc:  # a check that breaks has not passed
+                log.exception("Trust check %s raised", step.value)
+                report = TrustReport(failures=[f"the check could not be completed ({exc})"])
         for warning in report.warnings:
             self.result.warnings.append(warning)
-            self.listener(ev.Warning_(warning))
+            self.listener(ev.Notice(warning))
             log.warning("%s", warning)
         if report.failures:
             detail = "; ".join(report.failures)
             self._end(step, began, False, detail)
-            raise _StepFailed(ExitCode.TRUST, step, f"{STEP_LABELS[step]} failed: {detail}.")
+            raise _StepFailed(ExitCode.TRUST, step, f"{STEPS[step].label} failed: {detail}.")
         self._end(step, began, True)
 
     def _templates(self, templates: list[str]) -> None:
@@ -478,28 +442,13 @@ class Runner:
             )
             self.progress.set(step, tracker.fraction())
 
-        argv = [
-            "qubes-vm-update",
-            "--apply-to-all",
-            "--force-update",
-            "--show-output",
-            "--just-print-progress",
-            "--targets",
-            ",".join(templates),
-        ]
-        result = self.host.run(
-            argv, TIMEOUTS["templates"], on_stdout=self._output, on_stderr=on_stderr
-        )
+        watch = Watch(on_stdout=self._output, on_stderr=on_stderr)
+        result = self.host.update_templates(templates, watch)
         final = tracker.finish(result.exit)
         self.result.templates = final
         for name, state in final.items():
-            self.listener(
-                ev.TemplateProgress(
-                    name,
-                    state,
-                    100.0 if state is not TemplateState.FAILED else tracker.percents[name],
-                )
-            )
+            percent = 100.0 if state is not TemplateState.FAILED else tracker.percents[name]
+            self.listener(ev.TemplateProgress(name, state, percent))
         failed = [name for name, state in final.items() if state is TemplateState.FAILED]
         if tracker.ignored_lines:
             log.warning("Ignored %d malformed progress lines", tracker.ignored_lines)
@@ -517,59 +466,149 @@ class Runner:
             )
         self._end(step, began, True)
 
-    def _restart(self, templates: list[str], running_before: set[str]) -> None:
-        """Start again the VMs that were running and were stopped to apply template updates."""
+    def _restart(self, running_before: set[str], must_succeed: bool) -> None:
+        """Start again every VM that ran before the run and is halted now.
+
+        ``qubes-vm-update -R`` shuts down the VMs of the templates it
+        updated and restarts only service VMs; when another template fails,
+        the rest stay halted.  Runs whatever failed before it; its own
+        failure fails the run only when nothing else did.
+        """
         step = Step.RESTART
-        updated = [n for n, s in self.result.templates.items() if s is TemplateState.DONE]
-        vms = self.host.vms()
-        affected: set[str] = set()
-        for template in updated:
-            affected |= derived_from(vms, template)
-        to_start = [
-            name
-            for name in sorted(affected & running_before, key=_start_order)
-            if name in vms and vms[name].power == "Halted"
-        ]
+        try:
+            vms = self.host.vms(refresh=True)
+        except HostError as exc:
+            vms = {}
+            log.error("Could not read the VMs to restart them: %s", exc)
+        to_start = sorted(
+            (n for n in running_before if n in vms and vms[n].power == "Halted"),
+            key=start_order,
+        )
         if not to_start:
             self._skip(step, "no VMs to restart")
             return
         began = self._begin(step)
         self._log(f"Restarting {', '.join(to_start)}", "info")
-        result = self.host.start_vms(to_start, TIMEOUTS["restart"])
+        result = self.host.start_vms(to_start)
         not_running = [name for name in to_start if self.host.power_state(name) != "Running"]
         self.result.restarted = [name for name in to_start if name not in not_running]
+        self.result.not_restarted = not_running
+        if self.result.restarted:
+            log.info("Restarted: %s", ", ".join(self.result.restarted))
         if not result.ok or not_running:
             detail = f"{', '.join(not_running) or 'some VMs'} did not start ({result.describe()})"
             self._end(step, began, False, detail)
-            raise _StepFailed(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
+            if must_succeed:
+                raise _StepFailed(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
+            self._log(f"Restarting the VMs failed too: {detail}.", "error")
+            return
         self._end(step, began, True, ", ".join(to_start))
+
+    # ----- what is recorded -----------------------------------------------------
+
+    def _carry_owed_restart(self) -> None:
+        """A restart an earlier run asked for, and that has not happened, stays owed."""
+        record = self.store.read_status(self.host.now())
+        if record is not None and record.reboot_requested_at is not None:
+            if not reboot_done(record, self.host.boot()):
+                self.owed = (record.reboot_requested_at, record.reboot_boot_id)
+                log.info("A restart asked for earlier has not happened yet; it stays owed")
+
+    def _record(self, status: UpdateStatus, before_changes: bool = False) -> None:
+        """Write the status file, or stop: a run whose state cannot be kept is not trusted."""
+        requested, boot_id = self.owed if self.owed is not None else (None, None)
+        if self.store.write_status(
+            status, self.host.now(), reboot_requested_at=requested, reboot_boot_id=boot_id
+        ):
+            return
+        where = self.store.status_path
+        if before_changes:
+            raise _StepFailed(
+                ExitCode.FAILED,
+                None,
+                f"The updater could not record its state in {where}, so it changed nothing. "
+                "Check that the disk is not full and the folder is writable.",
+            )
+        raise _StepFailed(
+            ExitCode.FAILED,
+            None,
+            f"The updater could not record its state in {where} and stopped. Check that the "
+            "disk is not full and the folder is writable, then run the updater again.",
+        )
 
     # ----- endings ----------------------------------------------------------
 
     def _finish_ok(self) -> None:
-        now = self.clock()
         self.progress.finish()
-        if self.result.dom0_updated:
+        status = UpdateStatus.REBOOT_REQUIRED if self.owed else UpdateStatus.OK
+        try:
+            self._record(status)
+        except _StepFailed as failure:
+            self._finish_failed(failure)
+            return
+        if self.owed is not None:
             self.result.outcome = ExitCode.REBOOT_REQUIRED
-            self.result.message = "Updates were installed. Restart the computer to finish."
-            self.store.write_status(UpdateStatus.REBOOT_REQUIRED, now, reboot_requested_at=now)
+            self.result.message = (
+                "Updates were installed. Restart the computer to finish."
+                if self.result.dom0_updated
+                else "All updates are complete, but a restart asked for earlier is still needed."
+            )
         else:
             self.result.outcome = ExitCode.OK
             self.result.message = "All updates are complete."
-            self.store.write_status(UpdateStatus.OK, now)
-        self.store.write_last_updated(now)
+        if not self.store.write_last_updated(self.host.now()):
+            self.result.warnings.append(
+                "The time of this update could not be recorded; the reminder may appear again."
+            )
+        log.info("Run finished with status %s", status.name)
 
-    def _finish_failed(self, outcome: ExitCode, step: Step | None, message: str) -> None:
-        now = self.clock()
-        self.result.outcome = outcome
-        self.result.failed_step = step
-        self.result.message = message
-        requested = now if self.result.dom0_updated else None
-        self.store.write_status(UpdateStatus.FAILED, now, reboot_requested_at=requested)
-        self._log(message, "error")
+    def _finish_failed(self, failure: _StepFailed) -> None:
+        self.result.outcome = failure.outcome
+        self.result.failed_step = failure.step
+        self.result.message = failure.message
+        if process.cancelled():
+            self.result.message = f"The update was stopped ({failure.message})"
+        if failure.outcome is not ExitCode.NETWORK:
+            requested, boot_id = self.owed if self.owed is not None else (None, None)
+            if not self.store.write_status(
+                UpdateStatus.FAILED,
+                self.host.now(),
+                reboot_requested_at=requested,
+                reboot_boot_id=boot_id,
+            ):
+                self.result.message += (
+                    " The result could not be recorded either: the next launch will update again."
+                )
+        self._log(self.result.message, "error")
 
 
-def _start_order(name: str) -> tuple[int, str]:
-    """sys-net before sys-firewall before the VMs that use them."""
-    order = {"sys-net": 0, "sys-firewall": 1, "sys-usb": 2, "sys-whonix": 3, "sd-whonix": 4}
-    return order.get(name, 10), name
+def _running(vms: dict[str, VMInfo]) -> set[str]:
+    """The VMs up now (dom0 aside): what must be up again after the run."""
+    return {
+        name
+        for name, vm in vms.items()
+        if vm.klass != "AdminVM" and vm.power not in ("Halted", "NA")
+    }
+
+
+def _failure_message(step: Step, result: ToolResult) -> str:
+    """A failed tool in words an admin can act on (a question it asked, /boot ...)."""
+    message = f"{STEPS[step].label} failed: {result.describe()}."
+    questions = [line for line in result.tail if QUESTION.search(line)]
+    boot = [line for line in result.tail if "/boot" in line]
+    if step is Step.DOM0_UPDATE and boot:
+        message += (
+            f' It says: "{boot[-1][:200]}". Mount /boot, then run `sudo qubes-dom0-update` '
+            "in a dom0 terminal."
+        )
+    elif questions:
+        command = "sudo qubes-dom0-update" if step is Step.DOM0_UPDATE else None
+        if step is Step.MIGRATION:
+            command = "sdw-admin --apply"
+        if step is Step.DOM0_STATE:
+            command = "sudo qubesctl --show-output state.highstate"
+        asked = questions[-1][:200]
+        message += f' It asked a question that the updater does not answer: "{asked}".'
+        if command:
+            message += f" Run `{command}` in a dom0 terminal and answer it there."
+    return message

@@ -117,68 +117,18 @@ class TemplateTracker:
     def finish(self, exit_code: int | None) -> dict[str, TemplateState]:
         """Final per-template results, from the done lines and the exit code together.
 
-        No ``done`` line means failed.  A tool killed or timed out (no exit
-        code) fails every template that had not reported success.  A non-zero
-        exit code does not turn a template's reported error into success, and
-        with exit 64 (bad targets) or 2 (usage) nothing was updated at all.
+        Each template's result is its own ``done`` line whenever there is
+        one: a tool stopped at its timeout, or killed, fails only the
+        templates still in flight, not those that already finished.  No
+        ``done`` line means failed.  With exit 64 (bad targets) or 2 (usage)
+        nothing was updated at all, whatever was printed.
         """
         results: dict[str, TemplateState] = {}
         for name in self.expected:
             state = self.states[name]
             if state not in (TemplateState.DONE, TemplateState.NO_UPDATES):
                 state = TemplateState.FAILED
-            if exit_code is None or exit_code in (2, 64):
+            if exit_code in (2, 64):
                 state = TemplateState.FAILED
             results[name] = state
         return results
-
-
-def parse_connectivity(stdout: bytes) -> str | None:
-    """Read ``nmcli networking connectivity check`` output: one known word, or ``None``."""
-    if len(stdout) > 64:
-        return None
-    text = stdout.strip(b"\n")
-    if text in (b"full", b"limited", b"portal", b"none", b"unknown"):
-        return text.decode("ascii")
-    return None
-
-
-_RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
-
-
-def parse_release(text: str | None) -> str | None:
-    """Normalise a Qubes release ("4.2", "4.2.3", "R4.2") to "major.minor"; None if absent."""
-    if not text or len(text) > 64:
-        return None
-    match = _RELEASE.search(text)
-    if match is None:
-        return None
-    return f"{int(match.group(1))}.{int(match.group(2))}"
-
-
-def parse_os_release(raw: bytes) -> str | None:
-    """dom0's Qubes release from os-release: NAME must say Qubes; VERSION_ID gives it."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    fields: dict[str, str] = {}
-    for line in text.splitlines()[:200]:
-        key, sep, value = line.partition("=")
-        if sep and key.isidentifier():
-            fields[key] = value.strip().strip('"').strip("'")
-    if "qubes" not in fields.get("NAME", "").lower():
-        return None
-    return parse_release(fields.get("VERSION_ID") or fields.get("VERSION"))
-
-
-def parse_uptime(raw: bytes) -> float | None:
-    """First field of /proc/uptime as a positive finite float, else None."""
-    try:
-        first = raw.decode("ascii").split()[0]
-        value = float(first)
-    except (UnicodeDecodeError, IndexError, ValueError):
-        return None
-    if not math.isfinite(value) or value < 0 or value > 10 * 365 * 86400:
-        return None
-    return value

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import tempfile
 import time
@@ -31,6 +32,7 @@ from sdw_updater.contract import (
 log = logging.getLogger("sdw.status")
 
 MAX_FILE_BYTES = 64 * 1024
+_BOOT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CLOCK_SKEW = 300.0  # seconds a timestamp may lie in the future before we distrust it
 
 
@@ -48,6 +50,9 @@ class StatusRecord:
     status: UpdateStatus
     timestamp: float
     reboot_requested_at: float | None = None
+    #: The boot id of dom0 when the reboot was requested: the reboot has
+    #: happened when dom0 runs under another boot id (a clock jump is not one).
+    reboot_boot_id: str | None = None
 
 
 def state_dir(home: Path | None = None) -> Path:
@@ -103,7 +108,10 @@ def parse_status(raw: bytes, now: float) -> StatusRecord | None:
             requested = stamp
     elif status is UpdateStatus.REBOOT_REQUIRED:
         requested = stamp
-    return StatusRecord(status, stamp, requested)
+    boot_id = data.get("reboot_boot_id")
+    if not (isinstance(boot_id, str) and _BOOT_ID.fullmatch(boot_id)):
+        boot_id = None
+    return StatusRecord(status, stamp, requested, boot_id if requested is not None else None)
 
 
 def parse_last_updated(raw: bytes, now: float) -> float | None:
@@ -205,11 +213,14 @@ class StatusStore:
         now: float,
         reboot_requested_at: float | None = None,
         extra: dict[str, object] | None = None,
+        reboot_boot_id: str | None = None,
     ) -> bool:
         """Write the status file; log and return False on failure (never raise)."""
         data: dict[str, object] = {"last_status_update": format_time(now), "status": status.value}
         if reboot_requested_at is not None:
             data["reboot_requested_at"] = format_time(reboot_requested_at)
+            if reboot_boot_id is not None:
+                data["reboot_boot_id"] = reboot_boot_id
         if extra:
             data.update(extra)
         try:

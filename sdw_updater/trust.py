@@ -109,23 +109,8 @@ RPM_OUTPUT_LIMIT = 2 * 1024 * 1024
 MAX_RPMDB_KEYS = 64
 VM_FILE_LIMIT = 256 * 1024
 
-# Seconds (the host scales them under simulation).  Reading a file from a
-# halted template includes booting it.
-RPM_TIMEOUT = 120
-VM_READ_TIMEOUT = 240
-VM_SHUTDOWN_TIMEOUT = 180
+# Seconds for gpg (the host's tools have their timeouts in the seam, qubes.py).
 GPG_TIMEOUT = 30
-
-RPMDB_QUERY = [
-    "rpm",
-    "-q",
-    "gpg-pubkey",
-    "--qf",
-    "%{NAME}-%{VERSION}-%{RELEASE}\\n%{DESCRIPTION}\\n",
-]
-# rpm keeps an RSA header signature in RSAHEADER and an EdDSA/ECDSA one in
-# DSAHEADER: ask for both, so a key change cannot turn into "unsigned".
-SIGNER_FORMAT = "%{NAME}|%{RSAHEADER:pgpsig}|%{DSAHEADER:pgpsig}\\n"
 
 
 @dataclass(frozen=True)
@@ -1152,7 +1137,7 @@ class TrustChecks:
             report.failures.append(f"the templates' signing keys could not be examined: {exc}")
         finally:
             if started:
-                done = host.run(["qvm-shutdown", "--wait", *started], VM_SHUTDOWN_TIMEOUT)
+                done = host.shutdown_vms(started)
                 if not done.ok:
                     report.warnings.append(
                         f"Could not shut down {', '.join(started)} after reading their package "
@@ -1238,7 +1223,7 @@ class TrustChecks:
     def _rpmdb(
         self, host: Host, scanner: KeyScanner
     ) -> tuple[list[tuple[str, list[KeyInfo]]], str | None]:
-        result = host.run(RPMDB_QUERY, RPM_TIMEOUT, log_output=False, stdout_limit=RPM_OUTPUT_LIMIT)
+        result = host.rpm_keys()
         if result.stdout_overflow:
             return [], "the list of keys in the rpm database is too large to check"
         if not result.ok:
@@ -1253,12 +1238,7 @@ class TrustChecks:
 
     def _signers(self, host: Host, inventory: _Inventory) -> TrustReport:
         names = [p.name for p in PACKAGES]
-        result = host.run(
-            ["rpm", "-q", "--qf", SIGNER_FORMAT, *names],
-            RPM_TIMEOUT,
-            log_output=False,
-            stdout_limit=64 * 1024,
-        )
+        result = host.rpm_signers(names)
         report = TrustReport()
         if result.exit is None or result.exit < 0 or result.stdout_overflow:
             report.failures.append(
@@ -1299,13 +1279,7 @@ def read_vm_file(
     ``base64`` (line-based output, decoded strictly here).  Returns the
     bytes or a reason.
     """
-    command = ["base64", "--", path] if binary else ["cat", "--", path]
-    result = host.run(
-        ["qvm-run", "-p", "--no-gui", vm, *command],
-        VM_READ_TIMEOUT,
-        log_output=False,
-        stdout_limit=VM_FILE_LIMIT * (2 if binary else 1),
-    )
+    result = host.read_vm_file(vm, path, VM_FILE_LIMIT, binary=binary)
     if result.stdout_overflow:
         return None, f"larger than {VM_FILE_LIMIT // 1024} KiB"
     if not result.ok:

@@ -88,3 +88,32 @@ def run_updater(
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=home, check=False
     )
+
+
+CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
+
+
+def client_records(journal: list[dict[str, object]]) -> list[dict[str, object]]:
+    """The journal records that started the SecureDrop app in sd-app (any tier's shape)."""
+    return [
+        r
+        for r in journal
+        if "sd-app" in r["argv"] and any(CLIENT_SERVICE in str(a) for a in r["argv"])  # type: ignore[operator, union-attr]
+    ]
+
+
+def client_started(journal: list[dict[str, object]]) -> bool:
+    """Whether the app was started, and its start call did not fail."""
+    return any(r["exit"] == 0 for r in client_records(journal))
+
+
+def vm_starts(journal: list[dict[str, object]]) -> list[str]:
+    """The VMs a run started, in journal order (qubesadmin start or qvm-start)."""
+    names: list[str] = []
+    for r in journal:
+        argv = [str(a) for a in r["argv"]]  # type: ignore[attr-defined]
+        if r["tool"] == "qubesadmin" and argv[:1] == ["start"]:
+            names += argv[1:2]
+        elif r["tool"] == "qvm-start":
+            names += [a for a in argv if not a.startswith("-")]
+    return names

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from sdw_updater.host import Host
+from sdw_updater.qubes import QubesHost
 
 SEQ = shutil.which("seq")
 
 
 @pytest.mark.skipif(SEQ is None, reason="coreutils seq is not installed")
 def test_stdout_is_kept_in_whole_lines_and_overflow_is_told() -> None:
-    host = Host(bin_dirs=[Path(str(SEQ)).parent])
+    host = QubesHost(bin_dirs=[Path(str(SEQ)).parent])
     small = host.run(["seq", "1", "3"], 10)
     assert small.ok
     assert small.stdout_lines == [b"1", b"2", b"3"]
@@ -31,6 +31,6 @@ def test_stdout_is_kept_in_whole_lines_and_overflow_is_told() -> None:
 
 
 def test_missing_executable_is_reported_not_raised(tmp_path: Path) -> None:
-    result = Host(bin_dirs=[tmp_path]).run(["qubes-dom0-update", "--check-only"], 10)
+    result = QubesHost(bin_dirs=[tmp_path]).run(["qubes-dom0-update", "--check-only"], 10)
     assert result.exit is None and result.missing
     assert result.describe() == "qubes-dom0-update was not found"

@@ -29,7 +29,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,10 +42,12 @@ from hypothesis import strategies as st
 from sdw_notify import decision as notify_rules
 from sdw_updater import freshness, trust
 from sdw_updater.contract import ExitCode
-from sdw_updater.host import Host, ToolResult, VMInfo, _LineSplitter
+from sdw_updater.host import Boot, VMInfo
 from sdw_updater.logs import MAX_LINE, clean_line
-from sdw_updater.plan import Runner
+from sdw_updater.plan import CHECK_ERROR, Runner
+from sdw_updater.process import LineSplitter, ToolResult, Watch
 from sdw_updater.progress import MAX_PROGRESS_LINE
+from sdw_updater.qubes import QubesHost
 from sdw_updater.status import CLOCK_SKEW, DATE_FORMAT, StatusStore
 
 NOW = time.time()
@@ -86,7 +88,7 @@ _OS_RELEASE_LINE = st.tuples(
     lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass"))))  # fmt: skip
 def test_os_release_never_raises_and_names_only_a_qubes_release(root: Path, raw: bytes) -> None:
     plant(root, "/etc/os-release", raw)
-    release = Host(root=root, bin_dirs=()).dom0_release()
+    release = QubesHost(root=root, bin_dirs=()).dom0_release()
     if release is not None:
         assert _RELEASE.fullmatch(release)
         names = [
@@ -109,10 +111,10 @@ _UPTIME = st.one_of(
 @given(_UPTIME)
 def test_uptime_is_a_plausible_number_or_unknown(root: Path, raw: bytes) -> None:
     plant(root, "/proc/uptime", raw)
-    host = Host(root=root, bin_dirs=())
+    host = QubesHost(root=root, bin_dirs=())
     uptime = host.uptime()
     if uptime is None:
-        assert host.boot_time(NOW) is None
+        assert host.boot().booted_at is None
         return
     assert math.isfinite(uptime) and 0 <= uptime <= 10 * 365 * 86400
     assert float(raw.decode("ascii").split()[0]) == uptime  # exactly the file's first field
@@ -121,7 +123,7 @@ def test_uptime_is_a_plausible_number_or_unknown(root: Path, raw: bytes) -> None
 @given(st.binary(max_size=5000))
 def test_migration_flag_is_a_plain_bool(root: Path, raw: bytes) -> None:
     plant(root, "/tmp/sdw-migrations", raw)
-    assert Host(root=root, bin_dirs=()).migration_pending() is bool(raw.strip())
+    assert QubesHost(root=root, bin_dirs=()).migration_pending() is bool(raw.strip())
 
 
 @given(st.lists(st.binary(max_size=80), max_size=8))
@@ -132,7 +134,7 @@ def test_process_names_are_what_comm_says(
     for number, raw in enumerate(comms):
         plant(base, f"/proc/{number + 100}/comm", raw)
     plant(base, "/proc/self-not-a-pid/comm", b"qubesctl")  # only numeric entries are processes
-    names = Host(root=base, bin_dirs=()).running_processes()
+    names = QubesHost(root=base, bin_dirs=()).running_processes()
     planted = {raw.decode("utf-8", "replace").strip() for raw in comms if raw}
     assert names <= planted  # nothing invented, in particular no "qubesctl"
 
@@ -157,9 +159,12 @@ def make_special(path: Path, kind: str) -> None:
 
 
 READERS: dict[str, tuple[str, Callable[[Path], object]]] = {
-    "os-release": ("etc/os-release", lambda r: Host(root=r, bin_dirs=()).dom0_release()),
-    "uptime": ("proc/uptime", lambda r: Host(root=r, bin_dirs=()).uptime()),
-    "migration": ("tmp/sdw-migrations", lambda r: Host(root=r, bin_dirs=()).migration_pending()),
+    "os-release": ("etc/os-release", lambda r: QubesHost(root=r, bin_dirs=()).dom0_release()),
+    "uptime": ("proc/uptime", lambda r: QubesHost(root=r, bin_dirs=()).uptime()),
+    "migration": (
+        "tmp/sdw-migrations",
+        lambda r: QubesHost(root=r, bin_dirs=()).migration_pending(),
+    ),
     "status": ("sdw-update-status", lambda r: StatusStore(r).read_status(NOW)),
     "last-updated": ("sdw-last-updated", lambda r: StatusStore(r).read_last_updated(NOW)),
 }
@@ -300,7 +305,7 @@ def test_only_a_true_recent_last_updated_silences_the_reminder(
 @given(st.lists(st.binary(max_size=3000), max_size=12), st.integers(1, 600))
 def test_line_splitter_is_bounded_and_exact(chunks: list[bytes], limit: int) -> None:
     lines: list[bytes] = []
-    splitter = _LineSplitter(lines.append, limit=limit)
+    splitter = LineSplitter(lines.append, limit=limit)
     for chunk in chunks:
         splitter.feed(chunk)
     splitter.close()
@@ -338,6 +343,26 @@ def test_clean_line_leaves_no_terminal_controls(raw: bytes, limit: int) -> None:
     assert len(text) <= limit + len(TRUNCATED)
 
 
+def test_clean_line_drops_every_invisible_and_line_breaking_character() -> None:
+    """Hardening #14: U+2028/U+2029, bidi controls and zero-width characters cannot survive.
+
+    Otherwise a VM's line could start a new line in the details pane and forge a step
+    header, or reorder what an admin reads in the log.
+    """
+    import sys
+    import unicodedata
+
+    hidden = [
+        chr(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Cf", "Zl", "Zp")
+    ]
+    forged = "ok\u2028Installing system (dom0) updates\u2029\u202edone\u200b"
+    assert clean_line(forged.encode()) == "okInstalling system (dom0) updatesdone"
+    text = clean_line("".join(hidden).encode(), limit=10 * len(hidden))
+    assert text == "", [hex(ord(c)) for c in text]
+
+
 def test_clean_line_keeps_ordinary_text() -> None:
     assert clean_line(b"Get:1 https://deb.debian.org \xc3\xa9t\xc3\xa9\tok") == (
         "Get:1 https://deb.debian.org été\tok"
@@ -352,7 +377,7 @@ TEMPLATES = ("fedora-40-xfce", "sd-small-bookworm-template")
 
 
 def _vm(name: str, klass: str, template: str | None, tags: tuple[str, ...] = ()) -> VMInfo:
-    return VMInfo(name, klass, template, frozenset(tags), "Running", "4.2", False)
+    return VMInfo(name, klass, template, frozenset(tags), "Running", "4.2")
 
 
 INVENTORY = {
@@ -386,7 +411,7 @@ HEALTHY = {
 }
 
 
-class ScriptedHost(Host):
+class ScriptedHost(QubesHost):
     """A host whose tools print what hypothesis chose; Qubes itself behaves."""
 
     def __init__(self, said: dict[str, Said], migration: bool) -> None:
@@ -395,7 +420,7 @@ class ScriptedHost(Host):
         self.migration = migration
         self.calls: list[str] = []
 
-    def vms(self) -> dict[str, VMInfo]:
+    def vms(self, refresh: bool = False) -> dict[str, VMInfo]:
         return dict(INVENTORY)
 
     def dom0_release(self) -> str | None:
@@ -407,17 +432,23 @@ class ScriptedHost(Host):
     def power_state(self, name: str) -> str:
         return "Running"
 
+    def feature(self, vm: str, name: str) -> str | None:
+        return None
+
+    def rpmdb_stamp(self) -> tuple[int, ...] | None:
+        return (1, 2)  # unchanged: a failed dom0 update installed nothing
+
+    def boot(self) -> Boot:
+        return Boot("8a3c4d2e-1f0b-4c5d-9e6f-7a8b9c0d1e2f", NOW - 7200)
+
     def run(
         self,
-        argv: object,
+        argv: Sequence[str],
         timeout: float,
-        sudo: bool = False,
-        on_stdout: Callable[[bytes], None] | None = None,
-        on_stderr: Callable[[bytes], None] | None = None,
-        on_tick: Callable[[], None] | None = None,
-        log_output: bool = True,
+        watch: Watch | None = None,
+        **_options: object,
     ) -> ToolResult:
-        args = [str(a) for a in argv]  # type: ignore[attr-defined]
+        args = [str(a) for a in argv]
         key = args[0]
         if key == "qvm-run":
             key = "netcheck"
@@ -425,18 +456,20 @@ class ScriptedHost(Host):
             key = "dom0-check" if "--check-only" in args else "dom0-update"
         self.calls.append(key)
         said = self.said[key]
+        watch = watch or Watch()
         for line in said.stdout:
-            if on_stdout:
-                on_stdout(line)
+            if watch.on_stdout:
+                watch.on_stdout(line)
         for line in said.stderr:
-            if on_stderr:
-                on_stderr(line)
-        if on_tick:
-            on_tick()
+            if watch.on_stderr:
+                watch.on_stderr(line)
+        if watch.on_tick:
+            watch.on_tick()
         if key == "rm" and said.exit == 0:
             self.migration = False
         head = b"".join(line + b"\n" for line in said.stdout)[:4096]
-        return ToolResult(args, said.exit, stdout_head=head)
+        tail = [clean_line(line) for line in (*said.stdout, *said.stderr)]
+        return ToolResult(args, said.exit, stdout_head=head, tail=tail)
 
 
 _PROGRESS_LINES = st.tuples(
@@ -512,6 +545,9 @@ def test_runner_ends_ok_only_when_every_tool_said_so(
     head = b"".join(line + b"\n" for line in net.stdout)[:4096]
     assert net.exit == 0 and head.strip(b"\n") == b"full"
     assert s("dom0-check").exit in (0, 100)
+    if s("dom0-check").exit == 0:  # a 0 beside an error message is no proof of "no updates"
+        said_lines = (*s("dom0-check").stdout, *s("dom0-check").stderr)
+        assert not [ln for ln in said_lines if CHECK_ERROR.search(clean_line(ln))]
     assert (result.outcome is ExitCode.REBOOT_REQUIRED) == (s("dom0-check").exit == 100)
     if s("dom0-check").exit == 100:
         assert s("dom0-update").exit == 0

@@ -7,14 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sdw_updater.events import TemplateState
-from sdw_updater.progress import (
-    TemplateTracker,
-    parse_connectivity,
-    parse_os_release,
-    parse_progress_line,
-    parse_release,
-    parse_uptime,
-)
+from sdw_updater.facts import parse_connectivity, parse_os_release, parse_release, parse_uptime
+from sdw_updater.progress import TemplateTracker, parse_progress_line
 
 T = TemplateState
 
@@ -104,11 +98,20 @@ def test_unknown_vm_lines_cannot_fake_success() -> None:
     assert tracker.ignored_lines == 2
 
 
-@pytest.mark.parametrize("code", [None, 2, 64])
-def test_exit_codes_that_mean_nothing_updated(code: int | None) -> None:
+@pytest.mark.parametrize("code", [2, 64])
+def test_exit_codes_that_mean_nothing_updated(code: int) -> None:
     tracker = TemplateTracker(("a",))
     tracker.feed(b"a done success")
     assert tracker.finish(code) == {"a": T.FAILED}
+
+
+def test_a_timeout_blames_only_the_templates_still_in_flight() -> None:
+    """Hardening #13: a template that printed ``done success`` keeps it when the tool is stopped."""
+    tracker = TemplateTracker(("a", "b", "c"))
+    tracker.feed(b"a done success")
+    tracker.feed(b"b done no_updates")
+    tracker.feed(b"c updating 40.0")
+    assert tracker.finish(None) == {"a": T.DONE, "b": T.NO_UPDATES, "c": T.FAILED}
 
 
 def test_error_and_cancelled_are_failures() -> None:

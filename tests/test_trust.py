@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from sdw_updater import trust
-from sdw_updater.host import Host, ToolResult, VMInfo
+from sdw_updater.host import VMInfo
+from sdw_updater.process import ToolResult
+from sdw_updater.qubes import RPMDB_QUERY, SIGNER_FORMAT, QubesHost
 from sdw_updater.trust import (
     KEY_FILES,
     RELEASE_FPR,
     SDW_REPO_FILE,
-    SIGNER_FORMAT,
     TEST_FPR,
     KeyInfo,
     KeyScanner,
@@ -319,7 +320,7 @@ def test_garbage_key_file_fails(scanner: KeyScanner, data: bytes) -> None:
 
 
 def test_huge_or_missing_key_file_fails(tmp_path: Path, scanner: KeyScanner) -> None:
-    host = Host(root=tmp_path)
+    host = QubesHost(root=tmp_path)
     path = host.path(KEY_FILES["prod"])
     path.parent.mkdir(parents=True)
     path.write_bytes(RELEASE + b"#" * (2 * 1024 * 1024))
@@ -469,7 +470,7 @@ def test_only_local_key_files_are_allowlisted() -> None:
 
 
 def test_huge_repository_file_fails(tmp_path: Path) -> None:
-    host = Host(root=tmp_path)
+    host = QubesHost(root=tmp_path)
     directory = host.path("/etc/yum.repos.d")
     directory.mkdir(parents=True)
     (directory / "big.repo").write_text("[big]\ngpgcheck=1\n" + "#" * (trust.REPO_FILE_LIMIT + 1))
@@ -513,7 +514,7 @@ def test_real_rpm_output_parses(tmp_path: Path, scanner: KeyScanner) -> None:
     ):
         subprocess.run(["rpm", "--dbpath", db, "--import", str(path)], check=True, timeout=60)
     out = subprocess.run(
-        ["rpm", "--dbpath", db, *trust.RPMDB_QUERY[1:]], capture_output=True, check=True, timeout=60
+        ["rpm", "--dbpath", db, *RPMDB_QUERY[1:]], capture_output=True, check=True, timeout=60
     ).stdout
     entries = entries_of(scanner, out.split(b"\n"))
     assert [name for name, _ in entries] == [
@@ -863,7 +864,7 @@ class FakeHost:
         tags = frozenset({"sd-workstation"})
         self._vms = {
             name: VMInfo(name, "TemplateVM", None, tags if name.startswith("sd-") else frozenset(),
-                         "Halted" if name in halted else "Running", "4.2", False)
+                         "Halted" if name in halted else "Running", "4.2")
             for name in ("sd-small", "sd-large", "fedora-40-xfce")
         }  # fmt: skip
 
@@ -873,13 +874,16 @@ class FakeHost:
     def read_file(self, path: str, limit: int = 0) -> bytes | None:
         return b'{"environment": "prod"}' if path == trust.CONFIG_PATH else None
 
-    def run(
-        self, argv: list[str], timeout: float, stdout_limit: int = 4096, **_: object
-    ) -> ToolResult:
-        self.calls.append(list(argv))
-        if argv[0] == "qvm-shutdown":
-            return ToolResult(list(argv), 0)
-        vm, program, path = argv[3], argv[4], argv[6]
+    def shutdown_vms(self, names: list[str]) -> ToolResult:
+        argv = ["qvm-shutdown", "--wait", *names]
+        self.calls.append(argv)
+        return ToolResult(argv, 0)
+
+    def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> ToolResult:
+        program = "base64" if binary else "cat"
+        argv = ["qvm-run", "-p", "--no-gui", vm, program, "--", path]
+        self.calls.append(argv)
+        stdout_limit = limit * (2 if binary else 1)
         data = self.files.get((vm, path))
         if data is None:
             return ToolResult(list(argv), 1)
@@ -934,5 +938,5 @@ def test_warnings_are_shown_once_per_run() -> None:
 
 
 def test_checks_for_returns_the_three_points() -> None:
-    checks = trust.checks_for(Host())
+    checks = trust.checks_for(QubesHost())
     assert all(callable(getattr(checks, name)) for name in ("before", "after_dom0", "templates"))

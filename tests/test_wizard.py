@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import BIN, read_journal, read_status, tools, write_status
+from conftest import client_started as journal_client_started
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import QApplication, QLabel
@@ -120,7 +121,7 @@ def close_and_get_code(qtbot: Any, wizard: Wizard, button: Any) -> int:
 
 
 def client_started(home: Path) -> bool:
-    return any(r["tool"] == "qvm-run" and CLIENT_ID in r["argv"] for r in read_journal(home))
+    return journal_client_started(read_journal(home))
 
 
 def texts(wizard: Wizard, page: str) -> str:
@@ -365,7 +366,7 @@ def test_client_start_failure_exit_8_and_retry(
     assert not wizard.close()  # refused while the client is starting
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.page == "client_failed"
-    assert "qvm-run" in wizard.outcomes["client_failed"].technical.toPlainText()
+    assert "sd-app" in wizard.outcomes["client_failed"].technical.toPlainText()
     assert wizard.exit_code == 8
     qtbot.mouseClick(wizard.outcomes["client_failed"].buttons["retry"], Qt.LeftButton)
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)

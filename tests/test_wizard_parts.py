@@ -9,7 +9,7 @@ from launcher import strings as S
 from launcher.estimate import SmoothValue, time_left
 from launcher.worker import EventPump, Skipped
 from sdw_updater import events as ev
-from sdw_updater.plan import STEP_LABELS, Step
+from sdw_updater.steps import STEPS, Step
 
 
 def test_every_step_has_plain_words() -> None:
@@ -17,7 +17,7 @@ def test_every_step_has_plain_words() -> None:
         assert step.value in S.STEP_WORDS, step
         words = S.step_words(step.value)
         assert words and "dom0" not in words
-    assert set(S.STEP_WORDS) == {step.value for step in STEP_LABELS}
+    assert set(S.STEP_WORDS) == {step.value for step in STEPS}
 
 
 def test_unknown_step_falls_back_to_the_engine_label() -> None:

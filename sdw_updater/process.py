@@ -1,0 +1,392 @@
+"""Running one dom0 tool: no shell, bounded output, a deadline, and clean kills.
+
+Every tool the updater starts goes through :func:`run`.  What it guarantees,
+because each was a way to hang or to be fooled:
+
+* No shell and an argument list: nothing a VM prints can become a command.
+* Both output streams are read as they come and split into bounded lines
+  (:class:`LineSplitter`): a 10 MB line costs ``limit`` bytes, a flood of
+  lines costs nothing kept beyond the caller's own bounded copy.
+* A deadline: past it the tool's whole process group is terminated, then
+  killed; the result says it timed out and carries no exit code.
+* The tool's exit ends the wait even when a process it started keeps the
+  pipes open (a daemon, a stray child): after :data:`PIPE_GRACE` seconds the
+  pipes are let go and the tool's real exit code is kept.
+* Every running tool is registered, so a SIGTERM to the updater can stop
+  them all (:func:`stop_all`) instead of leaving ``sudo qubesctl`` orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdw_updater.logs import DETAIL_LOGGER, MAX_LINE, clean_line
+
+log = logging.getLogger("sdw.process")
+detail = logging.getLogger(DETAIL_LOGGER)
+
+DETAIL_BYTES_PER_CALL = 20 * 1024 * 1024
+TAIL_LINES = 40
+KILL_GRACE = 5.0
+#: How long the pipes may stay open after the tool itself exited.
+PIPE_GRACE = 5.0
+#: How often a caller's ``on_tick`` runs while a tool is quiet.
+TICK = 0.25
+#: What can be written to a tool's stdin without waiting for it to read.
+PIPE_BUFFER = 4096
+
+LineCallback = Callable[[bytes], None]
+
+
+@dataclass
+class ToolResult:
+    """What happened when a tool ran.
+
+    ``exit`` is None when the tool did not end on its own (timed out and
+    killed) or could not be started; callers must treat None as failure.
+    """
+
+    argv: list[str]
+    exit: int | None
+    timed_out: bool = False
+    missing: bool = False
+    stdout_head: bytes = b""
+    tail: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    stdout_lines: list[bytes] = field(default_factory=list)
+    stdout_overflow: bool = False
+    #: The tool exited but something it started kept its output open.
+    pipes_abandoned: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit == 0
+
+    @property
+    def name(self) -> str:
+        return Path(self.argv[0]).name if self.argv else "?"
+
+    def describe(self) -> str:
+        """One plain sentence for logs and error screens."""
+        if self.missing:
+            return f"{self.name} was not found"
+        if self.timed_out:
+            return f"{self.name} did not finish in time and was stopped"
+        if self.exit is None:
+            return f"{self.name} could not be run"
+        if self.exit < 0:
+            return f"{self.name} was killed by signal {-self.exit}"
+        return f"{self.name} exited with code {self.exit}"
+
+
+@dataclass
+class Watch:
+    """How a caller follows a running tool: its output lines, and a clock tick."""
+
+    on_stdout: LineCallback | None = None
+    on_stderr: LineCallback | None = None
+    on_tick: Callable[[], None] | None = None
+
+
+class LineSplitter:
+    """Splits a byte stream into bounded lines (a 10 MB line costs ``limit`` bytes)."""
+
+    def __init__(self, callback: LineCallback, limit: int = MAX_LINE) -> None:
+        self.callback = callback
+        self.limit = limit
+        self.buffer = bytearray()
+        self.overlong = False
+
+    def feed(self, chunk: bytes) -> None:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                break
+            self._piece(chunk[start:end], complete=True)
+            start = end + 1
+        if start < len(chunk):
+            self._piece(chunk[start:], complete=False)
+
+    def _piece(self, piece: bytes, complete: bool) -> None:
+        if not self.overlong:
+            room = self.limit - len(self.buffer)
+            self.buffer += piece[: max(room, 0)]
+            if len(piece) > room:
+                self.overlong = True
+                self.buffer += b" [line truncated]"
+        if complete:
+            line = bytes(self.buffer)
+            self.buffer.clear()
+            self.overlong = False
+            self.callback(line)
+
+    def close(self) -> None:
+        if self.buffer or self.overlong:
+            self._piece(b"", complete=True)
+
+
+# ----- the registry of running tools ---------------------------------------------------
+
+_running: set[subprocess.Popen[bytes]] = set()
+_running_lock = threading.Lock()
+_cancelled = threading.Event()
+
+
+def stop_all() -> int:
+    """Stop every tool now and refuse to start new ones, for the rest of this process.
+
+    For the updater's SIGTERM handler: the tools run in their own sessions,
+    so they do not get the signal that ends the updater; their process
+    groups are terminated, then killed.  Returns how many tools were running.
+    """
+    _cancelled.set()
+    with _running_lock:
+        procs = list(_running)
+    for proc in procs:
+        _kill_group(proc)
+    return len(procs)
+
+
+def cancelled() -> bool:
+    """Whether :func:`stop_all` was called (the run is being stopped)."""
+    return _cancelled.is_set()
+
+
+# ----- running one tool ------------------------------------------------------------
+
+
+class _Output:
+    """The per-call bookkeeping of a tool's output: kept head, tail, detail log."""
+
+    def __init__(self, name: str, stdout_limit: int, log_output: bool) -> None:
+        self.name = name
+        self.stdout_limit = stdout_limit
+        self.log_output = log_output
+        self.kept: list[bytes] = []
+        self.kept_bytes = 0
+        self.tail: deque[bytes] = deque(maxlen=TAIL_LINES)
+        self.logged = 0
+
+    def sink(self, stream: str, callback: LineCallback | None) -> LineCallback:
+        def handle(line: bytes) -> None:
+            if stream == "out" and self.kept_bytes <= self.stdout_limit:
+                self.kept_bytes += len(line) + 1
+                if self.kept_bytes <= self.stdout_limit:
+                    self.kept.append(line)
+            self.tail.append(line)  # raw; only the last few are ever cleaned
+            if self.log_output:
+                if self.logged < DETAIL_BYTES_PER_CALL:
+                    detail.info("%s[%s] %s", self.name, stream, clean_line(line))
+                elif self.logged - len(line) < DETAIL_BYTES_PER_CALL:
+                    detail.info("%s: further output not logged", self.name)
+                self.logged += len(line) + 1
+            if callback is not None:
+                callback(line)
+
+        return handle
+
+
+def run(
+    command: Sequence[str],
+    timeout: float,
+    watch: Watch | None = None,
+    *,
+    log_output: bool = True,
+    stdout_limit: int = 4096,
+    shown_argv: Sequence[str] | None = None,
+    stdin_data: bytes = b"",
+) -> ToolResult:
+    """Run ``command`` (an absolute program path and its arguments) to its end.
+
+    ``timeout`` is already scaled by the caller.  ``shown_argv`` is what the
+    result names (the tool as the caller asked for it, e.g. without sudo).
+    The first lines of stdout, up to ``stdout_limit`` bytes, are kept whole
+    for the caller to parse; ``stdout_overflow`` tells that there was more,
+    so a parser never mistakes a cut answer for a complete one.  The tool's
+    stdin is ``stdin_data`` (at most a pipe's buffer), then EOF: a tool that
+    asks a question gets that answer or none, never a person's keyboard.
+    """
+    watch = watch or Watch()
+    argv = list(shown_argv if shown_argv is not None else command)
+    if _cancelled.is_set():
+        log.warning("Not starting %s: the updater is being stopped", argv[0])
+        return ToolResult(argv, None)
+    name = Path(command[0]).name  # once, not per line: a flood is millions of lines
+    started = time.monotonic()
+    log.info("Running %s (timeout %d s)", " ".join(command), timeout)
+    detail.info("$ %s", " ".join(command))
+    output = _Output(name, stdout_limit, log_output)
+    env = dict(os.environ)
+    env["LC_ALL"] = "C.UTF-8"
+    try:
+        proc = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE if stdin_data else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=env,
+            close_fds=True,
+        )
+    except OSError as exc:
+        log.error("Could not start %s: %s", argv[0], exc)
+        return ToolResult(argv, None, missing=isinstance(exc, FileNotFoundError))
+    if proc.stdin is not None:
+        try:
+            proc.stdin.write(stdin_data[:PIPE_BUFFER])
+        except OSError:
+            pass  # the tool did not wait for its input
+        finally:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+    with _running_lock:
+        _running.add(proc)
+    if _cancelled.is_set():  # stop_all() ran while this one was starting
+        _kill_group(proc)
+    try:
+        exit_code, timed_out, abandoned = _pump(
+            proc,
+            {
+                proc.stdout: LineSplitter(output.sink("out", watch.on_stdout)),
+                proc.stderr: LineSplitter(output.sink("err", watch.on_stderr)),
+            },
+            started + timeout,
+            watch.on_tick,
+        )
+    finally:
+        with _running_lock:
+            _running.discard(proc)
+    duration = time.monotonic() - started
+    result = ToolResult(
+        argv,
+        exit_code,
+        timed_out,
+        False,
+        b"".join(line + b"\n" for line in output.kept),
+        [clean_line(t) for t in output.tail],
+        duration,
+        stdout_lines=output.kept,
+        stdout_overflow=output.kept_bytes > stdout_limit,
+        pipes_abandoned=abandoned,
+    )
+    if output.logged > DETAIL_BYTES_PER_CALL:
+        detail.info(
+            "%s: %d bytes of output not logged", name, output.logged - DETAIL_BYTES_PER_CALL
+        )
+    if abandoned:
+        log.warning(
+            "%s exited, but a process it started kept its output open; not waiting for it", name
+        )
+    # An exit code is data here (100 from --check-only means "updates"): the
+    # caller judges it and logs failures in its own words.  Only a tool that
+    # did not end by itself is worth a warning at this level.
+    level = logging.WARNING if result.exit is None or result.exit < 0 else logging.INFO
+    log.log(level, "%s (%.1f s)", result.describe(), duration)
+    return result
+
+
+def _pump(
+    proc: subprocess.Popen[bytes],
+    splitters: dict[object, LineSplitter],
+    deadline: float,
+    on_tick: Callable[[], None] | None,
+) -> tuple[int | None, bool, bool]:
+    """Read both pipes until EOF, the tool's exit plus a grace, or the deadline.
+
+    Returns ``(exit code, timed out, pipes abandoned)``.  The tool's exit is
+    watched through a pidfd in the same selector, so it is noticed at once,
+    without polling.
+    """
+    selector = selectors.DefaultSelector()
+    for stream in splitters:
+        os.set_blocking(stream.fileno(), False)  # type: ignore[attr-defined]
+        selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+    pidfd = _pidfd(proc.pid)
+    if pidfd is not None:
+        selector.register(pidfd, selectors.EVENT_READ)
+    timed_out = abandoned = False
+    exited_at: float | None = None
+    try:
+        while len(selector.get_map()) > (1 if pidfd is not None and exited_at is None else 0):
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            if exited_at is None and pidfd is None and proc.poll() is not None:
+                exited_at = now
+            if exited_at is not None and now - exited_at >= PIPE_GRACE:
+                abandoned = True
+                break
+            limit = deadline if exited_at is None else min(deadline, exited_at + PIPE_GRACE)
+            for key, _ in selector.select(min(limit - now, TICK)):
+                if key.fileobj == pidfd:
+                    selector.unregister(pidfd)
+                    exited_at = time.monotonic()
+                    continue
+                try:
+                    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    splitters[key.fileobj].close()
+                else:
+                    splitters[key.fileobj].feed(chunk)
+            if on_tick is not None:
+                on_tick()
+        if not timed_out:
+            try:
+                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                return code, False, abandoned
+            except subprocess.TimeoutExpired:
+                timed_out = True
+    finally:
+        selector.close()
+        if pidfd is not None:
+            os.close(pidfd)
+        if timed_out:
+            _kill_group(proc)
+        for stream in splitters:
+            stream.close()  # type: ignore[attr-defined]
+    return None, timed_out, abandoned
+
+
+def _pidfd(pid: int) -> int | None:
+    """A file descriptor that becomes readable when ``pid`` exits (Linux 5.3+)."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
+    try:
+        fd: int = opener(pid)
+    except OSError:
+        return None
+    return fd
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the tool and every child it started, then make sure they are gone."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
