@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-FLOOD_TEMPLATE = "fedora-40-xfce"
+FLOOD_TEMPLATE = "fedora-43-xfce"
 
 # The wrapper is self-contained source (run with -c), so it needs nothing on sys.path.
 WRAPPER = """

@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
     from sdw_updater import host as host_module
 
     host_imported = time.perf_counter()
-    from sdw_updater import sim as sim_module
+    import sdw_sim as sim_module
 
     sim_imported = time.perf_counter()
     spent = {"tools": 0.0, "calls": 0, "sim_setup": 0.0, "qubesadmin": 0.0}

@@ -239,10 +239,10 @@ def notify_dry_run(work: Path, mode: Mode) -> Result:
 # ----- progress parser ------------------------------------------------------------------
 
 TEMPLATES = (
-    "fedora-40-xfce",
+    "fedora-43-xfce",
     "whonix-gateway-17",
-    "sd-small-bookworm-template",
-    "sd-large-bookworm-template",
+    "sd-inbox-debian-13",
+    "sd-viewer-debian-13",
 )
 
 
@@ -312,7 +312,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
         written = 0
         while written < mode.pipeline_mb * 1024 * 1024:
             line = (
-                f"fedora-40-xfce:out: Get:{count} https://deb.debian.org/debian bookworm/main "
+                f"fedora-43-xfce:out: Get:{count} https://deb.debian.org/debian trixie/main "
                 f"amd64 libsim-flood{count % 997} amd64 1.{count}-1 [{100 + count % 900} kB]\n"
             )
             out.write(line)
@@ -365,7 +365,7 @@ def critical_path(scenario_path: Path, journal: list[dict[str, object]]) -> floa
     full apply (when a migration is pending); the templates, in parallel
     (all four fit in ``cpus``), so the longest; then ``qubes-vm-update``'s
     propagation (one shutdown, then the four service VMs restarted one by
-    one); the engine's restart of sd-whonix and sd-log; and, when dom0 was
+    one); the engine's restart of sd-log; and, when dom0 was
     not updated, the client (sd-proxy, sd-app autostarted, the app).  The
     trust checks add what the run's journal shows they did: each halted
     template started to read its package source (``qvm-run ... cat``), and
@@ -383,7 +383,7 @@ def critical_path(scenario_path: Path, journal: list[dict[str, object]]) -> floa
     total += dom0.apply_duration if dom0.migration else 0.0
     total += max(t.duration for t in templates)
     total += sim.vm_shutdown_duration + 4 * sim.vm_start_duration  # propagation (-R)
-    total += 2 * sim.vm_start_duration  # the engine restarts sd-whonix and sd-log
+    total += sim.vm_start_duration  # the engine restarts sd-log
     if not dom0.updates:
         total += 2 * sim.vm_start_duration + scenario.client.start_duration
     for record in journal:
@@ -469,7 +469,7 @@ def flood_memory(work: Path, mode: Mode) -> Result:
         result.updater_mb < 100,
         f"python -m benchmarks.run --only flood {mode.flag}",
         [
-            f'`[templates."fedora-40-xfce"] flood_mb = {mode.flood_mb}`: a forced run while '
+            f'`[templates."fedora-43-xfce"] flood_mb = {mode.flood_mb}`: a forced run while '
             f"one template prints {mode.flood_mb} MiB of `<vm>:out:` lines; exit "
             f"{result.exit} in {result.seconds:.1f} s ({rate:.1f} MiB/s, simulator included).",
             f"peak RSS of the updater process (VmHWM): **{result.updater_mb:.1f} MiB**; of the "

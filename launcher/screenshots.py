@@ -35,13 +35,13 @@ time_scale = 0.01
 updates = false
 check_duration = 20
 highstate_duration = 60
-[templates."fedora-40-xfce"]
+[templates."fedora-43-xfce"]
 duration = 120
 [templates."whonix-gateway-17"]
 duration = 500
-[templates."sd-small-bookworm-template"]
+[templates."sd-inbox-debian-13"]
 duration = 300
-[templates."sd-large-bookworm-template"]
+[templates."sd-viewer-debian-13"]
 duration = 600
 """
 
@@ -51,10 +51,10 @@ NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
 SCENARIOS: dict[str, str] = {
     "complete": NO_DOM0,
     "reboot": INSTANT,
-    "failed": NO_DOM0 + '[templates."sd-large-bookworm-template"]\nresult = "error"\n',
+    "failed": NO_DOM0 + '[templates."sd-viewer-debian-13"]\nresult = "error"\n',
     "network": INSTANT + '[network]\nconnectivity = "none"\n',
     "locked": INSTANT,
-    "dist-upgrade": '[sim]\ntime_scale = 0.0\nqubes_release = "4.3"\n',
+    "dist-upgrade": '[sim]\ntime_scale = 0.0\nqubes_release = "4.4"\n',
     "trust-failed": INSTANT + '[trust]\ndom0_key = "rogue"\n',
     "client-failed": NO_DOM0 + "[client]\nstart_exit = 1\n",
 }

@@ -24,11 +24,13 @@ from sdw_sim.scenario import TOOLS, Scenario, ScenarioError, load_scenario
 from sdw_sim.state import (
     SCENARIO_FILE,
     StateStore,
+    clock,
+    running_apps,
     set_migration_flag,
     write_atomic,
+    write_boot_files,
     write_os_release,
     write_processes,
-    write_uptime,
 )
 
 __all__ = ["Scenario", "ScenarioError", "SimEnv", "load_scenario", "read_journal", "setup"]
@@ -51,10 +53,27 @@ class SimEnv:
     bin_dir: Path
     journal_path: Path
     app: FakeApp
+    #: Seconds dom0's wall clock is ahead of the real one (``[sim].clock_jump``
+    #: from the second launch on).  Fixed for one launch: ``setup()`` decides it;
+    #: the same number is in ``sim/clock_offset`` for programs that only have the files.
+    clock_offset: float = 0.0
 
     @property
     def timeout_scale(self) -> float:
         return self.scenario.sim.timeout_scale
+
+    def now(self) -> float:
+        """dom0's wall clock (epoch seconds): what the engine's seam should use as "now"."""
+        return time.time() + self.clock_offset
+
+    def boot_id(self) -> str:
+        """The simulated kernel's boot id (``root/proc/sys/kernel/random/boot_id``)."""
+        value = StateStore(self.sim_dir).read().get("boot_id")
+        return value if isinstance(value, str) else ""
+
+    def running_apps(self, vm: str) -> list[str]:
+        """Desktop ids running in ``vm`` now (started with ``qubes.StartApp``, not exited)."""
+        return running_apps(StateStore(self.sim_dir).read(), vm)
 
 
 def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
@@ -71,15 +90,17 @@ def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
     for directory in (bin_dir, root / "tmp", root / "etc", root / "proc"):
         directory.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    state, fresh = StateStore(sim_dir).ensure(scenario, now)
+    state, fresh = StateStore(sim_dir).launch(scenario, now)
     _write_if_changed(
         sim_dir / SCENARIO_FILE,
         json.dumps({"source": scenario.source, "raw": scenario.raw}, sort_keys=True).encode(),
     )
     if fresh:
-        set_migration_flag(root, False)
+        # A pending migration was flagged when the SecureDrop dom0 package was
+        # installed (its %post), before this boot's first launch.
+        set_migration_flag(root, scenario.dom0.migration, scenario.dom0.migration_form)
     _write_wrappers(bin_dir, sim_dir, scenario)
-    write_uptime(root, float(state["boot_time"]), now)
+    write_boot_files(root, sim_dir, state, now)
     write_os_release(root, scenario.sim.qubes_release)
     write_processes(root, scenario.sim.processes)
     # Key files, repositories, config.json ([trust]); gpg runs only when a
@@ -95,6 +116,7 @@ def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
         bin_dir=bin_dir,
         journal_path=sim_dir / "journal.jsonl",
         app=FakeApp(scenario, sim_dir),
+        clock_offset=clock(state, 0.0),
     )
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from sdw_sim import journal
 from sdw_sim.scenario import Scenario, VMSpec
-from sdw_sim.state import StateStore, set_power
+from sdw_sim.state import StateStore, present_vms, set_power
 
 # ----- exceptions (names as in qubesadmin.exc) -------------------------------
 
@@ -255,7 +255,7 @@ class FakeVM:
         with self.app.action("start", self.name):
             if self.klass == "AdminVM" or not self.is_halted():
                 return
-            self.app.sleep(self.app.scenario.sim.vm_start_duration)
+            self.app.sleep(self.app.scenario.start_duration(self.name))
             if self.spec.start_fails:
                 raise QubesException(f"Start failed: simulated start failure of {self.name}")
             self.app.set_power(self.name, "Running")
@@ -320,10 +320,27 @@ class _Finished:
 
 
 class Domains:
-    """``app.domains``: a read-only, name-sorted collection (cached per app, as qubesadmin)."""
+    """``app.domains``: a read-only, name-sorted collection, cached as qubesadmin caches it.
 
-    def __init__(self, vms: dict[str, FakeVM]) -> None:
-        self._vms = dict(sorted(vms.items()))
+    The list is read once and kept for the app's lifetime: VMs that
+    ``sdw-admin --apply`` creates or removes meanwhile are not seen until
+    ``clear_cache()`` (reference §8.7).
+    """
+
+    def __init__(self, app: FakeApp) -> None:
+        self._app = app
+        self._cache: dict[str, FakeVM] | None = None
+
+    @property
+    def _vms(self) -> dict[str, FakeVM]:
+        if self._cache is None:
+            present = present_vms(self._app.scenario, self._app.store.read())
+            self._cache = {name: FakeVM(self._app, spec) for name, spec in sorted(present.items())}
+        return self._cache
+
+    def clear_cache(self) -> None:
+        """Forget the VM list: the next access reads it again (as qubesadmin's)."""
+        self._cache = None
 
     def __iter__(self) -> Iterator[FakeVM]:
         return iter(list(self._vms.values()))
@@ -379,7 +396,7 @@ class FakeApp:
         self.root = sim_dir / "root"
         self.store = StateStore(sim_dir)
         self.journal_path = sim_dir / "journal.jsonl"
-        self.domains = Domains({name: FakeVM(self, spec) for name, spec in scenario.vms.items()})
+        self.domains = Domains(self)
 
     def action(self, *argv: str) -> _Action:
         return _Action(journal.start(self.journal_path, "qubesadmin", list(argv)))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,20 @@ RESULTS = ("success", "no_updates", "error", "cancelled", "hang", "crash", "garb
 FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
 KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
 POWER_STATES = ("Running", "Halted")
-CONNECTIVITY = ("full", "limited", "portal", "none", "unknown")
+MIGRATION_FORMS = ("directory", "file")
+#: Exit codes a failing update agent leaves with qubes-vm-update (reference §8.9):
+#: 21-25 are the agent's own (general, prerequisites, refresh, install, cleanup),
+#: 26 stands for any other failure inside the qube.
+AGENT_ERROR_CODES = (21, 22, 23, 24, 25, 26)
 DOM0_KEYS = ("release", "test", "rogue", "expired", "missing", "two_keys", "garbage", "huge")
 ENVIRONMENTS = ("prod", "staging", "dev")
 PACKAGE_SIGNERS = ("pinned", "rogue", "qubes", "unsigned")
 TEMPLATE_SOURCES = ("pinned", "extra_key", "trusted_yes")
 NO_AGENT = "none"
 COMM_MAX = 15  # the kernel truncates /proc/<pid>/comm to 15 bytes
+#: What one VM-side answer may grow to (connectivity x repeat): enough for a flood test.
+MAX_ANSWER_BYTES = 1024 * 1024 * 1024
+MAX_TEXT = 1024 * 1024  # one string of a scenario (the file itself is at most 1 MiB)
 
 _VM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,30}")
 _RELEASE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")
@@ -64,18 +71,20 @@ class SimSettings:
     time_scale: float = 0.0
     timeout_scale: float = 1.0
     uptime: float = 7200.0
-    qubes_release: str = "4.2"
+    qubes_release: str = "4.3"
     processes: tuple[str, ...] = ()
     cpus: int = 4
-    vm_start_duration: float = 5.0
+    vm_start_duration: float = 5.0  # default of [vms."NAME"].start_duration
     vm_shutdown_duration: float = 3.0
+    clock_jump: float = 0.0  # wall clock this far ahead from the second launch on
 
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """``[network]``: what sys-net's NetworkManager says."""
+    """``[network]``: what sys-net's NetworkManager says (any text: sys-net may be hostile)."""
 
     connectivity: str = "full"
+    connectivity_repeat: int = 1  # the text printed this many times (megabytes of answer)
     check_duration: float = 1.0
 
 
@@ -93,6 +102,13 @@ class Dom0Settings:
     update_duration: float = 240.0
     highstate_duration: float = 300.0
     apply_duration: float = 900.0
+    migration_form: str = "directory"  # SDW 1.7's non-empty directory, or "file" (older)
+    installed_before_failure: bool = False  # a failed/killed -y has installed the packages
+    check_dnf_error: bool = False  # --check-only: dnf fails in the UpdateVM, the tool exits 0
+    xen_upgrade: bool = False  # the update is a major Xen upgrade: prompts despite -y
+    boot_mounted: bool = True  # /boot is mounted (else -y exits 1 non-interactively)
+    lock_held: bool = False  # another qubes-dom0-update holds its lock
+    apply_prompt: bool = False  # sdw-admin --apply asks a question on stdin
 
 
 @dataclass(frozen=True)
@@ -101,9 +117,11 @@ class TemplateSettings:
 
     result: str = "success"
     duration: float = 300.0
-    agent_version: str | None = "4.2"  # None: the feature is absent ("none" in TOML)
+    agent_version: str | None = "4.3"  # None: the feature is absent ("none" in TOML)
     flood_mb: float = 0.0
     flood_line_mb: float = 0.0  # one single output line of this many MiB (hostile-input tests)
+    exit_code: int = 24  # the agent's code when it ends in error (21-26)
+    fail_first: int = 0  # the first N update attempts end in error whatever ``result`` says
 
 
 @dataclass(frozen=True)
@@ -125,6 +143,7 @@ class ClientSettings:
 
     start_exit: int = 0
     start_duration: float = 5.0
+    run_duration: float = 36000.0  # simulated seconds the app keeps running once started
     # Desktop ids installed in sd-app (SecureDrop Workstation 1.7.1 ships only the Inbox).
     apps: tuple[str, ...] = ("press.freedom.SecureDropApp",)
 
@@ -140,6 +159,11 @@ class VMSpec:
     power: str = "Halted"
     start_fails: bool = False
     features: dict[str, str] = field(default_factory=dict)
+    start_duration: float | None = None  # None: [sim].vm_start_duration
+    files: dict[str, str] = field(default_factory=dict)  # path -> text, read by cat/base64
+    salt_exit: int = 0  # its salt-ssh exit code when qubesctl targets it
+    created_by_apply: bool = False  # absent until a successful sdw-admin --apply
+    removed_by_apply: bool = False  # present until a successful sdw-admin --apply
 
 
 @dataclass(frozen=True)
@@ -188,34 +212,48 @@ class Scenario:
     def template_settings(self, name: str) -> TemplateSettings:
         return self.templates.get(name, TemplateSettings())
 
+    def start_duration(self, name: str) -> float:
+        """Simulated seconds ``name`` takes to start (its own key, else ``[sim]``'s)."""
+        spec = self.vms.get(name)
+        if spec is not None and spec.start_duration is not None:
+            return spec.start_duration
+        return self.sim.vm_start_duration
+
 
 # ----- the default inventory (design §5) ------------------------------------
 
 SERVICE_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
-SMALL = "sd-small-bookworm-template"
-LARGE = "sd-large-bookworm-template"
+FEDORA = "fedora-43-xfce"
+WHONIX = "whonix-gateway-17"
+INBOX = "sd-inbox-debian-13"
+VIEWER = "sd-viewer-debian-13"
 WS = ("sd-workstation",)
 
 
 def default_inventory() -> dict[str, VMSpec]:
-    """The standard workstation of design §5, as VM specs (features filled later)."""
+    """SecureDrop Workstation 1.7 on Qubes 4.3 (design §5), as VM specs (features filled later).
+
+    The Qubes 4.2 layout (fedora-40-xfce, the two bookworm templates,
+    sd-whonix) is the shipped scenario ``scenarios/qubes-4.2.toml``.
+    """
     specs = [
         VMSpec("dom0", "AdminVM", power="Running"),
-        VMSpec("fedora-40-xfce", "TemplateVM"),
-        VMSpec("whonix-gateway-17", "TemplateVM"),
-        VMSpec(SMALL, "TemplateVM", tags=WS),
-        VMSpec(LARGE, "TemplateVM", tags=WS),
-        VMSpec("sys-net", "AppVM", "fedora-40-xfce", power="Running"),
-        VMSpec("sys-firewall", "AppVM", "fedora-40-xfce", power="Running"),
-        VMSpec("sys-usb", "AppVM", "fedora-40-xfce", power="Running"),
-        VMSpec("sys-whonix", "AppVM", "whonix-gateway-17", power="Running"),
-        VMSpec("sd-whonix", "AppVM", "whonix-gateway-17", WS, power="Running"),
-        VMSpec("sd-app", "AppVM", SMALL, WS),
-        VMSpec("sd-proxy", "AppVM", SMALL, WS),
-        VMSpec("sd-gpg", "AppVM", SMALL, WS),
-        VMSpec("sd-log", "AppVM", SMALL, WS, power="Running"),
-        VMSpec("sd-viewer", "AppVM", LARGE, WS, features={"template_for_dispvms": "1"}),
-        VMSpec("sd-devices", "AppVM", LARGE, WS),
+        VMSpec(FEDORA, "TemplateVM"),
+        VMSpec(WHONIX, "TemplateVM"),
+        VMSpec(INBOX, "TemplateVM", tags=WS),
+        VMSpec(VIEWER, "TemplateVM", tags=WS),
+        VMSpec("sys-net", "AppVM", FEDORA, power="Running"),
+        VMSpec("sys-firewall", "AppVM", FEDORA, power="Running"),
+        VMSpec("sys-usb", "AppVM", FEDORA, power="Running"),
+        VMSpec("sys-whonix", "AppVM", WHONIX, power="Running"),
+        VMSpec("sd-app", "AppVM", INBOX, WS),
+        VMSpec("sd-proxy", "AppVM", INBOX, WS),
+        VMSpec("sd-gpg", "AppVM", INBOX, WS),
+        VMSpec("sd-log", "AppVM", INBOX, WS, power="Running"),
+        # sd-viewer is the disposable template the viewer disposables start from.
+        VMSpec("sd-viewer", "AppVM", VIEWER, WS, features={"template_for_dispvms": "1"}),
+        VMSpec("sd-devices", "AppVM", VIEWER, WS),
+        VMSpec("sd-printers", "AppVM", VIEWER, WS),
     ]
     return {spec.name: spec for spec in specs}
 
@@ -285,6 +323,15 @@ def _string(data: _Table, key: str, where: str) -> str | None:
     return value
 
 
+def _text(value: Any, what: str, where: str) -> str:
+    """Any string at all (a hostile VM may answer anything), bounded in size."""
+    if not isinstance(value, str):
+        raise ScenarioError(f"{where}: {what} must be a string, not {value!r}")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_TEXT:
+        raise ScenarioError(f"{where}: {what} must be at most {MAX_TEXT} bytes")
+    return value
+
+
 def _parse_sim(data: _Table, source: str) -> SimSettings:
     where = _where(source, "sim")
     d = SimSettings()
@@ -299,6 +346,7 @@ def _parse_sim(data: _Table, source: str) -> SimSettings:
             "cpus",
             "vm_start_duration",
             "vm_shutdown_duration",
+            "clock_jump",
         ),
         where,
     )
@@ -322,15 +370,21 @@ def _parse_sim(data: _Table, source: str) -> SimSettings:
         cpus=_int(data, "cpus", d.cpus, where, 1, 1024),
         vm_start_duration=_number(data, "vm_start_duration", d.vm_start_duration, where),
         vm_shutdown_duration=_number(data, "vm_shutdown_duration", d.vm_shutdown_duration, where),
+        clock_jump=_number(data, "clock_jump", d.clock_jump, where),
     )
 
 
 def _parse_network(data: _Table, source: str) -> NetworkSettings:
     where = _where(source, "network")
     d = NetworkSettings()
-    _check_keys(data, ("connectivity", "check_duration"), where)
+    _check_keys(data, ("connectivity", "connectivity_repeat", "check_duration"), where)
+    connectivity = _text(data.get("connectivity", d.connectivity), "connectivity", where)
+    repeat = _int(data, "connectivity_repeat", 1, where, 1, MAX_ANSWER_BYTES)
+    if len(connectivity.encode("utf-8", "surrogatepass")) * repeat > MAX_ANSWER_BYTES:
+        raise ScenarioError(f"{where}: connectivity x connectivity_repeat exceeds 1 GiB")
     return NetworkSettings(
-        connectivity=_choice(data, "connectivity", d.connectivity, CONNECTIVITY, where),
+        connectivity=connectivity,
+        connectivity_repeat=repeat,
         check_duration=_number(data, "check_duration", d.check_duration, where),
     )
 
@@ -359,17 +413,40 @@ def _parse_dom0(data: _Table, source: str) -> Dom0Settings:
         update_duration=_number(data, "update_duration", d.update_duration, where),
         highstate_duration=_number(data, "highstate_duration", d.highstate_duration, where),
         apply_duration=_number(data, "apply_duration", d.apply_duration, where),
+        migration_form=_choice(data, "migration_form", d.migration_form, MIGRATION_FORMS, where),
+        installed_before_failure=_bool(
+            data, "installed_before_failure", d.installed_before_failure, where
+        ),
+        check_dnf_error=_bool(data, "check_dnf_error", d.check_dnf_error, where),
+        xen_upgrade=_bool(data, "xen_upgrade", d.xen_upgrade, where),
+        boot_mounted=_bool(data, "boot_mounted", d.boot_mounted, where),
+        lock_held=_bool(data, "lock_held", d.lock_held, where),
+        apply_prompt=_bool(data, "apply_prompt", d.apply_prompt, where),
     )
 
 
 def _parse_template(data: _Table, where: str) -> TemplateSettings:
     d = TemplateSettings()
-    _check_keys(data, ("result", "duration", "agent_version", "flood_mb", "flood_line_mb"), where)
-    agent = data.get("agent_version", d.agent_version)
-    if not isinstance(agent, str) or not (agent == NO_AGENT or _RELEASE.fullmatch(agent)):
+    _check_keys(
+        data,
+        (
+            "result",
+            "duration",
+            "agent_version",
+            "flood_mb",
+            "flood_line_mb",
+            "exit_code",
+            "fail_first",
+        ),
+        where,
+    )
+    # Any text: the simulator plays hostile values too (qubesd itself stores only "X.Y").
+    agent = _text(data.get("agent_version", d.agent_version), "agent_version", where)
+    exit_code = _int(data, "exit_code", d.exit_code, where, 0, 255)
+    if exit_code not in AGENT_ERROR_CODES:
         raise ScenarioError(
-            f'{where}: agent_version must look like "4.2" or be "none" (feature absent), '
-            f"not {agent!r}"
+            f"{where}: exit_code must be an agent error code "
+            f"({', '.join(map(str, AGENT_ERROR_CODES))}), not {exit_code}"
         )
     flood = _number(data, "flood_mb", d.flood_mb, where)
     if flood > 100_000:
@@ -383,6 +460,8 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
         agent_version=None if agent == NO_AGENT else agent,
         flood_mb=flood,
         flood_line_mb=flood_line,
+        exit_code=exit_code,
+        fail_first=_int(data, "fail_first", d.fail_first, where, 0, 1_000_000),
     )
 
 
@@ -408,7 +487,7 @@ def _parse_trust(data: _Table, source: str) -> TrustSettings:
 def _parse_client(data: _Table, source: str) -> ClientSettings:
     where = _where(source, "client")
     d = ClientSettings()
-    _check_keys(data, ("start_exit", "start_duration", "apps"), where)
+    _check_keys(data, ("start_exit", "start_duration", "run_duration", "apps"), where)
     apps = data.get("apps", list(d.apps))
     if not isinstance(apps, list) or not all(
         isinstance(a, str) and _FEATURE.fullmatch(a) for a in apps
@@ -417,6 +496,7 @@ def _parse_client(data: _Table, source: str) -> ClientSettings:
     return ClientSettings(
         start_exit=_int(data, "start_exit", d.start_exit, where),
         start_duration=_number(data, "start_duration", d.start_duration, where),
+        run_duration=_number(data, "run_duration", d.run_duration, where),
         apps=tuple(apps),
     )
 
@@ -445,7 +525,22 @@ def _feature_value(value: Any, where: str) -> str:
 def _apply_vm_table(inventory: dict[str, VMSpec], name: str, data: _Table, where: str) -> None:
     """Apply one ``[vms."NAME"]`` table to the inventory (in place)."""
     _check_keys(
-        data, ("klass", "template", "tags", "power", "start_fails", "absent", "features"), where
+        data,
+        (
+            "klass",
+            "template",
+            "tags",
+            "power",
+            "start_fails",
+            "absent",
+            "features",
+            "start_duration",
+            "files",
+            "salt_exit",
+            "created_by_apply",
+            "removed_by_apply",
+        ),
+        where,
     )
     if not _VM_NAME.fullmatch(name):
         raise ScenarioError(f"{where}: {name!r} is not a valid qube name")
@@ -476,6 +571,18 @@ def _apply_vm_table(inventory: dict[str, VMSpec], name: str, data: _Table, where
         if not _FEATURE.fullmatch(key):
             raise ScenarioError(f"{where}: {key!r} is not a valid feature name")
         features[key] = _feature_value(value, where)
+    files = dict(base.files) if base else {}
+    for path, content in _table(data, "files", where).items():
+        if not path.startswith("/") or len(path) > 4096 or "\0" in path:
+            raise ScenarioError(f"{where}: files: {path!r} is not an absolute path")
+        files[path] = _text(content, f"files.{path!r}", where)
+    start_duration = base.start_duration if base else None
+    if "start_duration" in data:
+        start_duration = _number(data, "start_duration", 0.0, where)
+    created = _bool(data, "created_by_apply", base.created_by_apply if base else False, where)
+    removed = _bool(data, "removed_by_apply", base.removed_by_apply if base else False, where)
+    if created and removed:
+        raise ScenarioError(f"{where}: a VM cannot be both created_by_apply and removed_by_apply")
     inventory[name] = VMSpec(
         name=name,
         klass=klass,
@@ -484,6 +591,11 @@ def _apply_vm_table(inventory: dict[str, VMSpec], name: str, data: _Table, where
         power=_choice(data, "power", base.power if base else "Halted", POWER_STATES, where),
         start_fails=_bool(data, "start_fails", base.start_fails if base else False, where),
         features=features,
+        start_duration=start_duration,
+        files=files,
+        salt_exit=_int(data, "salt_exit", base.salt_exit if base else 0, where),
+        created_by_apply=created,
+        removed_by_apply=removed,
     )
 
 
@@ -500,6 +612,12 @@ def _check_inventory(inventory: dict[str, VMSpec], source: str) -> None:
         parent = inventory.get(spec.template)
         if parent is None:
             raise ScenarioError(f"{where}: its template {spec.template} is not in the inventory")
+        if spec.created_by_apply and parent.removed_by_apply:
+            raise ScenarioError(f"{where}: its template {parent.name} is removed by the apply")
+        if parent.created_by_apply and not spec.created_by_apply:
+            raise ScenarioError(f"{where}: its template {parent.name} only exists after the apply")
+        if parent.removed_by_apply and not spec.removed_by_apply:
+            raise ScenarioError(f"{where}: its template {parent.name} is removed by the apply")
         if spec.klass == "AppVM" and parent.klass != "TemplateVM":
             raise ScenarioError(f"{where}: the template of an AppVM must be a TemplateVM")
         if spec.klass == "DispVM" and (
@@ -531,9 +649,7 @@ def _finish_features(
                 features["qubes-agent-version"] = settings.agent_version
             features["updates-available"] = "" if settings.result == "no_updates" else "1"
         features.update(spec.features)
-        result[name] = VMSpec(
-            spec.name, spec.klass, spec.template, spec.tags, spec.power, spec.start_fails, features
-        )
+        result[name] = replace(spec, features=features)
     return result
 
 

@@ -22,21 +22,26 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 
 from sdw_sim import journal
-from sdw_sim.scenario import TOOLS, Fault, Scenario, parse_scenario
+from sdw_sim.scenario import TOOLS, Fault, Scenario, VMSpec, parse_scenario
 from sdw_sim.state import (
     SCENARIO_FILE,
     StateStore,
+    app_ended,
+    app_started,
+    clock,
+    present_vms,
+    reboot,
     register_process,
-    reset_power,
     set_migration_flag,
     set_power,
+    stamp,
     unregister_process,
-    write_uptime,
+    write_boot_files,
 )
 from sdw_updater.contract import CLIENT_VM, NET_VM
 
@@ -61,6 +66,27 @@ class Context:
         delay = sim_seconds * self.scenario.sim.time_scale
         if delay > 0:
             time.sleep(delay)
+
+    @property
+    def vms(self) -> dict[str, VMSpec]:
+        """The VMs that exist now (``sdw-admin --apply`` may create or remove some)."""
+        return present_vms(self.scenario, self.store.read())
+
+    def now(self) -> float:
+        """dom0's wall clock (``[sim].clock_jump`` applies from the second launch on)."""
+        return clock(self.store.read())
+
+    def stamp(self) -> str:
+        """A timestamp as Qubes writes features, on dom0's wall clock."""
+        return stamp(self.store.read())
+
+    def start_vm(self, name: str) -> bool:
+        """Start one halted VM as qubesd would: its start duration, then Running."""
+        self.sleep(self.scenario.start_duration(name))
+        if self.scenario.vms[name].start_fails:
+            return False
+        self.set_power(name, "Running")
+        return True
 
     def power(self, name: str) -> str:
         if name == "dom0":
@@ -127,6 +153,24 @@ def _no_such_domain(prog: str, name: str) -> int:
     return 2
 
 
+MAX_ANSWER = 4096  # what a prompt reads of one answer line
+
+
+def read_answer() -> str | None:
+    """One line from stdin, as ``read`` or ``input()`` would take it; None at EOF.
+
+    The engine runs every tool with stdin at EOF (``/dev/null``): that is
+    what a prompt gets in dom0 when nobody is there to answer.
+    """
+    try:
+        line = sys.stdin.buffer.readline(MAX_ANSWER)
+    except (OSError, ValueError):
+        return None
+    if not line:
+        return None
+    return line.decode("utf-8", "replace").rstrip("\r\n")
+
+
 # ----- entry points --------------------------------------------------------------
 
 
@@ -155,11 +199,13 @@ def run_tool(ctx: Context, tool: str, argv: list[str], as_root: bool) -> int:
     code: int = 1
     try:
         try:
-            write_uptime(ctx.root, float(ctx.store.read().get("boot_time", time.time())))
+            write_boot_files(ctx.root, ctx.sim_dir, ctx.store.read())
         except (OSError, TypeError, ValueError):
             pass
         fault = ctx.scenario.fault(tool, argv)
         if fault is not None:
+            if tool == "qubes-dom0-update":
+                _installed_before_fault(ctx, argv, as_root)
             code = _apply_fault(ctx, tool, fault)
         else:
             code = HANDLERS[tool](ctx, argv, as_root)
@@ -246,87 +292,129 @@ def _qvm_run(ctx: Context, argv: list[str], as_root: bool) -> int:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--no-shell", action="store_true")
     parser.add_argument("--no-color-output", "--no-colour-output", action="store_true")
+    parser.add_argument("--filter-escape-chars", action="store_true")
     parser.add_argument("VMNAME")
     parser.add_argument("cmd")
     parser.add_argument("cmd_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     vm = args.VMNAME
-    if vm not in ctx.scenario.vms:
+    if vm not in ctx.vms:
         return _no_such_domain("qvm-run", vm)
     if not ctx.is_running(vm):
         if not args.autostart:
             err(f"Qube '{vm}' not started\n")
             return 1
-        ctx.sleep(ctx.scenario.sim.vm_start_duration)
-        if ctx.scenario.vms[vm].start_fails:
+        if not ctx.start_vm(vm):
             err(f"{vm}: Start failed: simulated start failure of {vm}\n")
             return 255
-        ctx.set_power(vm, "Running")
     shown = args.cmd if not args.cmd_args else shlex.join([args.cmd, *args.cmd_args])
     if not args.pass_io and not args.quiet:
         err(f"Running '{shown}' on {vm}\n")
     if args.service:
-        if not args.pass_io:
-            return 0  # from dom0, --service without -p does not wait for the service
-        code, stdout, stderr = _service(ctx, vm, args.cmd)
-    else:
-        words = [args.cmd, *args.cmd_args] if args.cmd_args else shlex.split(args.cmd)
-        code, stdout, stderr = _command(ctx, vm, words)
+        return _service(ctx, vm, args.cmd, args.pass_io, args.quiet)
+    words = [args.cmd, *args.cmd_args] if args.cmd_args else shlex.split(args.cmd)
+    code, stdout, stderr = _command(ctx, vm, words)
     if args.pass_io:
-        out(stdout)
+        for chunk in stdout:
+            out(chunk)
         err(stderr)
     if code != 0 and not args.quiet:
         err(f"{vm}: command failed with code: {code}\n")
     return code
 
 
-def _service(ctx: Context, vm: str, service: str) -> tuple[int, str, str]:
-    """A qrexec service call inside a VM."""
+def _service(ctx: Context, vm: str, service: str, wait: bool, quiet: bool) -> int:
+    """A qrexec service call from dom0 (reference §4 and §8.5).
+
+    Without ``-p`` qvm-run does not wait: it returns 0 at once whatever the
+    service does.  With ``-p`` it waits for the service, and
+    ``qubes.StartApp`` waits for the app it launched: the call returns only
+    when the app exits, ``[client].run_duration`` simulated seconds later.
+    """
     name, _, argument = service.partition("+")
+    installed = vm == CLIENT_VM and argument in ctx.scenario.client.apps
+    if name == "qubes.StartApp" and installed and ctx.scenario.client.start_exit == 0:
+        ctx.sleep(ctx.scenario.client.start_duration)
+        scale = ctx.scenario.sim.time_scale
+        # At time_scale 0 nothing waits: an app started in the background
+        # then runs until its VM stops (``-p`` returns at once, as if it exited).
+        lifetime = ctx.scenario.client.run_duration * scale
+        with ctx.store.locked() as state:
+            app_started(state, vm, argument, time.time() + lifetime if scale > 0 else None)
+        if not wait:
+            return 0
+        ctx.sleep(ctx.scenario.client.run_duration)
+        with ctx.store.locked() as state:
+            app_ended(state, vm, argument)
+        return 0
+    if not wait:
+        return 0  # the failure happens in the VM; dom0 never hears of it
     if name == "qubes.StartApp":
-        if vm == CLIENT_VM and argument in ctx.scenario.client.apps:
+        if installed:
             ctx.sleep(ctx.scenario.client.start_duration)
             code = ctx.scenario.client.start_exit
-            return code, "", "" if code == 0 else "securedrop-client: failed to start\n"
-        return 1, "", f"No such application: {argument}\n"
-    return 126, "", "Request refused\n"
+            err("securedrop-app: failed to start (simulated)\n")
+        else:
+            code = 1
+            err(f"No such application: {argument}\n")
+    else:
+        code = 126
+        err("Request refused\n")
+    if not quiet:
+        err(f"{vm}: command failed with code: {code}\n")
+    return code
 
 
-def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, str, str]:
+def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, Iterable[str], str]:
     """A command run inside a VM (only what the updater and a human would try)."""
     if not words:
-        return 0, "", ""
+        return 0, [], ""
     program = words[0]
     if program == "nmcli" and words[1:3] == ["networking", "connectivity"]:
         ctx.sleep(ctx.scenario.network.check_duration)
         if vm != NET_VM:
-            return 8, "", "Error: NetworkManager is not running.\n"
-        return 0, ctx.scenario.network.connectivity + "\n", ""
+            return 8, [], "Error: NetworkManager is not running.\n"
+        return 0, _connectivity(ctx), ""
     if program == "true":
-        return 0, "", ""
+        return 0, [], ""
     if program == "false":
-        return 1, "", ""
+        return 1, [], ""
     if program == "echo":
-        return 0, " ".join(words[1:]) + "\n", ""
+        return 0, [" ".join(words[1:]) + "\n"], ""
     if program == "hostname":
-        return 0, vm + "\n", ""
+        return 0, [vm + "\n"], ""
     if program == "uname":
-        return 0, "Linux\n", ""
+        return 0, ["Linux\n"], ""
     if program in ("cat", "base64"):
         from sdw_sim import trust
 
-        return trust.read_command(ctx.scenario, ctx.sim_dir, vm, words)
-    return 127, "", f"bash: line 1: {program}: command not found\n"
+        code, stdout, stderr = trust.read_command(ctx.scenario, ctx.sim_dir, vm, words)
+        return code, [stdout], stderr
+    return 127, [], f"bash: line 1: {program}: command not found\n"
+
+
+def _connectivity(ctx: Context) -> Iterable[str]:
+    """What sys-net's nmcli prints: the scenario's text (any text), repeated, then a newline."""
+    network = ctx.scenario.network
+    text = network.connectivity
+    per_chunk = max(1, (64 * 1024) // max(1, len(text)))
+    remaining = network.connectivity_repeat
+    while remaining > 0:
+        count = min(per_chunk, remaining)
+        remaining -= count
+        yield text * count
+    yield "\n"
 
 
 def _qvm_start(ctx: Context, argv: list[str], as_root: bool) -> int:
-    """R4.2 semantics: sequential; an already running qube stops the list (exit 1)."""
+    """R4.2/R4.3 semantics: one qube after the other; an already running one stops the list."""
     parser = _Parser(prog="qvm-start")
     parser.add_argument("--skip-if-running", action="store_true")
     parser.add_argument("VMNAME", nargs="+")
     args = parser.parse_args(argv)
+    vms = ctx.vms
     for name in args.VMNAME:
-        if name not in ctx.scenario.vms:
+        if name not in vms:
             return _no_such_domain("qvm-start", name)
     code = 0
     for name in args.VMNAME:
@@ -335,12 +423,9 @@ def _qvm_start(ctx: Context, argv: list[str], as_root: bool) -> int:
                 continue
             err(f"Error: domain {name} is already running\n")
             return 1
-        ctx.sleep(ctx.scenario.sim.vm_start_duration)
-        if ctx.scenario.vms[name].start_fails:
+        if not ctx.start_vm(name):
             err(f"Error: Start failed: simulated start failure of {name}\n")
             code = 1
-            continue
-        ctx.set_power(name, "Running")
     return code
 
 
@@ -354,14 +439,15 @@ def _qvm_shutdown(ctx: Context, argv: list[str], as_root: bool) -> int:
     parser.add_argument("--exclude", action="append", default=[])
     parser.add_argument("VMNAME", nargs="*")
     args = parser.parse_args(argv)
+    vms = ctx.vms
     if args.all:
-        names = [n for n in ctx.scenario.vms if n != "dom0" and n not in args.exclude]
+        names = [n for n in vms if n != "dom0" and n not in args.exclude]
     elif not args.VMNAME:
         parser.error("one of the arguments --all VMNAME is required")
     else:
         names = args.VMNAME
     for name in names:
-        if name not in ctx.scenario.vms:
+        if name not in vms:
             return _no_such_domain("qvm-shutdown", name)
     running = [n for n in names if n != "dom0" and ctx.is_running(n)]
     if args.wait and running:
@@ -376,8 +462,9 @@ def _qvm_kill(ctx: Context, argv: list[str], as_root: bool) -> int:
     parser = _Parser(prog="qvm-kill")
     parser.add_argument("VMNAME", nargs="+")
     args = parser.parse_args(argv)
+    vms = ctx.vms
     for name in args.VMNAME:
-        if name not in ctx.scenario.vms:
+        if name not in vms:
             return _no_such_domain("qvm-kill", name)
     with ctx.store.locked() as state:
         for name in args.VMNAME:
@@ -389,12 +476,17 @@ def _qvm_kill(ctx: Context, argv: list[str], as_root: bool) -> int:
 # ----- dom0 updates, Salt, sdw-admin ------------------------------------------------
 
 _DOM0_PACKAGES = (
-    "securedrop-workstation-dom0-config.noarch 1.2.0-1.fc37",
-    "qubes-core-dom0.x86_64 4.2.30-1.fc37",
-    "kernel.x86_64 6.6.63-1.qubes.fc37",
-    "xen-hypervisor.x86_64 4.17.5-5.fc37",
+    "securedrop-workstation-dom0-config.noarch 1.7.1-1.fc41",
+    "qubes-core-dom0.x86_64 4.3.32-1.fc41",
+    "kernel.x86_64 6.12.58-1.qubes.fc41",
 )
-_DOM0_PASSTHROUGH = (
+_XEN_PACKAGES = ("xen-libs.x86_64 2001:4.21.0-1.fc41", "xen-hypervisor.x86_64 2001:4.21.0-1.fc41")
+_XEN_RUNNING = "4.19"
+_XEN_NEW = "4.21"
+#: Options qubes-dom0-update (R4.2/R4.3) handles itself; every other ``-...``
+#: goes to dnf, in the UpdateVM first.  (``--quiet``/``--silent`` are not among
+#: them before 4.4; ``--quiet`` is a dnf option, ``--silent`` is not.)
+_DOM0_OWN = (
     "--clean",
     "--gui",
     "--force-xen-upgrade",
@@ -403,92 +495,226 @@ _DOM0_PASSTHROUGH = (
     "--console",
     "--show-output",
     "--preserve-terminal",
+    "--check-only",
 )
-_DNF_OPTIONS = ("-y", "--assumeyes", "-q", "-v", "--refresh", "--best", "--allowerasing")
+_DOM0_OWN_PREFIXES = ("--action=", "--enablerepo=", "--disablerepo=", "--switch-audio-server-to=")
+_DNF_OPTIONS = (
+    "-y",
+    "--assumeyes",
+    "-q",
+    "--quiet",
+    "-v",
+    "--verbose",
+    "--refresh",
+    "--best",
+    "--allowerasing",
+)
+LOCK_MESSAGE = "Another instance of qubes-dom0-update is already running!"
+SALT_VM_DURATION = 30.0  # simulated seconds of one VM's salt-ssh run
+
+
+def _passed_to_dnf(options: list[str]) -> list[str]:
+    """Options the script does not know and dnf refuses (they reach dnf in the UpdateVM)."""
+    return [
+        o
+        for o in options
+        if o not in _DOM0_OWN and o not in _DNF_OPTIONS and not o.startswith(_DOM0_OWN_PREFIXES)
+    ]
+
+
+def _dnf_rejects(arg: str) -> str:
+    return f"usage: dnf [options] COMMAND\ndnf: error: unrecognized arguments: {arg}\n"
 
 
 def _dom0_update(ctx: Context, argv: list[str], as_root: bool) -> int:
-    """``qubes-dom0-update``: ``--check-only`` (no root) or an update (root, via sudo)."""
-    check_only = False
-    quiet = False
-    assume_yes = False
-    for arg in argv:
-        if arg == "--":
-            break
-        if arg == "--check-only":
-            check_only = True
-        elif arg in ("--quiet", "--silent"):
-            quiet = True
-        elif arg in _DOM0_PASSTHROUGH or arg.startswith(
-            ("--action=", "--enablerepo=", "--disablerepo=", "--switch-audio-server-to=")
-        ):
-            continue
-        elif arg.startswith("-"):
-            if arg not in _DNF_OPTIONS:
-                err(f"usage: dnf [options] COMMAND\ndnf: error: unrecognized arguments: {arg}\n")
-                return 2
-            assume_yes = assume_yes or arg in ("-y", "--assumeyes")
-        # bare package names mean install mode, simulated as an update
+    """``qubes-dom0-update`` of R4.2/R4.3 (reference §2 and §8.1-8.4).
+
+    ``--check-only`` needs no root and only asks the UpdateVM; an update
+    (``sudo ... -y``) downloads there, then installs in dom0 with dnf.
+    Prompts (a major Xen upgrade) read stdin whatever ``-y`` says.
+    """
+    options = _dom0_options(argv)
+    check_only = "--check-only" in options
     dom0 = ctx.scenario.dom0
     if not check_only and not as_root:
-        err("ERROR: This tool must be run as root!\n")
+        err("qubes-dom0-update must run as root in console mode: use sudo\n")
+        return 1
+    if dom0.lock_held:
+        err(LOCK_MESSAGE + "\n")
+        return 1
+    if not check_only and not dom0.boot_mounted and "--skip-boot-check" not in options:
+        err("ERROR: /boot is not mounted; refusing to update dom0 without a terminal to ask\n")
         return 1
     err(f"Using {UPDATE_VM} as UpdateVM for Dom0\n")
     if check_only:
-        if not ctx.is_running(UPDATE_VM):
-            err("ERROR: UpdateVM not running, not starting it in non-interactive mode\n")
-            return 1
-        ctx.sleep(dom0.check_duration)
-        pending = bool(ctx.store.read().get("dom0_updates_pending"))
-        if dom0.check_exit is not None and dom0.check_exit != 100:
-            code = dom0.check_exit
-        else:
-            code = 100 if pending else 0
-        if code == 100:
-            out("Available updates:\n" + "".join(f"  {p}\n" for p in _DOM0_PACKAGES))
-            err("There are dom0 updates available\n")
-        elif code == 0:
-            out("No new updates available\n")
-            err("No dom0 updates available\n")
-        else:
-            err("Failed to check for dom0 updates\n")
-        return code
+        return _dom0_check(ctx, options)
     if not ctx.is_running(UPDATE_VM):
-        ctx.sleep(ctx.scenario.sim.vm_start_duration)
-        ctx.set_power(UPDATE_VM, "Running")
+        ctx.start_vm(UPDATE_VM)
+    bad = _passed_to_dnf(options)
+    if bad:
+        # The UpdateVM's dnf refuses the option; the download step fails with its code.
+        err(_dnf_rejects(bad[0]))
+        return 2
     if not ctx.store.read().get("dom0_updates_pending"):
         ctx.sleep(dom0.check_duration)
+        _dom0_features(ctx, cleared=True, installed=False)
         err("No updates available\n")
-        _set_dom0_updated(ctx, installed=False)
         return 0
+    return _dom0_install(ctx, options)
+
+
+def _dom0_options(argv: list[str]) -> list[str]:
+    """The options of the command line (package names after ``--`` are not simulated)."""
+    options = []
+    for arg in argv:
+        if arg == "--":
+            break
+        if arg.startswith("-"):
+            options.append(arg)
+    return options
+
+
+def _dom0_check(ctx: Context, options: list[str]) -> int:
+    """``--check-only``: the UpdateVM's dnf decides; any dnf failure but 1 reads as "none"."""
+    dom0 = ctx.scenario.dom0
+    if not ctx.is_running(UPDATE_VM):
+        err("ERROR: UpdateVM not running, not starting it in non-interactive mode\n")
+        return 1
+    ctx.sleep(dom0.check_duration)
+    pending = bool(ctx.store.read().get("dom0_updates_pending"))
+    rejected = _passed_to_dnf(options)
+    if dom0.check_exit is not None and dom0.check_exit != 100:
+        code = dom0.check_exit
+    elif dom0.check_dnf_error or rejected:
+        # reference §8.2: the UpdateVM's script exits 0 for every dnf exit but 1 and 100.
+        if rejected:
+            err(_dnf_rejects(rejected[0]))
+        else:
+            err(
+                "Error: Failed to download metadata for repo 'qubes-dom0-cached': "
+                "Cannot download repomd.xml (simulated)\n"
+            )
+        code = 0
+    else:
+        code = 100 if pending else 0
+    if code == 100:
+        packages = _DOM0_PACKAGES + (_XEN_PACKAGES if dom0.xen_upgrade else ())
+        out("Available updates:\n" + "".join(f"  {p}\n" for p in packages))
+        err("There are dom0 updates available\n")
+    elif code == 0:
+        out("No new updates available\n")
+        err("No dom0 updates available\n")
+    else:
+        err("Failed to check for dom0 updates\n")
+    return code
+
+
+def _dom0_install(ctx: Context, options: list[str]) -> int:
+    """Download, the Xen prompts, dnf's transaction, the reboot prompt."""
+    dom0 = ctx.scenario.dom0
+    quiet = "-q" in options or "--quiet" in options
+    packages = _DOM0_PACKAGES + (_XEN_PACKAGES if dom0.xen_upgrade else ())
+    err(f"Downloading {len(packages)} packages in {UPDATE_VM} (simulated)\n")
+    ctx.sleep(dom0.update_duration / 4)
+    if dom0.xen_upgrade and not _xen_may_continue(ctx, options):
+        return 1
     if not quiet:
         out("Last metadata expiration check: 0:00:12 ago.\nDependencies resolved.\n")
-        out("".join(f" Upgrading: {p}\n" for p in _DOM0_PACKAGES))
-    if not assume_yes:
-        out("Is this ok [y/N]: Operation aborted.\n")
-        return 1
-    steps = len(_DOM0_PACKAGES)
-    for number, package in enumerate(_DOM0_PACKAGES, 1):
-        ctx.sleep(dom0.update_duration / (steps + 1))
+        out("".join(f" Upgrading: {p}\n" for p in packages))
+    if "-y" not in options and "--assumeyes" not in options:
+        answer = read_answer()
+        out("Is this ok [y/N]: ")
+        if answer is None or answer.strip().lower() not in ("y", "yes"):
+            out("Operation aborted.\n")
+            return 1
+    if dom0.installed_before_failure:
+        _dom0_packages_installed(ctx)  # a failure or kill from here on leaves them installed
+    steps = len(packages)
+    for number, package in enumerate(packages, 1):
+        ctx.sleep(dom0.update_duration * 3 / 4 / (steps + 1))
         if not quiet:
             out(f"  Upgrading        : {package}    {number}/{steps}\n")
-    ctx.sleep(dom0.update_duration / (steps + 1))
+    ctx.sleep(dom0.update_duration * 3 / 4 / (steps + 1))
     if dom0.update_exit != 0:
         err("Error: Transaction test error:\n  file /usr/lib/sim conflicts (simulated)\n")
+        # The script then asks dnf whether anything is left: only when nothing
+        # is, dom0's features say "up to date".
+        _dom0_features(ctx, cleared=dom0.installed_before_failure, installed=True)
         return dom0.update_exit
     if not quiet:
         out("Complete!\n")
-    _set_dom0_updated(ctx, installed=True)
+    _dom0_packages_installed(ctx)
+    _dom0_features(ctx, cleared=True, installed=True)
+    if dom0.xen_upgrade:
+        out("This upgrade requires a restart of the system before anything else is done.\n")
+        out("Do you want to restart now? [Y/n] ")
+        answer = read_answer()
+        if answer is None or answer.strip() not in ("n", "N"):
+            # EOF is not "no": dom0 restarts under whoever ran the update.
+            out("\n")
+            _reboot_now(ctx)
+            ctx.die(signal.SIGTERM)  # the shutdown ends this process too
+        out("\n")
     return 0
 
 
-def _set_dom0_updated(ctx: Context, installed: bool) -> None:
+def _xen_may_continue(ctx: Context, options: list[str]) -> bool:
+    """A major Xen upgrade with qubes running asks to shut them all down first."""
+    running = sorted(n for n in ctx.vms if n != "dom0" and ctx.is_running(n))
+    if not running:
+        return True
+    out(
+        f"WARNING: a major Xen upgrade ({_XEN_RUNNING} -> {_XEN_NEW}) while qubes are running\n"
+        "WARNING: they cannot be used or shut down cleanly until the system restarts\n"
+        "Running qubes:\n" + "".join(f"  {name}\n" for name in running)
+    )
+    if "--force-xen-upgrade" in options:
+        out("Continuing, as --force-xen-upgrade asks\n")
+        return True
+    out("Shut down all qubes now? [y/N] ")
+    answer = read_answer()
+    out("\n")
+    if answer is not None and answer.strip() in ("y", "Y"):
+        with ctx.store.locked() as state:
+            for name in running:
+                set_power(state, name, "Halted")
+        return True
+    out("Shut down every qube, then resume the update with 'sudo dnf upgrade'\n")
+    return False
+
+
+def _dom0_packages_installed(ctx: Context) -> None:
+    """The transaction's packages are in dom0's rpm database (the SecureDrop ones' %post ran)."""
     with ctx.store.locked() as state:
         state["dom0_updates_pending"] = False
+        state["dom0_installed"] = True
+        migration = bool(state.get("migration_pending"))
+    if migration:
+        set_migration_flag(ctx.root, True, ctx.scenario.dom0.migration_form)
+
+
+def _dom0_features(ctx: Context, cleared: bool, installed: bool) -> None:
+    """dom0's ``updates-available``/``last-update``, set only once nothing is left to install."""
+    if not cleared:
+        return
+    when = ctx.stamp()
+    with ctx.store.locked() as state:
         features = state.setdefault("features", {}).setdefault("dom0", {})
         features["updates-available"] = ""
         if installed:
-            features["last-update"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            features["last-update"] = when
+
+
+def _installed_before_fault(ctx: Context, argv: list[str], as_root: bool) -> None:
+    """A faulty ``qubes-dom0-update -y`` (crash, hang, exit) may already have installed."""
+    options = _dom0_options(argv)
+    if (
+        ctx.scenario.dom0.installed_before_failure
+        and as_root
+        and "--check-only" not in options
+        and ctx.store.read().get("dom0_updates_pending")
+    ):
+        _dom0_packages_installed(ctx)
 
 
 _SALT_STATES = (
@@ -502,7 +728,12 @@ _SALT_STATES = (
 
 
 def _qubesctl(ctx: Context, argv: list[str], as_root: bool) -> int:
-    """``qubesctl [opts] state.highstate``: dom0's Salt run; may leave the migration flag."""
+    """``qubesctl [opts] state.highstate`` (reference §3 and §8.10).
+
+    dom0 first (``salt-call --local``); when it fails: "DOM0 configuration
+    failed, not continuing" and exit 1, whatever salt-call's own code.
+    Then the targeted VMs; the exit code is the largest of theirs.
+    """
     parser = _Parser(prog="qubesctl")
     parser.add_argument("--skip-dom0", action="store_true")
     group = parser.add_mutually_exclusive_group()
@@ -525,11 +756,11 @@ def _qubesctl(ctx: Context, argv: list[str], as_root: bool) -> int:
         return 1
     highstate = args.command[0] == "state.highstate"
     dom0 = ctx.scenario.dom0
-    code = dom0.highstate_exit if highstate else 0
     if not args.skip_dom0:
+        salt_code = dom0.highstate_exit if highstate else 0
         out("local:\n")
         duration = dom0.highstate_duration if highstate else 5.0
-        failed_at = len(_SALT_STATES) - 1 if code else -1
+        failed_at = len(_SALT_STATES) - 1 if salt_code else -1
         for index, state_id in enumerate(_SALT_STATES):
             ctx.sleep(duration / len(_SALT_STATES))
             ok = index != failed_at
@@ -540,26 +771,57 @@ def _qubesctl(ctx: Context, argv: list[str], as_root: bool) -> int:
                 f"      Result: {ok}\n"
                 f"     Comment: {'File is in the correct state' if ok else 'Simulated failure'}\n"
             )
-        failed = 1 if code else 0
+        failed = 1 if salt_code else 0
         out(
             "\nSummary for local\n-------------\n"
             f"Succeeded: {len(_SALT_STATES) - failed} (changed=2)\nFailed:    {failed}\n"
             "-------------\n"
         )
-        if code:
+        if salt_code:
             err("DOM0 configuration failed, not continuing\n")
-            return code
-    if highstate and ctx.store.read().get("migration_pending"):
-        set_migration_flag(ctx.root, True)
-    targets = [t for t in (args.targets or "").split(",") if t in ctx.scenario.vms]
-    for target in targets:
-        if target != "dom0":
-            out(f"{target}: OK\n")
-    return 0
+            return 1
+    code = 0
+    for name in _salt_targets(ctx, args):
+        vm_code = ctx.scenario.vms[name].salt_exit
+        ctx.sleep(SALT_VM_DURATION)
+        code = max(code, vm_code)
+        if args.show_output:
+            out(f"{name}:\n  local:\n      Result: {'True' if vm_code == 0 else 'False'}\n")
+        elif vm_code:
+            out(f"{name}: ERROR (exit code {vm_code}, details in /var/log/qubes/mgmt-{name}.log)\n")
+        else:
+            out(f"{name}: OK\n")
+    return code
+
+
+def _salt_targets(ctx: Context, args: argparse.Namespace) -> list[str]:
+    """Which VMs qubesctl configures: templates first, then the rest; dom0 never."""
+    vms = ctx.vms
+    if args.targets is not None:
+        chosen = {t for t in args.targets.split(",") if t in vms}  # unknown: silently ignored
+    elif args.all:
+        chosen = {n for n, s in vms.items() if s.klass != "DispVM"}
+    else:
+        chosen = set()
+        for wanted, klass in (
+            (args.templates, "TemplateVM"),
+            (args.standalones, "StandaloneVM"),
+            (args.app, "AppVM"),
+        ):
+            if wanted:
+                chosen |= {n for n, s in vms.items() if s.klass == klass}
+    chosen.discard("dom0")
+    return sorted(chosen, key=lambda n: (vms[n].klass != "TemplateVM", n))
 
 
 def _sdw_admin(ctx: Context, argv: list[str], as_root: bool) -> int:
-    """``sdw-admin --apply``: the full provisioning run a migration needs."""
+    """``sdw-admin --apply``: the full provisioning run a migration needs.
+
+    It may ask a question (``[dom0].apply_prompt``): ``input()`` at EOF
+    raises and the tool exits 1.  A successful apply creates and removes
+    the VMs the scenario marks, and clears the pending migration (the flag
+    is left for the caller to remove, as SecureDrop's updater does).
+    """
     parser = _Parser(prog="sdw-admin")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--apply", action="store_true")
@@ -571,8 +833,21 @@ def _sdw_admin(ctx: Context, argv: list[str], as_root: bool) -> int:
     if not args.apply:
         out("Configuration is valid.\n" if args.validate else "Uninstall is not simulated.\n")
         return 0
-    out("Applying configuration...\n")
     dom0 = ctx.scenario.dom0
+    if dom0.apply_prompt:
+        out("Some VMs will be shut down and recreated. Continue? [y/N]: ")
+        answer = read_answer()
+        if answer is None:
+            err(
+                "Traceback (most recent call last):\n"
+                '  File "/usr/bin/sdw-admin", line 1, in <module> (simulated)\n'
+                "EOFError: EOF when reading a line\n"
+            )
+            return 1
+        if answer.strip().lower() not in ("y", "yes"):
+            out("Aborted.\n")
+            return 1
+    out("Applying configuration...\n")
     for step in ("dom0 configuration", "templates", "VMs", "VM configuration"):
         ctx.sleep(dom0.apply_duration / 4)
         out(f"Provisioning {step}...\n")
@@ -581,6 +856,7 @@ def _sdw_admin(ctx: Context, argv: list[str], as_root: bool) -> int:
         return dom0.apply_exit
     with ctx.store.locked() as state:
         state["migration_pending"] = False
+        state["applied"] = True
     out("Configuration applied.\n")
     return 0
 
@@ -657,14 +933,18 @@ def _rm(ctx: Context, argv: list[str], as_root: bool) -> int:
 
 
 def _reboot(ctx: Context, argv: list[str], as_root: bool) -> int:
-    """dom0 reboots: uptime 0, VMs as at boot, /tmp (a tmpfs) empty."""
+    """dom0 reboots: a new boot id, uptime 0, VMs as at boot, /tmp (a tmpfs) empty."""
+    _reboot_now(ctx)
+    return 0
+
+
+def _reboot_now(ctx: Context) -> None:
     now = time.time()
     with ctx.store.locked() as state:
-        state["boot_time"] = now
-        reset_power(state, ctx.scenario, now)
+        reboot(state, ctx.scenario, now)
+        after = dict(state)
     set_migration_flag(ctx.root, False)
-    write_uptime(ctx.root, now, now)
-    return 0
+    write_boot_files(ctx.root, ctx.sim_dir, after, now)
 
 
 def _vm_update(ctx: Context, argv: list[str], as_root: bool) -> int:

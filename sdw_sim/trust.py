@@ -394,9 +394,13 @@ def installed(scenario: Scenario, sim_dir: Path) -> list[Package]:
             rsa = signature
         else:
             dsa = signature
+    # A dom0 update installs the new SecureDrop dom0 configuration (1.7.0 -> 1.7.1).
+    from sdw_sim.state import StateStore
+
+    updated = bool(StateStore(sim_dir).read().get("dom0_installed"))
     for name, version, release in (
-        ("securedrop-workstation-dom0-config", "1.2.0", "1.fc37"),
-        ("securedrop-workstation-keyring", "0.3.0", "1.fc37"),
+        ("securedrop-workstation-dom0-config", "1.7.1" if updated else "1.7.0", "1.fc41"),
+        ("securedrop-workstation-keyring", "0.3.0", "1.fc41"),
         ("securedrop-updater", __version__, "1"),
     ):
         packages.append(Package(name, version, release, f"{name} (simulated)", rsa, dsa))
@@ -517,7 +521,7 @@ def _base_template(scenario: Scenario, vm: str) -> str | None:
     return None
 
 
-def apt_source(trust: TrustSettings, sim_dir: Path) -> bytes:
+def apt_source(trust: TrustSettings, sim_dir: Path, suite: str = "trixie") -> bytes:
     """The deb822 source SecureDrop's Salt state writes, per ``[trust].template_source``."""
     blocks = [load_key(pinned_name(trust), sim_dir).armored]
     if trust.template_source == "extra_key":
@@ -531,7 +535,7 @@ def apt_source(trust: TrustSettings, sim_dir: Path) -> bytes:
         "## Written by the SecureDrop Workstation Salt state (simulated)\n"
         "Types: deb\n"
         f"URIs: https://{host}\n"
-        "Suites: bookworm\n"
+        f"Suites: {suite}\n"
         "Components: main\n"
         + ("Trusted: yes\n" if trust.template_source == "trusted_yes" else "")
         + "Signed-By:\n"
@@ -542,13 +546,26 @@ def apt_source(trust: TrustSettings, sim_dir: Path) -> bytes:
 
 
 def vm_file(scenario: Scenario, sim_dir: Path, vm: str, path: str) -> bytes | None:
-    """A file inside a VM: only SecureDrop templates (and their VMs) have the source."""
+    """A file inside a VM.
+
+    ``[vms."NAME"].files`` first (the VM's own, then its templates': an
+    AppVM's root file system is its template's), any text a hostile VM may
+    hold; else only SecureDrop templates (and their VMs) have the apt source.
+    """
+    current = scenario.vms.get(vm)
+    seen: set[str] = set()
+    while current is not None and current.name not in seen:
+        seen.add(current.name)
+        if path in current.files:
+            return current.files[path].encode("utf-8", "surrogateescape")
+        current = scenario.vms.get(current.template) if current.template else None
     template = _base_template(scenario, vm)
     if path != APT_SOURCE or template is None:
         return None
     if "sd-workstation" not in scenario.vms[template].tags:
         return None
-    return apt_source(scenario.trust, sim_dir)
+    suite = "bookworm" if "bookworm" in template else "trixie"
+    return apt_source(scenario.trust, sim_dir, suite)
 
 
 def read_command(

@@ -9,7 +9,14 @@ from successfully updated templates are shut down or restarted (§1.5).
 
 How each template behaves comes from ``[templates."NAME"]``; a template
 whose updates were installed by an earlier successful run reports
-``no_updates`` afterwards, as a real one would.
+``no_updates`` afterwards, as a real one would, and ``fail_first`` makes
+its first attempts (counted across runs) end in error.
+
+Exit codes as measured on the real tool (reference §8.9): a failing agent's
+code (21-25, anything else 26: ``[templates."NAME"].exit_code``) is kept,
+the tool exits with the largest over all qubes (and propagation's 11-13),
+64 for unknown or duplicated targets, 130 when interrupted (SIGINT), and 0
+when every qube ended ``no_updates`` unless ``--signal-no-updates`` (100).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from types import FrameType
 
 from sdw_sim.scenario import SERVICE_VMS
 from sdw_sim.state import set_power
@@ -27,6 +35,18 @@ from sdw_sim.tools import Context, _Parser, err, out
 STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
 NON_TEMPLATE_DURATION = 60.0
 _FLOOD_CHUNK = 64 * 1024
+SIGINT_EXIT = 130
+
+#: What an agent prints on stderr when it fails with each code (our own wording).
+_AGENT_ERRORS = {
+    21: "ERROR: the update agent failed (simulated)",
+    22: "E: Could not get lock /var/lib/dpkg/lock-frontend (simulated)",
+    23: "E: Failed to fetch https://deb.debian.org/debian/dists/trixie/InRelease  "
+    "Temporary failure resolving 'deb.debian.org' (simulated)",
+    24: "E: Sub-process /usr/bin/dpkg returned an error code (1) (simulated)",
+    25: "ERROR: cleaning up the package cache failed (simulated)",
+    26: "qrexec: the connection to the update agent was lost (simulated)",
+}
 
 
 def _garbage_lines(name: str) -> list[str]:
@@ -60,6 +80,7 @@ class Job:
     flood_bytes: int
     debian: bool
     flood_line_bytes: int = 0  # one line of this many bytes, newline only at its end
+    exit_code: int = 0  # the agent's exit code when it ends in error
     status: str = "pending"  # pending | updating | done | garbled
     percent: float = 0.0
     final: str | None = None
@@ -111,9 +132,16 @@ class Batch:
     """Qubes updated together; any change reprints every line (a snapshot)."""
 
     def __init__(
-        self, ctx: Context, jobs: list[Job], concurrency: int, show_output: bool, progress: bool
+        self,
+        ctx: Context,
+        jobs: list[Job],
+        concurrency: int,
+        show_output: bool,
+        progress: bool,
+        interrupted: list[bool],
     ) -> None:
         self.ctx = ctx
+        self.interrupted = interrupted  # non-empty once SIGINT arrived
         self.jobs = {job.name: job for job in jobs}
         # Set order, as the real tool prints: arbitrary, not the --targets order.
         self.order = list({job.name for job in jobs})
@@ -188,6 +216,9 @@ class Batch:
             self._finish(job)
 
     def _start_more(self) -> None:
+        if self.interrupted:
+            self._cancel_waiting()
+            return
         active = sum(1 for j in self.jobs.values() if j.started and not j.finished)
         for name in sorted(self.jobs):
             job = self.jobs[name]
@@ -196,6 +227,15 @@ class Batch:
             if not job.started:
                 self._start(job)
                 active += 1
+
+    def _cancel_waiting(self) -> None:
+        """After SIGINT no qube starts: those still waiting end ``cancelled``."""
+        waiting = [job for job in self.jobs.values() if not job.started]
+        for job in waiting:
+            job.started = job.finished = True
+            job.status, job.final = "done", "cancelled"
+        if waiting:
+            self.snapshot()
 
     def _finish(self, job: Job) -> None:
         job.finished = True
@@ -217,12 +257,7 @@ class Batch:
             job.percent = value
             self.snapshot()  # new percent
         elif kind == "error_output":
-            self.agent_out(
-                job,
-                "E: Failed to fetch https://deb.debian.org/debian/dists/bookworm/InRelease  "
-                "Temporary failure resolving 'deb.debian.org' (simulated)",
-                "err",
-            )
+            self.agent_out(job, _AGENT_ERRORS.get(job.exit_code, _AGENT_ERRORS[26]), "err")
         elif kind == "crash":
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
@@ -258,6 +293,8 @@ class Batch:
         self._start_more()
         scale = self.ctx.scenario.sim.time_scale
         while self.queue:
+            if self.interrupted:
+                self._cancel_waiting()
             at, _, name, index = heapq.heappop(self.queue)
             if at > self.clock:
                 if scale > 0:
@@ -267,6 +304,8 @@ class Batch:
             _, kind, value = job.timeline[index]
             self._apply(job, kind, value)
             self._schedule(job, index + 1, job.start_time)
+        if self.interrupted:
+            self._cancel_waiting()
         if any(not job.finished for job in self.jobs.values()):
             while True:  # a hung update: nothing more ever happens
                 time.sleep(3600)
@@ -274,20 +313,22 @@ class Batch:
 
 def _agent_lines(job: Job) -> list[str]:
     if job.debian:
+        suite = "bookworm" if "bookworm" in job.name else "trixie"
         return [
-            "Hit:1 https://deb.debian.org/debian bookworm InRelease",
-            "Get:2 https://deb.debian.org/debian-security bookworm-security InRelease [48.0 kB]",
+            f"Hit:1 https://deb.debian.org/debian {suite} InRelease",
+            f"Get:2 https://deb.debian.org/debian-security {suite}-security InRelease [48.0 kB]",
             "Reading package lists...",
             "Calculating upgrade...",
-            "Unpacking libssl3:amd64 (3.0.15-1~deb12u1) over (3.0.14-1~deb12u2) ...",
-            "Setting up libssl3:amd64 (3.0.15-1~deb12u1) ...",
+            "Unpacking libssl3t64:amd64 (3.5.4-1~deb13u1) over (3.5.1-1) ...",
+            "Setting up libssl3t64:amd64 (3.5.4-1~deb13u1) ...",
         ]
+    release = "40" if "fedora-40" in job.name else "43"
     return [
-        "Fedora 40 - x86_64 - Updates                    1.2 MB/s |  12 MB     00:09",
+        f"Fedora {release} - x86_64 - Updates                    1.2 MB/s |  12 MB     00:09",
         "Dependencies resolved.",
-        "  Upgrading        : openssl-libs-1:3.2.2-3.fc40.x86_64",
-        "  Cleanup          : openssl-libs-1:3.2.2-2.fc40.x86_64",
-        "  Verifying        : openssl-libs-1:3.2.2-3.fc40.x86_64",
+        f"  Upgrading        : openssl-libs-1:3.5.1-3.fc{release}.x86_64",
+        f"  Cleanup          : openssl-libs-1:3.5.1-2.fc{release}.x86_64",
+        f"  Verifying        : openssl-libs-1:3.5.1-3.fc{release}.x86_64",
         "Complete!",
     ]
 
@@ -345,7 +386,7 @@ def run(ctx: Context, argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.max_concurrency is not None and args.max_concurrency < 1:
         parser.error("argument --max-concurrency/-x: must be at least 1")
-    vms = ctx.scenario.vms
+    vms = ctx.vms
     state = ctx.store.read()
     power = state.get("power", {})
     all_features = state.get("features", {})
@@ -383,7 +424,7 @@ def run(ctx: Context, argv: list[str]) -> int:
         if not args.quiet:
             out("Skipping dom0. To update AdminVM use `qubes-dom0-update`\n")
 
-    now = time.time()
+    now = ctx.now()
     if args.force_update:
         selected = sorted(chosen)
     else:
@@ -412,41 +453,69 @@ def run(ctx: Context, argv: list[str]) -> int:
         out(f"Following templates will be shutdown: {','.join(templates)}\n")
         return 0
 
-    pending = state.get("template_updates_pending", {})
-    jobs: list[Job] = []
-    for name in selected:
-        spec = vms[name]
-        if spec.klass in ("TemplateVM", "StandaloneVM"):
-            settings = ctx.scenario.template_settings(name)
-            result = settings.result
-            if result == "success" and not pending.get(name, True):
-                result = "no_updates"
-            duration, flood = settings.duration, int(settings.flood_mb * 1024 * 1024)
-            flood_line = int(settings.flood_line_mb * 1024 * 1024)
-        else:
-            result, duration, flood, flood_line = "no_updates", NON_TEMPLATE_DURATION, 0, 0
-        debian = "fedora" not in (name + str(spec.template))
-        jobs.append(Job(name, result, duration, flood, debian, flood_line))
+    jobs = _jobs(ctx, selected)
 
     concurrency = args.max_concurrency or ctx.scenario.sim.cpus
     progress = args.just_print_progress and not args.quiet
     first = [j for j in jobs if vms[j.name].klass in ("TemplateVM", "StandaloneVM")]
     second = [j for j in jobs if j not in first]
+    interrupted: list[bool] = []
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        # As the real tool: updates under way go on, qubes not started yet
+        # end "cancelled", and the exit code says 130.
+        interrupted.append(True)
+
+    signal.signal(signal.SIGINT, on_interrupt)
     for batch_jobs in (first, second):
         if batch_jobs:
-            Batch(ctx, batch_jobs, concurrency, args.show_output, progress).run()
+            Batch(ctx, batch_jobs, concurrency, args.show_output, progress, interrupted).run()
 
     code = 0
     for job in jobs:
         if job.final == "error":
-            code = max(code, 1)
+            code = max(code, job.exit_code)
         elif job.final == "cancelled":
-            code = max(code, 130)
+            code = max(code, SIGINT_EXIT)
     if args.apply is not None:
         code = max(code, _propagate(ctx, jobs, args.apply))
     if code == 0 and args.signal_no_updates and all(j.final == "no_updates" for j in jobs):
         return 100
     return code
+
+
+def _jobs(ctx: Context, selected: list[str]) -> list[Job]:
+    """One job per selected qube, with the result its scenario (and history) gives."""
+    state = ctx.store.read()
+    pending = state.get("template_updates_pending", {})
+    vms = ctx.vms
+    updateable = [n for n in selected if vms[n].klass in ("TemplateVM", "StandaloneVM")]
+    attempts: dict[str, int] = {}
+    if updateable:
+        with ctx.store.locked() as changed:
+            counts = changed.setdefault("update_attempts", {})
+            for name in updateable:
+                counts[name] = int(counts.get(name, 0)) + 1
+                attempts[name] = counts[name]
+    jobs: list[Job] = []
+    for name in selected:
+        spec = vms[name]
+        exit_code = 0
+        if name in attempts:
+            settings = ctx.scenario.template_settings(name)
+            result = settings.result
+            if attempts[name] <= settings.fail_first:
+                result = "error"
+            elif result == "success" and not pending.get(name, True):
+                result = "no_updates"
+            duration, flood = settings.duration, int(settings.flood_mb * 1024 * 1024)
+            flood_line = int(settings.flood_line_mb * 1024 * 1024)
+            exit_code = settings.exit_code
+        else:
+            result, duration, flood, flood_line = "no_updates", NON_TEMPLATE_DURATION, 0, 0
+        debian = "fedora" not in (name + str(spec.template))
+        jobs.append(Job(name, result, duration, flood, debian, flood_line, exit_code))
+    return jobs
 
 
 def _propagate(ctx: Context, jobs: list[Job], mode: str) -> int:
@@ -457,7 +526,7 @@ def _propagate(ctx: Context, jobs: list[Job], mode: str) -> int:
     is a service VM, or shut down (``-R`` only).  Not reported on any
     stream and not journaled; the power states change.
     """
-    vms = ctx.scenario.vms
+    vms = ctx.vms
     updated = {job.name for job in jobs if job.final == "success"}
     templates = [name for name in sorted(updated) if vms[name].klass == "TemplateVM"]
     state = ctx.store.read()
@@ -501,9 +570,6 @@ def _propagate(ctx: Context, jobs: list[Job], mode: str) -> int:
     code = 0
     order = {name: index for index, name in enumerate(SERVICE_VMS)}
     for name in sorted(restart, key=lambda n: (order.get(n, len(order)), n)):
-        ctx.sleep(ctx.scenario.sim.vm_start_duration)
-        if vms[name].start_fails:
+        if not ctx.start_vm(name):
             code = 13
-            continue
-        ctx.set_power(name, "Running")
     return code

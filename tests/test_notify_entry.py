@@ -398,7 +398,7 @@ def test_hand_over_loses_the_race_to_another_updater(home, qapp, launches, capsy
 
 
 def test_hand_over_honours_the_dist_upgrade_check(home, tmp_path, qapp, launches):
-    scenario = _scenario(tmp_path, '[sim]\nqubes_release = "4.3"\n')
+    scenario = _scenario(tmp_path, '[sim]\nqubes_release = "4.4"\n')
     _answer(_click_check)
     assert entry.main(["--simulate", scenario]) == 7
     assert _update_tools_run(home) == []

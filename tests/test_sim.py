@@ -21,9 +21,9 @@ from sdw_sim.app import QubesException, QubesVMNotStartedError
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = (
-    "fedora-40-xfce",
-    "sd-large-bookworm-template",
-    "sd-small-bookworm-template",
+    "fedora-43-xfce",
+    "sd-viewer-debian-13",
+    "sd-inbox-debian-13",
     "whonix-gateway-17",
 )
 VM_UPDATE = [
@@ -51,20 +51,24 @@ def make_env(tmp_path: Path, toml: str | None = None) -> SimEnv:
 
 
 def tool(
-    env: SimEnv, name: str, *args: str, timeout: float = 30
+    env: SimEnv, name: str, *args: str, answer: str | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
+    """Run a fake tool; stdin is at EOF (as the engine runs them) unless ``answer`` is given."""
     return subprocess.run(
         [str(env.bin_dir / name), *args],
         capture_output=True,
         check=False,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=answer,
+        stdin=subprocess.DEVNULL if answer is None else None,
     )
 
 
-def sudo(env: SimEnv, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return tool(env, "sudo", "-n", str(env.bin_dir / name), *args)
+def sudo(
+    env: SimEnv, name: str, *args: str, answer: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return tool(env, "sudo", "-n", str(env.bin_dir / name), *args, answer=answer)
 
 
 def power(env: SimEnv, name: str) -> str:
@@ -97,13 +101,27 @@ def final_lines(stderr: str) -> dict[str, str]:
         ("[sim]\ntimeout_scale = 0\n", "timeout_scale must be a finite number greater than 0"),
         ('[sim]\nqubes_release = "four"\n', "qubes_release must look like"),
         ('[sim]\nprocesses = "qubesctl"\n', "processes must be a list"),
-        ('[network]\nconnectivity = "great"\n', "connectivity must be one of"),
+        ("[network]\nconnectivity = 5\n", "connectivity must be a string"),
+        ("[network]\nconnectivity_repeat = 0\n", "connectivity_repeat must be between 1"),
         ('[dom0]\nupdates = "yes"\n', "updates must be true or false"),
         ("[dom0]\nupdate_exit = 300\n", "update_exit must be between 0 and 255"),
         ("[dom0]\nupdates = false\ncheck_exit = 100\n", "check_exit = 100"),
-        ('[templates."fedora-40-xfce"]\nresult = "fine"\n', "result must be one of"),
+        ('[templates."fedora-43-xfce"]\nresult = "fine"\n', "result must be one of"),
         ('[templates."sd-app"]\nresult = "error"\n', "sd-app is not a template"),
-        ('[templates."fedora-40-xfce"]\nagent_version = ""\n', "agent_version must look like"),
+        ('[templates."fedora-43-xfce"]\nagent_version = 4.3\n', "agent_version must be a string"),
+        ('[templates."fedora-43-xfce"]\nexit_code = 1\n', "exit_code must be an agent error"),
+        ('[templates."fedora-43-xfce"]\nfail_first = -1\n', "fail_first must be between"),
+        ('[dom0]\nmigration_form = "fifo"\n', "migration_form must be one of"),
+        ("[dom0]\nxen_upgrade = 1\n", "xen_upgrade must be true or false"),
+        ("[client]\nrun_duration = -5\n", "run_duration must be a finite number"),
+        ("[sim]\nclock_jump = -60\n", "clock_jump must be a finite number 0 or more"),
+        ('[vms."sd-app"]\nfiles = { "etc/x" = "y" }\n', "is not an absolute path"),
+        ('[vms."sd-app"]\nstart_duration = "slow"\n', "start_duration must be a number"),
+        (
+            '[vms."sd-new"]\ntemplate = "sd-inbox-debian-13"\n'
+            "created_by_apply = true\nremoved_by_apply = true\n",
+            "cannot be both",
+        ),
         ('[trust]\ndom0_key = "mine"\n', "dom0_key must be one of"),
         ("[trust]\ngpgcheck = 1\n", "gpgcheck must be true or false"),
         ('[client]\nstart_exit = "0"\n', "start_exit must be an integer"),
@@ -112,7 +130,7 @@ def final_lines(stderr: str) -> dict[str, str]:
         ('[faults."qvm-run"]\nexit = 3\n', "mode is required"),
         ('[faults."qvm-run"]\nmode = "missing"\nmatch = "x"\n', "drop match"),
         ('[vms."sd-new"]\nklass = "AppVM"\n', "needs a template"),
-        ('[vms."fedora-40-xfce"]\nabsent = true\n', "fedora-40-xfce is not in the inventory"),
+        ('[vms."fedora-43-xfce"]\nabsent = true\n', "fedora-43-xfce is not in the inventory"),
         ('[vms."dom0"]\npower = "Halted"\n', "dom0 cannot be changed"),
         ('[vms."sd-app"]\npower = "Paused"\n', "power must be one of"),
         ("[sim\n", "not valid TOML"),
@@ -143,9 +161,13 @@ def test_example_scenarios_load() -> None:
         "network-down.toml",
         "migration.toml",
         "dist-upgrade.toml",
+        "qubes-4.2.toml",
     }
     loaded = {f.name: load_scenario(f) for f in files}
     assert 0.02 < loaded["demo.toml"].sim.time_scale < 0.05
+    # the demo's app exits within seconds, so an engine that waits for it still ends
+    demo = loaded["demo.toml"]
+    assert demo.client.run_duration * demo.sim.time_scale < 10
     assert loaded["network-down.toml"].network.connectivity == "none"
     assert loaded["dist-upgrade.toml"].sim.qubes_release == "4.3"
     assert loaded["migration.toml"].dom0.migration
@@ -155,20 +177,20 @@ def test_scenario_extensions_change_the_inventory(tmp_path: Path) -> None:
     env = make_env(
         tmp_path,
         '[vms."sys-usb"]\nabsent = true\n'
-        '[vms."sd-extra"]\ntemplate = "sd-small-bookworm-template"\ntags = ["sd-workstation"]\n'
+        '[vms."sd-extra"]\ntemplate = "sd-inbox-debian-13"\ntags = ["sd-workstation"]\n'
         'power = "Running"\nfeatures = { servicevm = true }\n'
         '[vms."sd-viewer-disp"]\nklass = "DispVM"\ntemplate = "sd-viewer"\n'
-        '[templates."fedora-40-xfce"]\nagent_version = "none"\n',
+        '[templates."fedora-43-xfce"]\nagent_version = "none"\n',
     )
     domains = env.app.domains
     assert "sys-usb" not in domains
     assert domains["sd-extra"].get_power_state() == "Running"
     assert domains["sd-extra"].features.get("servicevm") == "1"
     assert domains["sd-viewer-disp"].template.name == "sd-viewer"
-    assert "qubes-agent-version" not in domains["fedora-40-xfce"].features
-    small = domains["sd-small-bookworm-template"]
+    assert "qubes-agent-version" not in domains["fedora-43-xfce"].features
+    small = domains["sd-inbox-debian-13"]
     assert "sd-extra" in [vm.name for vm in small.derived_vms]
-    large = domains["sd-large-bookworm-template"]
+    large = domains["sd-viewer-debian-13"]
     assert "sd-viewer-disp" in [vm.name for vm in large.derived_vms]
     assert "sd-viewer-disp" not in [vm.name for vm in large.appvms]
 
@@ -176,7 +198,8 @@ def test_scenario_extensions_change_the_inventory(tmp_path: Path) -> None:
 # ----- inventory and the fake qubesadmin --------------------------------------
 
 
-def test_default_inventory_is_the_standard_workstation(tmp_path: Path) -> None:
+def test_default_inventory_is_sdw_17_on_qubes_43(tmp_path: Path) -> None:
+    """design §5: SecureDrop Workstation 1.7 on Qubes 4.3, exactly."""
     env = make_env(tmp_path)
     domains = env.app.domains
     names = [vm.name for vm in domains]
@@ -185,26 +208,38 @@ def test_default_inventory_is_the_standard_workstation(tmp_path: Path) -> None:
     assert domains["dom0"].klass == "AdminVM"
     assert {n for n in names if domains[n].klass == "TemplateVM"} == set(TEMPLATES)
     expected = {
-        "sys-net": ("fedora-40-xfce", "Running"),
-        "sys-usb": ("fedora-40-xfce", "Running"),
+        "sys-net": ("fedora-43-xfce", "Running"),
+        "sys-firewall": ("fedora-43-xfce", "Running"),
+        "sys-usb": ("fedora-43-xfce", "Running"),
         "sys-whonix": ("whonix-gateway-17", "Running"),
-        "sd-whonix": ("whonix-gateway-17", "Running"),
-        "sd-app": ("sd-small-bookworm-template", "Halted"),
-        "sd-log": ("sd-small-bookworm-template", "Running"),
-        "sd-viewer": ("sd-large-bookworm-template", "Halted"),
-        "sd-devices": ("sd-large-bookworm-template", "Halted"),
+        "sd-app": ("sd-inbox-debian-13", "Halted"),
+        "sd-proxy": ("sd-inbox-debian-13", "Halted"),
+        "sd-gpg": ("sd-inbox-debian-13", "Halted"),
+        "sd-log": ("sd-inbox-debian-13", "Running"),
+        "sd-viewer": ("sd-viewer-debian-13", "Halted"),
+        "sd-devices": ("sd-viewer-debian-13", "Halted"),
+        "sd-printers": ("sd-viewer-debian-13", "Halted"),
     }
+    assert set(names) == {"dom0", *TEMPLATES, *expected}
+    assert "sd-whonix" not in domains
     for name, (template, state) in expected.items():
+        assert domains[name].klass == "AppVM"
         assert domains[name].template.name == template
         assert domains[name].get_power_state() == state
+    for name in TEMPLATES:
+        assert domains[name].get_power_state() == "Halted"
     tagged = {vm.name for vm in domains if "sd-workstation" in vm.tags}
-    assert "sys-net" not in tagged and "fedora-40-xfce" not in tagged
-    assert {"sd-app", "sd-whonix", "sd-small-bookworm-template"} <= tagged
+    assert tagged == {"sd-inbox-debian-13", "sd-viewer-debian-13"} | {
+        n for n in expected if n.startswith("sd-")
+    }
     assert domains["sys-firewall"].features.get("servicevm") == "1"
     assert domains["sd-app"].features.get("servicevm") is None
     assert domains["sd-viewer"].features["template_for_dispvms"] == "1"
-    assert domains["fedora-40-xfce"].features["qubes-agent-version"] == "4.2"
-    assert getattr(domains["fedora-40-xfce"], "template", None) is None
+    for name in TEMPLATES:
+        assert domains[name].features["qubes-agent-version"] == "4.3"
+    assert (env.root / "etc" / "os-release").read_text().count("VERSION_ID=4.3\n") == 1
+    assert (env.root / "etc" / "qubes-release").read_text() == "Qubes release 4.3 (R4.3)\n"
+    assert getattr(domains["fedora-43-xfce"], "template", None) is None
     assert getattr(domains["dom0"], "template", None) is None
     with pytest.raises(KeyError):
         domains["sd-nothing"]
@@ -212,6 +247,27 @@ def test_default_inventory_is_the_standard_workstation(tmp_path: Path) -> None:
         domains["sd-app"].features["nope"]
     assert domains.get("sd-nothing") is None and "sd-app" in domains
     assert domains["sd-app"] == "sd-app"
+
+
+def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
+    env = setup(REPO / "scenarios" / "qubes-4.2.toml", tmp_path / "state")
+    domains = env.app.domains
+    templates = {vm.name for vm in domains if vm.klass == "TemplateVM"}
+    assert templates == {
+        "fedora-40-xfce",
+        "whonix-gateway-17",
+        "sd-small-bookworm-template",
+        "sd-large-bookworm-template",
+    }
+    assert domains["sd-whonix"].template.name == "whonix-gateway-17"
+    assert domains["sd-whonix"].get_power_state() == "Running"
+    assert "sd-workstation" in domains["sd-whonix"].tags
+    assert domains["sd-app"].template.name == "sd-small-bookworm-template"
+    assert domains["sd-viewer"].template.name == "sd-large-bookworm-template"
+    assert domains["sys-net"].template.name == "fedora-40-xfce"
+    assert "sd-printers" not in domains and "fedora-43-xfce" not in domains
+    assert {domains[t].features["qubes-agent-version"] for t in templates} == {"4.2"}
+    assert "VERSION_ID=4.2\n" in (env.root / "etc" / "os-release").read_text()
 
 
 def test_app_actions_change_power_and_are_journaled(tmp_path: Path) -> None:
@@ -347,23 +403,45 @@ def test_dom0_update_failure_keeps_updates_pending(tmp_path: Path) -> None:
     assert tool(env, "qubes-dom0-update", "--check-only").returncode == 100
 
 
-def test_migration_flag_is_left_by_highstate_and_removed_inside_the_fake_root(
+def test_migration_flag_is_a_non_empty_directory_removed_only_with_rm_r(
+    tmp_path: Path,
+) -> None:
+    """SecureDrop Workstation 1.7: its RPM %post makes /tmp/sdw-migrations/ and a file in it."""
+    env = make_env(tmp_path, "[dom0]\nmigration = true\n")
+    flag = env.root / "tmp" / "sdw-migrations"
+    assert flag.is_dir() and os.listdir(flag)
+    assert sudo(env, "qubesctl", "--show-output", "state.highstate").returncode == 0
+    assert flag.is_dir()  # the Salt state neither makes nor removes it
+    assert tool(env, "sdw-admin", "--apply").returncode == 0
+    assert flag.is_dir()  # sdw-admin leaves it to the updater
+    denied = tool(env, "rm", "-rf", "--", "/tmp/sdw-migrations")
+    assert denied.returncode == 1 and "Operation not permitted" in denied.stderr
+    not_recursive = sudo(env, "rm", "-f", "--", "/tmp/sdw-migrations")
+    assert not_recursive.returncode == 1 and "Is a directory" in not_recursive.stderr
+    assert sudo(env, "rm", "-rf", "--", "/tmp/sdw-migrations").returncode == 0
+    assert not flag.exists()
+    # applied: a later dom0 update's %post leaves no flag
+    assert sudo(env, "qubes-dom0-update", "-y").returncode == 0
+    assert not flag.exists()
+
+
+def test_migration_flag_of_older_releases_is_a_file(tmp_path: Path) -> None:
+    env = make_env(tmp_path, '[dom0]\nmigration = true\nmigration_form = "file"\n')
+    flag = env.root / "tmp" / "sdw-migrations"
+    assert flag.is_file() and flag.read_bytes().strip()
+    assert sudo(env, "rm", "-f", "--", "/tmp/sdw-migrations").returncode == 0
+    assert not flag.exists()
+
+
+def test_dom0_update_recreates_a_pending_migration_flag_and_reboot_empties_tmp(
     tmp_path: Path,
 ) -> None:
     env = make_env(tmp_path, "[dom0]\nmigration = true\n")
     flag = env.root / "tmp" / "sdw-migrations"
-    assert not flag.exists()
-    assert tool(env, "qubesctl", "--show-output", "state.highstate").returncode == 1  # no sudo
-    assert sudo(env, "qubesctl", "--show-output", "state.highstate").returncode == 0
-    assert flag.read_bytes().strip()
-    assert tool(env, "sdw-admin", "--apply").returncode == 0
-    denied = tool(env, "rm", "-f", "--", "/tmp/sdw-migrations")
-    assert denied.returncode == 1 and "Operation not permitted" in denied.stderr
-    assert sudo(env, "rm", "-f", "--", "/tmp/sdw-migrations").returncode == 0
-    assert not flag.exists()
-    # the migration was applied: the next highstate leaves no flag
-    assert sudo(env, "qubesctl", "--show-output", "state.highstate").returncode == 0
-    assert not flag.exists()
+    assert sudo(env, "reboot").returncode == 0
+    assert not flag.exists()  # /tmp is a tmpfs: the flag is lost (SecureDrop #1540)
+    assert sudo(env, "qubes-dom0-update", "-y").returncode == 0
+    assert flag.is_dir() and os.listdir(flag)  # the new dom0 package's %post
 
 
 def test_rm_never_touches_the_real_file_system(tmp_path: Path) -> None:
@@ -377,12 +455,31 @@ def test_rm_never_touches_the_real_file_system(tmp_path: Path) -> None:
     assert sudo(env, "rm", "-rf", "relative").returncode == 1
 
 
-def test_highstate_and_apply_failures(tmp_path: Path) -> None:
-    env = make_env(tmp_path, "[dom0]\nhighstate_exit = 20\napply_exit = 5\n")
+def test_highstate_failure_in_dom0_exits_1_and_apply_failure_keeps_its_code(
+    tmp_path: Path,
+) -> None:
+    env = make_env(tmp_path, "[dom0]\nhighstate_exit = 2\napply_exit = 5\n")
     salt = sudo(env, "qubesctl", "--show-output", "state.highstate")
-    assert salt.returncode == 20
+    assert salt.returncode == 1  # reference §8.10, whatever salt-call's own code
     assert "DOM0 configuration failed, not continuing" in salt.stderr
+    assert "Failed:    1" in salt.stdout
     assert tool(env, "sdw-admin", "--apply").returncode == 5
+    assert [r["exit"] for r in read_journal(env.journal_path)] == [1, 5]
+
+
+def test_qubesctl_exits_with_the_largest_vm_code(tmp_path: Path) -> None:
+    env = make_env(
+        tmp_path,
+        '[vms."sys-usb"]\nsalt_exit = 20\n[vms."sd-log"]\nsalt_exit = 2\n',
+    )
+    run = sudo(env, "qubesctl", "--skip-dom0", "--targets", "sys-usb,sd-log,sd-nope", "state.sls")
+    assert run.returncode == 20
+    assert "sys-usb: ERROR (exit code 20, details in /var/log/qubes/mgmt-sys-usb.log)" in run.stdout
+    assert "sd-nope" not in run.stdout  # unknown targets are silently ignored
+    fine = sudo(env, "qubesctl", "--skip-dom0", "--targets", "sys-net", "state.sls")
+    assert (fine.returncode, fine.stdout) == (0, "sys-net: OK\n")
+    dom0_only = sudo(env, "qubesctl", "--show-output", "state.highstate")
+    assert dom0_only.returncode == 0 and "sys-usb" not in dom0_only.stdout
 
 
 def test_reboot_resets_uptime_and_power_states(tmp_path: Path) -> None:
@@ -404,7 +501,7 @@ def test_reboot_resets_uptime_and_power_states(tmp_path: Path) -> None:
     [
         ("success", 0, "done success"),
         ("no_updates", 0, "done no_updates"),
-        ("error", 1, "done error"),
+        ("error", 24, "done error"),
         ("cancelled", 130, "done cancelled"),
     ],
 )
@@ -423,11 +520,11 @@ def test_vm_update_snapshots_and_exit_codes(
         assert snapshot == set(TEMPLATES)
     last = final_lines(run.stderr)
     assert last["whonix-gateway-17"] == f"whonix-gateway-17 {final}"
-    assert last["fedora-40-xfce"] == "fedora-40-xfce done success"
+    assert last["fedora-43-xfce"] == "fedora-43-xfce done success"
     percents = [
         float(m["pct"])
         for line in lines
-        if (m := PROGRESS.fullmatch(line)) and m["vm"] == "fedora-40-xfce" and m["pct"]
+        if (m := PROGRESS.fullmatch(line)) and m["vm"] == "fedora-43-xfce" and m["pct"]
     ]
     assert percents == sorted(percents) and percents[-1] == 100.0
     output = [re.match(r"([^:]+):(out|err): ", line) for line in run.stdout.splitlines()]
@@ -436,34 +533,34 @@ def test_vm_update_snapshots_and_exit_codes(
 
 def test_vm_update_status_change_then_new_percent(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    run = vm_update(env, "fedora-40-xfce")
+    run = vm_update(env, "fedora-43-xfce")
     lines = run.stderr.splitlines()
     assert lines[:4] == [
-        "fedora-40-xfce pending None",
-        "fedora-40-xfce updating 0.0",
-        "fedora-40-xfce updating 8.33",
-        "fedora-40-xfce updating 8.33",
+        "fedora-43-xfce pending None",
+        "fedora-43-xfce updating 0.0",
+        "fedora-43-xfce updating 8.33",
+        "fedora-43-xfce updating 8.33",
     ]
-    assert lines[-1] == "fedora-40-xfce done success"
+    assert lines[-1] == "fedora-43-xfce done success"
 
 
 def test_vm_update_garbage_never_reports_done(tmp_path: Path) -> None:
-    env = make_env(tmp_path, '[templates."sd-large-bookworm-template"]\nresult = "garbage"\n')
-    run = vm_update(env, "sd-large-bookworm-template", "fedora-40-xfce")
+    env = make_env(tmp_path, '[templates."sd-viewer-debian-13"]\nresult = "garbage"\n')
+    run = vm_update(env, "sd-viewer-debian-13", "fedora-43-xfce")
     assert run.returncode == 0
     good = [PROGRESS.fullmatch(line) for line in run.stderr.splitlines()]
-    large = [m for m in good if m and m["vm"] == "sd-large-bookworm-template"]
+    large = [m for m in good if m and m["vm"] == "sd-viewer-debian-13"]
     assert all(m["done"] is None and m["pct"] is None for m in large)
     assert any(m is None for m in good)  # malformed lines were printed
-    assert final_lines(run.stderr)["fedora-40-xfce"] == "fedora-40-xfce done success"
+    assert final_lines(run.stderr)["fedora-43-xfce"] == "fedora-43-xfce done success"
 
 
 def test_vm_update_rejects_bad_targets(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    unknown = vm_update(env, "fedora-40-xfce", "sd-nope")
+    unknown = vm_update(env, "fedora-43-xfce", "sd-nope")
     assert unknown.returncode == 64
     assert "Unknown qube name: sd-nope" in unknown.stderr
-    assert vm_update(env, "fedora-40-xfce", "fedora-40-xfce").returncode == 64
+    assert vm_update(env, "fedora-43-xfce", "fedora-43-xfce").returncode == 64
     usage = tool(env, "qubes-vm-update", "--force-update", "--update-if-available")
     assert usage.returncode == 2
     assert read_journal(env.journal_path)[-1]["exit"] == 2
@@ -471,11 +568,11 @@ def test_vm_update_rejects_bad_targets(tmp_path: Path) -> None:
 
 def test_a_successful_update_is_remembered(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    assert final_lines(vm_update(env, "fedora-40-xfce").stderr)["fedora-40-xfce"].endswith(
+    assert final_lines(vm_update(env, "fedora-43-xfce").stderr)["fedora-43-xfce"].endswith(
         "done success"
     )
-    again = vm_update(env, "fedora-40-xfce")
-    assert final_lines(again.stderr)["fedora-40-xfce"] == "fedora-40-xfce done no_updates"
+    again = vm_update(env, "fedora-43-xfce")
+    assert final_lines(again.stderr)["fedora-43-xfce"] == "fedora-43-xfce done no_updates"
 
 
 def test_propagation_restarts_service_vms_and_stops_the_others(tmp_path: Path) -> None:
@@ -483,35 +580,45 @@ def test_propagation_restarts_service_vms_and_stops_the_others(tmp_path: Path) -
     domains = env.app.domains
     net_started = domains["sys-net"].start_time
     time.sleep(0.01)
-    run = vm_update(env, "fedora-40-xfce", "sd-small-bookworm-template")
+    run = vm_update(env, "fedora-43-xfce", "sd-inbox-debian-13")
     assert run.returncode == 0
     assert power(env, "sys-net") == "Running"
     assert domains["sys-net"].start_time != net_started  # restarted
     assert power(env, "sys-firewall") == "Running"
     assert power(env, "sd-log") == "Halted"  # -R: shut down, not restarted
-    assert power(env, "sd-small-bookworm-template") == "Halted"
-    assert power(env, "sd-whonix") == "Running"  # its template was not updated
+    assert power(env, "sd-inbox-debian-13") == "Halted"
+    assert power(env, "sys-whonix") == "Running"  # its template was not updated
     assert [r["tool"] for r in read_journal(env.journal_path)] == ["qubes-vm-update"]
 
 
 def test_propagation_with_apply_to_sys_leaves_other_vms_running(tmp_path: Path) -> None:
     env = make_env(tmp_path)
-    run = tool(env, "qubes-vm-update", "-r", "--force-update", "--targets", "whonix-gateway-17")
+    run = tool(env, "qubes-vm-update", "-r", "--force-update", "--targets", "sd-inbox-debian-13")
     assert run.returncode == 0
-    assert power(env, "sd-whonix") == "Running"
+    assert power(env, "sd-log") == "Running"
     assert power(env, "sys-whonix") == "Running"
+
+
+def test_a_failing_template_leaves_the_vms_of_the_others_halted(tmp_path: Path) -> None:
+    """reference §8.9: -R applies only the templates that ended success."""
+    env = make_env(tmp_path, '[templates."fedora-43-xfce"]\nresult = "error"\nexit_code = 23\n')
+    run = vm_update(env, "fedora-43-xfce", "sd-inbox-debian-13")
+    assert run.returncode == 23
+    assert power(env, "sd-log") == "Halted"  # sd-inbox's update was applied: shut down
+    assert power(env, "sys-net") == "Running"  # its template failed: left as it was
+    assert "Temporary failure resolving" in run.stdout  # what a refresh error (23) says
 
 
 def test_propagation_failure_to_restart_exits_13(tmp_path: Path) -> None:
     env = make_env(tmp_path, '[vms."sys-usb"]\nstart_fails = true\n')
-    assert vm_update(env, "fedora-40-xfce").returncode == 13
+    assert vm_update(env, "fedora-43-xfce").returncode == 13
     assert power(env, "sys-usb") == "Halted"
 
 
 def test_vm_update_hang_is_killable_by_sigterm_on_the_group(tmp_path: Path) -> None:
-    env = make_env(tmp_path, '[templates."fedora-40-xfce"]\nresult = "hang"\n')
+    env = make_env(tmp_path, '[templates."fedora-43-xfce"]\nresult = "hang"\n')
     proc = subprocess.Popen(
-        [str(env.bin_dir / "qubes-vm-update"), *VM_UPDATE[1:], "fedora-40-xfce,whonix-gateway-17"],
+        [str(env.bin_dir / "qubes-vm-update"), *VM_UPDATE[1:], "fedora-43-xfce,whonix-gateway-17"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -529,16 +636,16 @@ def test_vm_update_hang_is_killable_by_sigterm_on_the_group(tmp_path: Path) -> N
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
     assert final_lines(stderr)["whonix-gateway-17"] == "whonix-gateway-17 done success"
-    assert "done" not in final_lines(stderr)["fedora-40-xfce"]
+    assert "done" not in final_lines(stderr)["fedora-43-xfce"]
     assert read_journal(env.journal_path)[-1]["exit"] == -signal.SIGTERM
     assert not [p for p in os.listdir(env.root / "proc") if p == str(proc.pid)]
 
 
 def test_vm_update_crash_leaves_minus_nine_in_the_journal(tmp_path: Path) -> None:
-    env = make_env(tmp_path, '[templates."sd-small-bookworm-template"]\nresult = "crash"\n')
+    env = make_env(tmp_path, '[templates."sd-inbox-debian-13"]\nresult = "crash"\n')
     run = vm_update(env, *TEMPLATES)
     assert run.returncode == -signal.SIGKILL
-    assert "sd-small-bookworm-template updating 50.0" in run.stderr
+    assert "sd-inbox-debian-13 updating 50.0" in run.stderr
     assert read_journal(env.journal_path)[-1]["exit"] in (-9, None)
 
 
@@ -546,10 +653,10 @@ def test_vm_update_flood_is_streamed(tmp_path: Path) -> None:
     env = make_env(
         tmp_path,
         "[sim]\ntime_scale = 0.5\nvm_start_duration = 0\nvm_shutdown_duration = 0\n"
-        '[templates."fedora-40-xfce"]\nflood_mb = 8\nduration = 4\n',
+        '[templates."fedora-43-xfce"]\nflood_mb = 8\nduration = 4\n',
     )
     proc = subprocess.Popen(
-        [str(env.bin_dir / "qubes-vm-update"), *VM_UPDATE[1:], "fedora-40-xfce"],
+        [str(env.bin_dir / "qubes-vm-update"), *VM_UPDATE[1:], "fedora-43-xfce"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -561,11 +668,11 @@ def test_vm_update_flood_is_streamed(tmp_path: Path) -> None:
         total = len(first)
         lines = first.split(b"\n")
         carry = lines.pop()
-        bad = sum(not line.startswith(b"fedora-40-xfce:out: ") for line in lines)
+        bad = sum(not line.startswith(b"fedora-43-xfce:out: ") for line in lines)
         for chunk in proc.stdout:
             total += len(chunk)
             line, carry = carry + chunk, b""
-            bad += not line.startswith((b"fedora-40-xfce:out: ", b"fedora-40-xfce:err: "))
+            bad += not line.startswith((b"fedora-43-xfce:out: ", b"fedora-43-xfce:err: "))
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:

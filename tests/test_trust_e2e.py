@@ -107,7 +107,7 @@ def test_signers_are_checked_even_without_dom0_updates(home: Path) -> None:
 @pytest.mark.parametrize(
     ("source", "words"),
     [
-        ("extra_key", ["sd-small-bookworm-template", "also trusts another key"]),
+        ("extra_key", ["sd-inbox-debian-13", "also trusts another key"]),
         ("trusted_yes", ["accepts unsigned data (Trusted)"]),
     ],
 )
@@ -119,8 +119,8 @@ def test_template_source_trusting_more_stops_before_template_updates(
     assert "qubes-vm-update" not in tools(journal)
     reads = [r for r in journal if r["tool"] == "qvm-run" and "cat" in r["argv"]]
     assert {r["argv"][2] for r in reads} == {
-        "sd-small-bookworm-template",
-        "sd-large-bookworm-template",
+        "sd-inbox-debian-13",
+        "sd-viewer-debian-13",
     }
     # the templates the check started are halted again
     assert journal[-1]["tool"] == "qvm-shutdown"

@@ -43,9 +43,9 @@ from sdw_updater.plan import RunResult, Step
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
-TEMPLATE_ERROR = NO_DOM0 + '[templates."sd-large-bookworm-template"]\nresult = "error"\n'
+TEMPLATE_ERROR = NO_DOM0 + '[templates."sd-viewer-debian-13"]\nresult = "error"\n'
 NETWORK_DOWN = INSTANT + '[network]\nconnectivity = "none"\n'
-DIST_UPGRADE = '[sim]\ntime_scale = 0.0\nqubes_release = "4.3"\n'
+DIST_UPGRADE = '[sim]\ntime_scale = 0.0\nqubes_release = "4.4"\n'
 CLIENT_FAILS = NO_DOM0 + "[client]\nstart_exit = 1\n"
 # About two real seconds, spread over every kind of step.
 TIMED = """
@@ -55,13 +55,13 @@ time_scale = 0.002
 check_duration = 50
 update_duration = 200
 highstate_duration = 200
-[templates."fedora-40-xfce"]
+[templates."fedora-43-xfce"]
 duration = 150
 [templates."whonix-gateway-17"]
 duration = 250
-[templates."sd-small-bookworm-template"]
+[templates."sd-inbox-debian-13"]
 duration = 200
-[templates."sd-large-bookworm-template"]
+[templates."sd-viewer-debian-13"]
 duration = 300
 """
 CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
@@ -270,14 +270,14 @@ def test_template_failure_names_the_template_exit_1(
     assert run_to_end(qtbot, wizard) == "failed"
     page = wizard.outcomes["failed"]
     body = page.body.text()
-    assert "sd-large-bookworm-template" in body
+    assert "sd-viewer-debian-13" in body
     assert S.step_words("templates") in body
     assert page.log_path.text() == "~/.securedrop_updater/logs/updater.log"
-    assert "sd-large-bookworm-template" in page.technical.toPlainText()
+    assert "sd-viewer-debian-13" in page.technical.toPlainText()
     assert wizard.focusWidget() is page.buttons["close"]
     assert not page.buttons["retry"].autoDefault()
-    assert wizard.progress.rows["sd-large-bookworm-template"].state == "failed"
-    assert wizard.progress.rows["sd-large-bookworm-template"].text == S.tr(S.TEMPLATE_FAILED)
+    assert wizard.progress.rows["sd-viewer-debian-13"].state == "failed"
+    assert wizard.progress.rows["sd-viewer-debian-13"].text == S.tr(S.TEMPLATE_FAILED)
     assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 1
     assert not client_started(home)
 
@@ -404,10 +404,10 @@ def test_progress_is_smooth_and_never_goes_back(
     assert S.step_words("dom0_update") in steps
     assert S.step_words("templates") in steps
     assert set(wizard.progress.rows) == {
-        "fedora-40-xfce",
+        "fedora-43-xfce",
         "whonix-gateway-17",
-        "sd-small-bookworm-template",
-        "sd-large-bookworm-template",
+        "sd-inbox-debian-13",
+        "sd-viewer-debian-13",
     }
 
 
@@ -437,10 +437,10 @@ def test_ui_thread_keeps_running_during_a_slow_tool(qtbot: Any, make_wizard: Fac
         + "".join(
             f'[templates."{name}"]\nduration = 5\n'
             for name in (
-                "fedora-40-xfce",
+                "fedora-43-xfce",
                 "whonix-gateway-17",
-                "sd-small-bookworm-template",
-                "sd-large-bookworm-template",
+                "sd-inbox-debian-13",
+                "sd-viewer-debian-13",
             )
         )
     )
@@ -472,7 +472,7 @@ def test_elapsed_and_time_left_are_shown(qtbot: Any, make_wizard: Factory) -> No
 
 
 def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Factory) -> None:
-    wizard = make_wizard(NO_DOM0 + '[templates."fedora-40-xfce"]\nflood_mb = 2\n')
+    wizard = make_wizard(NO_DOM0 + '[templates."fedora-43-xfce"]\nflood_mb = 2\n')
     start(qtbot, wizard)
     page = wizard.progress
     assert not page.details.isVisible()
@@ -487,7 +487,7 @@ def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Fac
     assert wizard.height() == scaled(HEIGHT)
     text = page.details.toPlainText()
     assert page.details.blockCount() <= DETAILS_MAX_LINES
-    assert "fedora-40-xfce" in text
+    assert "fedora-43-xfce" in text
     qtbot.mouseClick(page.details_button, Qt.LeftButton)
     assert not page.details.isVisible()
 
@@ -531,11 +531,11 @@ def assert_screens_fit(wizard: Wizard) -> None:
     wizard.show_result(
         RunResult(
             ExitCode.FAILED,
-            "These templates failed to update: sd-large-bookworm-template, whonix-gateway-17 "
+            "These templates failed to update: sd-viewer-debian-13, whonix-gateway-17 "
             "(qubes-vm-update exited with code 1).",
             failed_step=Step.TEMPLATES,
             templates={
-                "sd-large-bookworm-template": ev.TemplateState.FAILED,
+                "sd-viewer-debian-13": ev.TemplateState.FAILED,
                 "whonix-gateway-17": ev.TemplateState.FAILED,
             },
             dom0_updated=True,
@@ -543,7 +543,7 @@ def assert_screens_fit(wizard: Wizard) -> None:
         )
     )
     # The fullest progress: four templates, the longest hint, the close-refused notice.
-    names = ("fedora-40-xfce", "whonix-gateway-17", "sd-small-bookworm-template", "sd-large-x")
+    names = ("fedora-43-xfce", "whonix-gateway-17", "sd-inbox-debian-13", "sd-large-x")
     wizard.progress.handle_all([ev.TemplatesPlanned(names), ev.StepStarted("migration", "")])
     wizard.progress.refuse_close()
     pages = [wizard.intro, wizard.progress, *wizard.outcomes.values()]
