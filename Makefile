@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo-home
 
-.PHONY: venv demo demo-gui test test-quick lint screenshots bench bench-quick rpm clean
+.PHONY: venv demo demo-gui test test-quick lint screenshots bench bench-quick rpm man clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,12 @@ bench-quick: venv
 
 rpm:
 	bash rpm/build.sh
+
+# The manual pages of sdw-updater, sdw-notify and sdw-login, from their
+# argument parsers (launcher/manpage.py; standard library only, no venv).
+MAN_DIR ?= build/man
+man:
+	$(PYTHON) -m launcher.manpage --output $(MAN_DIR)
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from sdw_updater import logs
+from sdw_updater import contract, logs
 from sdw_updater.context import Context, UsageError, open_context
 from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import DEFAULT_SKIP_DELTA, Action
@@ -59,6 +59,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sdw-updater {__version__}")
     return parser
+
+
+_STATE = f"~/{contract.STATE_DIR_NAME}"
+
+#: ``man sdw-updater`` beyond what the parser says (rendered by launcher/manpage.py).
+MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "DESCRIPTION": (
+        (
+            "",
+            f"When the workstation is up to date it starts the SecureDrop app in "
+            f"{contract.CLIENT_VM} at once. Otherwise a window (a terminal with --cli) "
+            "updates dom0 and every template the workstation depends on, restarts the VMs "
+            "that need it, and then starts the app; when dom0 was updated it asks for a "
+            "reboot instead.",
+        ),
+        (
+            "",
+            "A reboot asked for earlier and not yet done is never answered by updating "
+            "again, whatever --skip-delta says. Admins force a run with --skip-delta 0 "
+            "and read the logs listed under FILES.",
+        ),
+    ),
+    "EXIT STATUS": tuple(
+        (str(int(code)), text)
+        for code, text in (
+            (ExitCode.OK, "Up to date (fresh, or updated now); the app was started."),
+            (ExitCode.FAILED, "Updates failed; the app was not started."),
+            (ExitCode.USAGE, "Usage error: a bad option or scenario file."),
+            (
+                ExitCode.REBOOT_REQUIRED,
+                "Reboot required (dom0 was updated now, or a reboot asked for earlier has "
+                "not happened); the app was not started.",
+            ),
+            (
+                ExitCode.NETWORK,
+                "Network unavailable; nothing was attempted and the state files are unchanged.",
+            ),
+            (ExitCode.LOCKED, "Another updater is running."),
+            (
+                ExitCode.TRUST,
+                "A trust check failed (key, signature, repository configuration); nothing "
+                "was applied after it.",
+            ),
+            (
+                ExitCode.DIST_UPGRADE,
+                "Qubes is in the middle of a distribution upgrade; nothing was attempted.",
+            ),
+            (ExitCode.CLIENT_FAILED, "Updates are fine but the app could not be started."),
+        )
+    ),
+    "FILES": (
+        (f"{_STATE}/{contract.STATUS_FILE}", "The last recorded status (JSON)."),
+        (f"{_STATE}/{contract.LAST_UPDATED_FILE}", "The time of the last successful run."),
+        (
+            f"{_STATE}/{contract.LOG_DIR_NAME}/{contract.UPDATER_LOG}",
+            "What ran and why.",
+        ),
+        (
+            f"{_STATE}/{contract.LOG_DIR_NAME}/{contract.DETAIL_LOG}",
+            "The output of every tool the updater ran.",
+        ),
+        (
+            f"$XDG_RUNTIME_DIR/{contract.UPDATER_LOCK}",
+            "Held while an updater runs (else in /run/user/UID, else in the state directory).",
+        ),
+    ),
+    "SEE ALSO": (("", "sdw-notify(1), sdw-login(1)"),),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,8 @@
 #
 # Writes dist/securedrop-updater-<version>-<release>.noarch.rpm and the
 # .src.rpm beside it, then prints "<sha256>  <path>" for each, the binary
-# RPM last. Needs git, gzip, tar, sha256sum and rpmbuild; no virtualenv.
+# RPM last. Needs git, gzip, tar, sha256sum, rpmbuild and python3 (3.11 or
+# later, standard library only); no virtualenv.
 set -euo pipefail
 
 umask 022
@@ -30,16 +31,19 @@ case "${1-}" in
     "") ;;
     --worktree) source_mode="worktree" ;;
     -h | --help)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument: $1 (usage: rpm/build.sh [--worktree])" ;;
 esac
 [ $# -le 1 ] || die "too many arguments (usage: rpm/build.sh [--worktree])"
 
-for tool in git gzip tar sha256sum rpmbuild; do
-    command -v "$tool" >/dev/null || die "$tool not found (on Debian: apt-get install rpm git)"
+for tool in git gzip tar sha256sum rpmbuild python3; do
+    command -v "$tool" >/dev/null || die "$tool not found (on Debian: apt-get install rpm git python3)"
 done
+# The spec's %build writes the manual pages with python3 (launcher/manpage.py).
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "python3 is $(python3 -c 'import platform; print(platform.python_version())'); the manual pages need 3.11 or later"
 
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel) || die "not inside a git repository"
 cd "$repo"
@@ -85,7 +89,7 @@ spec_release=$(printf '%s\n' "$spec" | sed -n 's/^Release:[[:space:]]*\([^[:spac
 work=$(mktemp -d "${TMPDIR:-/tmp}/$name-rpm.XXXXXXXX")
 trap 'rm -rf "$work"' EXIT
 topdir=$work/rpmbuild
-mkdir -p "$topdir/SOURCES" "$topdir/SPECS" "$work/home" "$work/tmp"
+mkdir -p "$topdir/SOURCES" "$topdir/SPECS" "$topdir/BUILD" "$work/home" "$work/tmp"
 
 # The source tarball: same commit, same bytes (git archive stamps every entry
 # with the commit time; gzip -n leaves out the name and the time).
@@ -109,12 +113,17 @@ printf '%s\n' "$spec" >"$topdir/SPECS/$name.spec"
 touch -d "@$epoch" "$tarball" "$topdir/SPECS/$name.spec"
 
 # HOME points at an empty directory so no ~/.rpmmacros or ~/.rpmrc applies.
-# --nodeps: there are no build dependencies, and Debian has no rpm database
-# of its own packages to check them against.
+# --nodeps: Debian has no rpm database of its own packages to check the build
+# dependencies (python3, gzip) against; the tool check above did.
+# The SRPM's header records the spec with its macros expanded, %{SOURCE0}
+# included: _sourcedir is relative to the build directory, where rpmbuild
+# runs and where every section of the spec starts, so it expands to
+# ../SOURCES/<tarball> wherever the build runs.
 log=$work/rpmbuild.log
 run_rpmbuild() {
-    HOME=$work/home "$@" --nodeps \
+    (cd "$topdir/BUILD" && HOME=$work/home "$@" --nodeps \
         --define "_topdir $topdir" \
+        --define "_sourcedir ../SOURCES" \
         --define "_tmppath $work/tmp" \
         --define "_buildhost reproducible" \
         --define "use_source_date_epoch_as_buildtime 1" \
@@ -126,7 +135,7 @@ run_rpmbuild() {
         --define "_binary_filedigest_algorithm 8" \
         --define "_build_id_links none" \
         --define "_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
-        "$topdir/SPECS/$name.spec" >>"$log" 2>&1 || {
+        "$topdir/SPECS/$name.spec") >>"$log" 2>&1 || {
         tail -n 40 "$log" >&2
         die "rpmbuild failed (last lines of its output above)"
     }

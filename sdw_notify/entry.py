@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 
 from sdw_notify import decision as rules
-from sdw_updater import logs
+from sdw_updater import contract, logs
 from sdw_updater.context import Context, UsageError, open_context
 from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK, ExitCode
 from sdw_updater.lock import Lock, is_locked, lock_dir
@@ -74,6 +74,53 @@ def build_parser() -> argparse.ArgumentParser:
         help="run against the simulated Qubes (built-in healthy scenario without a file)",
     )
     return parser
+
+
+_STATE = f"~/{contract.STATE_DIR_NAME}"
+
+#: ``man sdw-notify`` beyond what the parser says (rendered by launcher/manpage.py).
+MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "DESCRIPTION": (
+        (
+            "",
+            "Started every two hours by the systemd user timer sdw-notify.timer. It warns "
+            f"when the last successful update is more than {rules.WARNING_THRESHOLD // 86400} "
+            f"days old and dom0 has been up for more than {rules.GRACE_PERIOD // 60} minutes, "
+            "unless an updater, another notifier or a provisioning run is active. A missing "
+            "or untrustworthy record of the last update counts as overdue.",
+        ),
+        (
+            "",
+            '"Check for updates" runs the updater in this process, as sdw-updater '
+            '--skip-delta 0 would; "Remind me later" exits. Every decision is logged with '
+            "its reason.",
+        ),
+    ),
+    "EXIT STATUS": (
+        (
+            str(int(ExitCode.OK)),
+            'No warning was due, the user chose "Remind me later", or --dry-run.',
+        ),
+        (str(int(ExitCode.FAILED)), "The notifier failed; the log says why."),
+        (str(int(ExitCode.USAGE)), "Usage error: a bad option or scenario file."),
+        (
+            "",
+            'After "Check for updates" the exit status is that of the updater; see sdw-updater(1).',
+        ),
+    ),
+    "FILES": (
+        (f"{_STATE}/{contract.LAST_UPDATED_FILE}", "The time of the last successful update."),
+        (
+            f"{_STATE}/{contract.LOG_DIR_NAME}/{contract.NOTIFY_LOG}",
+            "Every decision and its reason.",
+        ),
+        (
+            f"$XDG_RUNTIME_DIR/{contract.NOTIFY_LOCK}",
+            "Held while a notifier runs, so two reminders never show at once.",
+        ),
+    ),
+    "SEE ALSO": (("", "sdw-updater(1), sdw-login(1), systemd.timer(5)"),),
+}
 
 
 def gather(ctx: Context, other_notifier: bool) -> Facts:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from sdw_updater import logs
+from sdw_updater import contract, logs
 from sdw_updater.status import state_dir
 
 log = logging.getLogger("sdw.login")
@@ -89,6 +89,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="passed through to sdw-updater",
     )
     return parser
+
+
+#: ``man sdw-login`` beyond what the parser says (rendered by launcher/manpage.py).
+MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
+    "DESCRIPTION": (
+        (
+            "",
+            "Started at login by the autostart entry sdw-login.desktop. It waits until a "
+            "display (Wayland or X) and the session bus accept connections, for at most "
+            "--wait seconds, pauses --settle seconds, and then replaces itself with "
+            "sdw-updater (the one installed beside it, else the one on PATH). When the wait "
+            "runs out it logs a warning and starts sdw-updater anyway, so the SecureDrop "
+            "app is never left unstarted because a probe was wrong.",
+        ),
+    ),
+    "EXIT STATUS": (
+        ("", "Once it has started sdw-updater, the exit status is sdw-updater's."),
+        (str(int(contract.ExitCode.FAILED)), "sdw-updater was not found or could not be started."),
+        (str(int(contract.ExitCode.USAGE)), "Usage error: a bad option."),
+    ),
+    "ENVIRONMENT": (
+        ("WAYLAND_DISPLAY", "The Wayland display to wait for (relative to XDG_RUNTIME_DIR)."),
+        ("DISPLAY", "The X display to wait for."),
+        (
+            "DBUS_SESSION_BUS_ADDRESS",
+            "The session bus to wait for; without it there is no bus to wait for.",
+        ),
+    ),
+    "FILES": (
+        (
+            f"~/{contract.STATE_DIR_NAME}/{contract.LOG_DIR_NAME}/{contract.UPDATER_LOG}",
+            "How long the wait took, and what was started.",
+        ),
+        ("/etc/xdg/autostart/sdw-login.desktop", "The autostart entry that runs sdw-login."),
+    ),
+    "SEE ALSO": (("", "sdw-updater(1), sdw-notify(1)"),),
+}
 
 
 def _connectable(family: int, address: str | tuple[str, int]) -> bool:
