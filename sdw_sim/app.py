@@ -21,7 +21,7 @@ from typing import Any
 
 from sdw_sim import journal
 from sdw_sim.scenario import Scenario, VMSpec
-from sdw_sim.state import StateStore, present_vms, set_power
+from sdw_sim.state import StateStore, app_started, present_vms, set_power
 
 # ----- exceptions (names as in qubesadmin.exc) -------------------------------
 
@@ -280,6 +280,11 @@ class FakeVM:
             if name == "qubes.StartApp" and argument in client.apps:
                 self.app.sleep(client.start_duration)
                 code = client.start_exit
+                if code == 0:
+                    scale = self.app.scenario.sim.time_scale
+                    until = time.time() + client.run_duration * scale if scale > 0 else None
+                    with self.app.store.locked() as state:
+                        app_started(state, self.name, argument, until)
             return _Finished(code)
 
     def shutdown(self, force: bool = False, wait: bool = False) -> None:

@@ -138,5 +138,6 @@ def open_context(
         bin_dirs=[env.bin_dir],
         app_factory=lambda: env.app,
         timeout_scale=env.timeout_scale,
+        clock=env.now,
     )
     return Context(host, store, simulated=True, scenario=env.scenario)

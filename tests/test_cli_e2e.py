@@ -139,13 +139,7 @@ def test_could_not_check_dom0_is_a_failure_not_an_update(home: Path) -> None:
     [
         ("[dom0]\nupdate_exit = 1\n", "qubes-dom0-update"),
         ("[dom0]\nhighstate_exit = 1\n", "qubesctl"),
-        pytest.param(
-            "[dom0]\nupdates = false\nmigration = true\napply_exit = 1\n",
-            "sdw-admin",
-            marks=pytest.mark.xfail(
-                strict=True, reason="engine: issue 12.7 (migration directory never applied)"
-            ),
-        ),
+        ("[dom0]\nupdates = false\nmigration = true\napply_exit = 1\n", "sdw-admin"),
     ],
 )
 def test_dom0_step_failure_stops_early(home: Path, scenario: str, last_tool: str) -> None:
@@ -169,7 +163,6 @@ def test_failure_after_dom0_update_keeps_reboot_pending(home: Path) -> None:
     assert "failed" in nxt.stdout.lower()
 
 
-@pytest.mark.xfail(strict=True, reason="engine: issue 12.7 (migration directory never applied)")
 def test_migration_runs_full_apply_and_clears_flag(home: Path) -> None:
     scenario = HEALTHY + "[dom0]\nupdates = false\nmigration = true\n"
     result = run_updater(home, *FORCE, scenario=scenario)

@@ -496,16 +496,6 @@ FAULTY_EXITS: dict[str, set[int | None]] = {
 }
 
 
-#: Cells the engine gets wrong against today's workstation (SecureDrop Workstation
-#: 1.7 flags a migration with a non-empty DIRECTORY, which the engine neither sees
-#: nor removes): strict xfail until the engine is fixed.
-ENGINE_XFAIL = {
-    (row, mode): "engine: issue 12.7 (migration directory never applied)"
-    for row in ("migration", "migration_clear")
-    for mode in MODES
-}
-
-
 @pytest.mark.parametrize("mode", COLUMNS)
 @pytest.mark.parametrize("row_key", [row.key for row in ROWS])
 def test_cell(
@@ -513,10 +503,7 @@ def test_cell(
     mode: str,
     cells: dict[tuple[str, str], CellRun],
     matrix: dict[tuple[str, str], Expect],
-    request: pytest.FixtureRequest,
 ) -> None:
-    if (row_key, mode) in ENGINE_XFAIL:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=ENGINE_XFAIL[(row_key, mode)]))
     row = ROW_BY_KEY[row_key]
     expect = EXPECTED[row_key][mode]
     cell = cells[(row_key, mode)]
