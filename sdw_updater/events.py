@@ -61,9 +61,14 @@ class TemplatesPlanned:
 
 @dataclass(frozen=True)
 class Warning_:
-    """A problem that does not stop the run but must be shown (e.g. key expiring)."""
+    """A problem that does not stop the run but must be shown (e.g. key expiring).
+
+    ``days_left`` is set for a signing key about to expire: front ends tell
+    journalists only when it is close, administrators always.
+    """
 
     text: str
+    days_left: int | None = None
 
 
 Event = (

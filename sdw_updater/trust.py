@@ -173,6 +173,7 @@ def merge(*reports: TrustReport) -> TrustReport:
     for report in reports:
         merged.failures.extend(report.failures)
         merged.warnings.extend(report.warnings)
+        merged.days_left.update(report.days_left)
     return merged
 
 
@@ -408,8 +409,9 @@ def check_key_file(
     if problems:
         return report, None
     warning = expiry_warning(key, now, warn_days)
-    if warning:
+    if warning and key.expires is not None:
         report.warnings.append(warning)
+        report.days_left[warning] = int((key.expires - now) // 86400)
     return report, key
 
 
@@ -1172,7 +1174,8 @@ class TrustChecks:
             log.warning("Trust check (%s): %s", point, warning)
         if not report.failures:
             log.info("Trust check (%s) passed", point)
-        return TrustReport(list(report.failures), fresh)
+        days = {text: left for text, left in report.days_left.items() if text in fresh}
+        return TrustReport(list(report.failures), fresh, days)
 
     def _inventory(self, host: Host, scanner: KeyScanner) -> _Inventory:
         now = self.clock()
