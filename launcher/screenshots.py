@@ -124,7 +124,9 @@ def render_all(outdir: Path) -> list[Path]:
     """Drive one wizard per screen and save what it shows; return the files written."""
     from PyQt5.QtCore import QEventLoop
 
-    from launcher.wizard import Wizard, ensure_app
+    from launcher.flow import Button, Screen
+    from launcher.qtapp import application as ensure_app
+    from launcher.wizard import Wizard
     from sdw_updater import logs
     from sdw_updater.context import open_context
     from sdw_updater.freshness import Action, Decision
@@ -206,7 +208,7 @@ def render_all(outdir: Path) -> list[Path]:
             else:
                 run_to_end(wizard)
             if name == "client-failed":
-                wizard.outcomes["complete"].buttons["continue"].click()
+                wizard.outcomes[Screen.COMPLETE].buttons[Button.CONTINUE].click()
                 pump_until(lambda: wizard.busy is None)
             save(wizard, name)
     written.extend(render_notifier(outdir))

@@ -107,11 +107,19 @@ class XServer:
             stderr=subprocess.DEVNULL,
         )
         os.close(write_end)
+        reported = b""
         try:
-            ready, _, _ = select.select([read_end], [], [], DEADLINE)
-            reported = os.read(read_end, 32).decode().strip() if ready else ""
+            # Xvfb writes the number, then a newline, in separate writes:
+            # closing the pipe before the newline makes it exit.
+            while not reported.endswith(b"\n"):
+                ready, _, _ = select.select([read_end], [], [], DEADLINE)
+                chunk = os.read(read_end, 32) if ready else b""
+                if not chunk:
+                    break
+                reported += chunk
         finally:
             os.close(read_end)
+        reported = reported.decode().strip()
         self.display = f":{reported}"
         if reported.isdigit():
             try:
@@ -297,6 +305,10 @@ class Session:
             check=False,
         )
         return out.split()
+
+    def all_windows(self, title: str = UPDATER_TITLE) -> list[str]:
+        """Every visible top-level window titled ``title``, whoever made it."""
+        return self.x("xdotool", "search", "--onlyvisible", "--name", title, check=False).split()
 
     def window(self, program: Program, title: str = UPDATER_TITLE) -> str:
         """Wait until the program shows a window titled ``title``; return its id."""
