@@ -239,7 +239,8 @@ class ProgressPage(Page):
         self.details.setObjectName("details")
         self.details.setAccessibleName(S.tr(S.DETAILS_SHOW).replace("&", ""))
         self.details.setMaximumBlockCount(DETAILS_MAX_LINES)
-        self.details.setLineWrapMode(QPlainTextEdit.NoWrap)
+        # Wrapped: a long tool line is read without scrolling sideways.
+        self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
         self.details.hide()
         self.content.addWidget(self.details, 1)

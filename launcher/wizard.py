@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QShowEvent
-from PyQt5.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PyQt5.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShowEvent
+from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
 
 from launcher import qtapp, single, style
 from launcher import strings as S
@@ -151,6 +151,11 @@ class Wizard(QWidget):
             self.outcomes[screen] = page
             self.stack.addWidget(page)
 
+        # Esc asks to close, like the close button (and is refused the same
+        # way), wherever the focus is: in a scrolled body too.
+        self.escape = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self.escape.setContext(Qt.ShortcutContext.WindowShortcut)
+        self.escape.activated.connect(self.request_close)
         self.timer = QTimer(self)
         self.timer.setInterval(TICK_MS)
         self.timer.timeout.connect(self._tick)
@@ -475,20 +480,20 @@ class Wizard(QWidget):
             log.info("Wizard: closed, exit code %d", self.exit_code)
             self.closed.emit(self.exit_code)
 
+    def keyPressEvent(self, event: QKeyEvent | None) -> None:
+        """Esc that reached the window itself (the shortcut needs an active window)."""
+        if event is not None and event.key() == Qt.Key.Key_Escape:
+            event.accept()
+            self.close()
+            return
+        super().keyPressEvent(event)
+
     def _refuse_close(self) -> None:
         log.info("Wizard: refused to close while busy (%s)", self.flow.busy)
         if self.flow.busy is Busy.UPDATE:
             self.progress.refuse_close()
         elif self.flow.screen in self.outcomes:
             self.outcomes[self.flow.screen].set_status(S.tr(S.BUSY_CLOSE_REFUSED))
-
-    def keyPressEvent(self, event: QKeyEvent | None) -> None:
-        """Esc asks to close, like the close button (and is refused the same way)."""
-        if event is not None and event.key() == Qt.Key.Key_Escape:
-            event.accept()
-            self.close()
-            return
-        super().keyPressEvent(event)
 
 
 def run_wizard(

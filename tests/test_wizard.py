@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from conftest import BIN, read_journal, read_status, tools, write_status
+from lockholder import hold_updater_lock, release_lock
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import QApplication, QLabel, QPushButton
@@ -24,7 +25,6 @@ from PyQt5.QtWidgets import QApplication, QLabel, QPushButton
 from launcher import strings as S
 from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS
 from launcher.pages import DETAILS_MAX_LINES
-from launcher.screenshots import hold_updater_lock, release_lock
 from launcher.widgets import scaled
 from launcher.wizard import DETAILS_HEIGHT, FRAME_ALLOWANCE, HEIGHT, WIDTH, Wizard, run_wizard
 from sdw_updater import events as ev

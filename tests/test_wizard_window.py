@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lockholder import hold_updater_lock, release_lock
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QPalette
 from PyQt5.QtWidgets import QApplication, QLabel, QPlainTextEdit, QProgressBar
@@ -18,7 +19,6 @@ from PyQt5.QtWidgets import QApplication, QLabel, QPlainTextEdit, QProgressBar
 from launcher import qtapp, style
 from launcher import strings as S
 from launcher.flow import Origin
-from launcher.screenshots import hold_updater_lock, release_lock
 from launcher.wizard import Wizard, key_notice_days, run_wizard
 from sdw_updater import events as ev
 from sdw_updater.context import open_context

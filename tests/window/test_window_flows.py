@@ -13,14 +13,11 @@ business (it changes with the Qubes release it plays).
 from __future__ import annotations
 
 import pytest
-import xsession
 from xsession import NOTIFIER_TITLE, Session
 
 from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, ExitCode
 
 pytestmark = pytest.mark.window
-session_factory = pytest.fixture(xsession.session_factory)
-session = pytest.fixture(xsession.session)
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"

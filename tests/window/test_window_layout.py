@@ -11,11 +11,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-import xsession
 from xsession import Session
 
 pytestmark = pytest.mark.window
-session_factory = pytest.fixture(xsession.session_factory)
 
 # A run that stays on the progress screen for a minute (the test ends it).
 SLOW = "[sim]\ntime_scale = 0.1\n[dom0]\nupdates = false\ncheck_duration = 600\n"

@@ -25,8 +25,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,15 +47,17 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
+def missing_message() -> str:
+    return f"window tier needs {', '.join(missing_tools())} ({APT_HINT})"
+
+
 def require_tools() -> None:
-    """Fail in CI (``.ci/run`` installs the tools), skip with one line elsewhere."""
-    missing = missing_tools()
-    if not missing:
+    """Fail in CI (``.ci/run`` installs the tools), skip elsewhere (conftest skips first)."""
+    if not missing_tools():
         return
-    message = f"window tier needs {', '.join(missing)} ({APT_HINT})"
     if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+        pytest.fail(missing_message(), pytrace=False)
+    pytest.skip(missing_message())
 
 
 def wait_for(what: str, check: Callable[[], object], deadline: float = DEADLINE) -> object:
@@ -390,29 +394,43 @@ class Session:
         self.server.stop()
 
 
+@contextmanager
+def new_session(
+    base: Path, width: int = 1366, height: int = 768, scale: float | None = None
+) -> Iterator[Session]:
+    """A session under ``base``: its own Xvfb, HOME, runtime dir; all stopped at the end.
+
+    The runtime dir is a short path of its own under /tmp: the window's
+    socket lives there, and a Unix socket path must stay under 108 bytes.
+    """
+    home = base / "home"
+    shots = base / "shots"
+    home.mkdir(parents=True)
+    shots.mkdir()
+    runtime = Path(tempfile.mkdtemp(prefix="sdw-run-"))
+    session = Session(XServer(width, height), home, runtime, shots, scale)
+    try:
+        yield session
+    finally:
+        session.stop()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
 def session_factory(tmp_path: Path) -> Iterator[Callable[..., Session]]:
     """Fixture: make sessions; everything they started is stopped at teardown.
 
     Test modules register it with ``pytest.fixture(xsession.session_factory)``.
     """
-    made: list[Session] = []
+    with ExitStack() as stack:
+        made: list[Session] = []
 
-    def make(width: int = 1366, height: int = 768, scale: float | None = None) -> Session:
-        require_tools()
-        base = tmp_path / f"session{len(made)}"
-        home = base / "home"
-        runtime = base / "run"
-        shots = base / "shots"
-        home.mkdir(parents=True)
-        runtime.mkdir(mode=0o700)
-        shots.mkdir()
-        session = Session(XServer(width, height), home, runtime, shots, scale)
-        made.append(session)
-        return session
+        def make(width: int = 1366, height: int = 768, scale: float | None = None) -> Session:
+            require_tools()
+            base = tmp_path / f"session{len(made)}"
+            made.append(stack.enter_context(new_session(base, width, height, scale)))
+            return made[-1]
 
-    yield make
-    for session in made:
-        session.stop()
+        yield make
 
 
 def session(session_factory: Callable[..., Session]) -> Session:
