@@ -11,16 +11,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import wizardkit
 from conftest import BIN, read_journal, read_status, tools, write_status
 from lockholder import hold_updater_lock, release_lock
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import QApplication, QLabel, QPushButton
+from wizardkit import RUN, WAIT_MS, Factory
 
 from launcher import strings as S
 from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS
@@ -57,40 +58,9 @@ duration = 200
 duration = 300
 """
 CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
-RUN = Decision(Action.RUN_UPDATER, "test")
-WAIT_MS = 30_000
-
-Factory = Callable[..., Wizard]
 
 
-@pytest.fixture
-def make_wizard(qtbot: Any, home: Path) -> Iterator[Factory]:
-    """Build wizards on the simulator; at teardown wait for their threads to end."""
-    made: list[Wizard] = []
-
-    def factory(
-        scenario: str = INSTANT,
-        decision: Decision = RUN,
-        skip_netcheck: bool = False,
-        trust: object | None = None,
-    ) -> Wizard:
-        path = home / "scenario.toml"
-        path.write_text(scenario)
-        ctx = open_context(True, str(path), home=home)
-        if trust is not None:
-            setattr(ctx, "make_trust", lambda: trust)  # noqa: B010
-        wizard = Wizard(ctx, decision, skip_netcheck)
-        qtbot.addWidget(wizard)
-        wizard.show()
-        made.append(wizard)
-        return wizard
-
-    yield factory
-    for wizard in made:
-        qtbot.waitUntil(lambda w=wizard: w.busy is None, timeout=WAIT_MS)
-        for worker in (wizard.run_worker, wizard.call_worker):
-            if worker is not None:
-                worker.wait(10_000)
+make_wizard = pytest.fixture(wizardkit.make_wizard)
 
 
 def start(qtbot: Any, wizard: Wizard) -> None:

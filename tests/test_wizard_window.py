@@ -6,15 +6,17 @@ a real X server by tests/window/.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import wizardkit
 from lockholder import hold_updater_lock, release_lock
 from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QPalette
 from PyQt5.QtWidgets import QApplication, QLabel, QPlainTextEdit, QProgressBar
+from wizardkit import RUN, WAIT_MS
 
 from launcher import qtapp, style
 from launcher import strings as S
@@ -23,36 +25,15 @@ from launcher.wizard import Wizard, key_notice_days, run_wizard
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
 from sdw_updater.contract import ExitCode
-from sdw_updater.freshness import Action, Decision
 from sdw_updater.plan import RunResult
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
 DOM0_THEN_FAILURE = INSTANT + "[dom0]\nupdates = true\nhighstate_exit = 1\n"
-RUN = Decision(Action.RUN_UPDATER, "test")
-WAIT_MS = 30_000
 EXPIRY = "The SecureDrop signing key expires on 2027-05-24 ({days} days left)."
 
 
-@pytest.fixture
-def make_wizard(qtbot: Any, home: Path) -> Iterator[Callable[..., Wizard]]:
-    made: list[Wizard] = []
-
-    def factory(scenario: str = INSTANT, **options: Any) -> Wizard:
-        path = home / "scenario.toml"
-        path.write_text(scenario)
-        wizard = Wizard(open_context(True, str(path), home=home), RUN, **options)
-        qtbot.addWidget(wizard)
-        wizard.show()
-        made.append(wizard)
-        return wizard
-
-    yield factory
-    for wizard in made:
-        qtbot.waitUntil(lambda w=wizard: w.busy is None, timeout=WAIT_MS)
-        for worker in (wizard.run_worker, wizard.call_worker):
-            if worker is not None:
-                worker.wait(10_000)
+make_wizard = pytest.fixture(wizardkit.make_wizard)
 
 
 def run_to_end(qtbot: Any, wizard: Wizard, button: Any) -> str:
