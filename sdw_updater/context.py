@@ -61,7 +61,16 @@ class Context:
             "decision": decision.action.value,
             "reason": decision.reason,
             "simulated": self.simulated,
+            "key_expires_in_days": self.key_days_left(now),
         }
+
+    def key_days_left(self, now: float) -> int | None:
+        """Days before the pinned signing key expires (always reported to admins)."""
+        try:
+            from sdw_updater import trust
+        except ImportError:
+            return None
+        return trust.pinned_key_days_left(self.host, now)
 
     def record_reboot_done(self, record: StatusRecord) -> None:
         """A requested reboot happened: status back to ok, original timestamp kept."""

@@ -464,6 +464,26 @@ def expiry_warning(key: KeyInfo, now: float, warn_days: int = EXPIRY_WARNING_DAY
     )
 
 
+def pinned_key_days_left(host: Host, now: float, gpg_binary: str | None = None) -> int | None:
+    """Whole days before this workstation's pinned signing key expires (``--status``).
+
+    None when it never expires or cannot be read as exactly that key: the
+    run's trust checks are what judge the key; this only reports the date.
+    """
+    env, _problem = read_environment(host.read_file(CONFIG_PATH, CONFIG_LIMIT))
+    data = host.read_file(KEY_FILES[env], KEY_FILE_LIMIT)
+    if data is None:
+        return None
+    try:
+        with KeyScanner(gpg_binary) as scanner:
+            keys = scanner.scan(data)
+    except ScanError:
+        return None
+    if len(keys) != 1 or keys[0].fingerprint != PINNED[env] or keys[0].expires is None:
+        return None
+    return int((keys[0].expires - now) // 86400)
+
+
 # ----- C2: repository configuration ----------------------------------------------------
 
 _TRUE = frozenset({"1", "yes", "true", "on"})

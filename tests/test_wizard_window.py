@@ -6,6 +6,8 @@ a real X server by tests/window/.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -244,3 +246,14 @@ def test_the_application_uses_these_colours(qapp: Any) -> None:
             )
             assert ratio >= style.MIN_CONTRAST, (group, text, background)
     assert not app.windowIcon().isNull()
+
+
+def test_key_expiry_is_always_in_status(home: Path) -> None:
+    from conftest import run_updater
+
+    result = run_updater(home, "--status", scenario=INSTANT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # The simulator plays the real release key: it expires 2027-05-24 13:19:23 UTC.
+    expected = (1811164763 - time.time()) // 86400
+    assert abs(report["key_expires_in_days"] - expected) <= 1
