@@ -29,6 +29,7 @@ from launcher import strings as S
 from launcher import style
 from launcher.estimate import SmoothValue, time_left
 from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen
+from launcher.messages import paragraphs
 from launcher.widgets import (
     Disclosure,
     ReadOnlyBox,
@@ -36,7 +37,6 @@ from launcher.widgets import (
     icon_label,
     make_button,
     muted,
-    paragraphs,
     scaled,
     scroll_area,
     text_label,

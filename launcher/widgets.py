@@ -106,10 +106,6 @@ def display_path(path: Path) -> str:
     return str(path)
 
 
-def paragraphs(*parts: str) -> str:
-    return "\n\n".join(part for part in parts if part)
-
-
 def scroll_area(body: QWidget) -> QScrollArea:
     """A frameless vertical scroller: a screen's text never pushes its buttons off screen."""
     area = QScrollArea()

@@ -31,14 +31,13 @@ from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShowEvent
 from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
 
-from launcher import qtapp, single, style
+from launcher import messages, qtapp, single, style
 from launcher import strings as S
 from launcher.estimate import usual_duration
 from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
-from launcher.widgets import display_path, paragraphs, scaled, text_label
+from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
-from sdw_updater import events as ev
 from sdw_updater import freshness
 from sdw_updater.context import Context
 from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
@@ -203,68 +202,20 @@ class Wizard(QWidget):
             self._show(self.progress)
             return
         page = self.outcomes[screen]
-        body, technical, with_log = self._texts(screen, result)
-        admin, journalist = self._notices(result)
-        page.fill(body, technical, self.log_path if with_log else "", admin, journalist)
+        text = messages.outcome_text(
+            self.flow, result, self.decision.previous_failed, self.other_updater
+        )
+        admin, journalist = messages.notices(result, self.progress.warnings, self.notice_days)
+        page.fill(
+            text.body,
+            text.technical,
+            self.log_path if text.show_log else "",
+            admin,
+            journalist,
+        )
         page.set_buttons(self.flow.buttons())
         self._show(page)
         page.focus_first()
-
-    def _texts(self, screen: Screen, result: RunResult | None) -> tuple[str, str, bool]:
-        """Body, technical message, and whether to point at the log, for an outcome."""
-        message = result.message if result is not None else ""
-        owed = S.tr(S.RESTART_OWED_TOO) if self.flow.restart_offered else ""
-        if screen is Screen.COMPLETE:
-            from_notifier = self.flow.origin is Origin.NOTIFIER
-            body = S.COMPLETE_BODY_FROM_NOTIFIER if from_notifier else S.COMPLETE_BODY
-            return S.tr(body), "", False
-        if screen is Screen.REBOOT:
-            if self.flow.restart_pending_at_start:
-                return (
-                    paragraphs(
-                        S.tr(S.REBOOT_PENDING_BODY),
-                        S.tr(S.REBOOT_PENDING_FAILED) if self.decision.previous_failed else "",
-                        S.tr(S.REBOOT_SAVE_WORK),
-                    ),
-                    "",
-                    False,
-                )
-            return paragraphs(S.tr(S.REBOOT_BODY), S.tr(S.REBOOT_SAVE_WORK)), "", False
-        if screen is Screen.FAILED:
-            return paragraphs(self._what_failed(result), owed, S.tr(S.FAILED_NEXT)), message, True
-        if screen is Screen.NETWORK:
-            return paragraphs(S.tr(S.NETWORK_BODY), owed), message, False
-        if screen is Screen.LOCKED:
-            if self.flow.other_updater:
-                holder = S.tr(S.LOCKED_HOLDER, holder=self.other_updater or "?")
-                return S.tr(S.LOCKED_BODY_AT_START), holder, False
-            return paragraphs(S.tr(S.LOCKED_BODY), owed), message, False
-        if screen is Screen.DIST_UPGRADE:
-            return paragraphs(S.tr(S.DIST_UPGRADE_BODY), owed), message, True
-        if screen is Screen.TRUST:
-            return paragraphs(S.tr(S.TRUST_BODY), owed), message, True
-        return S.tr(S.CLIENT_FAILED_BODY), message, True
-
-    @staticmethod
-    def _what_failed(result: RunResult | None) -> str:
-        if result is None or result.failed_step is None:
-            return S.tr(S.FAILED_STEP_UNKNOWN)
-        step = S.tr(S.FAILED_STEP, step=S.step_words(result.failed_step.value))
-        failed = sorted(
-            name for name, state in result.templates.items() if state is ev.TemplateState.FAILED
-        )
-        return "\n".join([step, S.failed_templates(failed)] if failed else [step])
-
-    def _notices(self, result: RunResult | None) -> tuple[list[str], list[str]]:
-        """Notices for the administrator (all), and for the journalist (a key about to expire)."""
-        admin = list(result.warnings) if result is not None else []
-        journalist = []
-        for warning in self.progress.warnings:
-            if warning.text not in admin:
-                admin.append(warning.text)
-            if warning.days_left is not None and warning.days_left <= self.notice_days:
-                journalist.append(S.key_expiry(warning.days_left))
-        return admin, journalist
 
     def _show(self, page: QWidget) -> None:
         self.stack.setCurrentWidget(page)
