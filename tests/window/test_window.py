@@ -64,11 +64,13 @@ def test_healthy_update_then_continue_starts_the_app(session: Session) -> None:
     )
     window = session.window(updater)
     session.screenshot("intro", window)
-    session.key("alt+s")  # Start updates
+    # With the mouse: "Start updates" is the last button, in the bottom right corner.
+    size = session.geometry(window)
+    session.click(window, size.width - 70, size.height - 27)
     session.wait_log(r"Wizard: run ended OK", program=updater)
     session.screenshot("complete", window)
     assert not client_started(session)
-    session.key("Return")  # Continue has the focus
+    session.key("Return")  # with the keyboard: Continue has the focus
     assert updater.wait() == ExitCode.OK, updater.output()
     assert client_started(session)
     assert '"status": "0"' in (session.state / "sdw-update-status").read_text()
