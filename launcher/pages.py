@@ -237,7 +237,7 @@ class ProgressPage(Page):
         self.content.addWidget(self.details_button)
         self.details = ReadOnlyBox(lines=8)
         self.details.setObjectName("details")
-        self.details.setAccessibleName(S.tr(S.DETAILS_SHOW).replace("&", ""))
+        self.details.setAccessibleName(S.tr(S.DETAILS_BOX_NAME))
         self.details.setMaximumBlockCount(DETAILS_MAX_LINES)
         # Wrapped: a long tool line is read without scrolling sideways.
         self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)

@@ -26,7 +26,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from launcher import style
+from launcher import a11y, style
 
 # Sizes are for a 20 px line (12 pt DejaVu Sans); a larger font scales them up.
 REFERENCE_LINE = 20.0
@@ -52,14 +52,22 @@ def text_label(text: str = "", *, selectable: bool = False, wrap: bool = True) -
 
 
 def title_label(text: str) -> QLabel:
-    """A screen's title: large, bold, and named for screen readers."""
-    label = text_label(text)
+    """A screen's title: large, bold, named, and a heading for screen readers.
+
+    Marked as a heading before it has any text: Qt builds (and keeps) a
+    label's accessible interface at its first text or name change.
+    """
+    label = QLabel()
+    a11y.mark_heading(label)
+    label.setAccessibleName(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setText(text)
     label.setObjectName("title")
     font = QFont(label.font())
     font.setPointSizeF(font.pointSizeF() * 1.45)
     font.setBold(True)
     label.setFont(font)
-    label.setAccessibleName(text)
     return label
 
 

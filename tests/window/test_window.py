@@ -169,6 +169,47 @@ def test_a_second_updater_names_a_running_text_updater(session: Session) -> None
     text.kill()
 
 
+# Qt's accessibility layer switched on (as a screen reader would), and its
+# log of every accessible interface it builds: name, role and object.
+ACCESSIBILITY = {
+    "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
+    "QT_LOGGING_RULES": "qt.accessibility.cache=true",
+}
+_INTERFACE = re.compile(r'name="(?P<name>[^"]*)" role=(?P<role>[A-Za-z]+)')
+
+
+def accessible(program: Program) -> set[tuple[str, str]]:
+    """(name, role) of every accessible interface Qt built in the program."""
+    return {(m["name"], m["role"]) for m in _INTERFACE.finditer(program.output())}
+
+
+def test_the_accessibility_tree_has_headings_named_bars_and_buttons(session: Session) -> None:
+    updater = session.start(
+        "sdw-updater",
+        "--skip-delta",
+        "0",
+        "--simulate",
+        str(session.scenario(NO_DOM0)),
+        env=ACCESSIBILITY,
+    )
+    session.window(updater)
+    session.key("alt+s")
+    session.wait_log(r"Wizard: run ended OK", program=updater)
+    session.key("Return")
+    assert updater.wait() == ExitCode.OK, updater.output()
+    tree = accessible(updater)
+    for title in ("Security updates are needed", "Updating the workstation"):
+        assert (title, "Heading") in tree, sorted(tree)
+    assert ("All updates are complete", "Heading") in tree
+    assert ("Overall progress of the updates", "ProgressBar") in tree
+    bars = [name for name, role in tree if role == "ProgressBar"]
+    assert any(name.startswith("Update progress of ") for name in bars), bars
+    assert ("Show details", "Button") in tree
+    assert ("Show details for your administrator", "Button") in tree
+    assert not [item for item in tree if item[1] == "CheckBox"]
+    assert not [name for name, role in tree if role == "ProgressBar" and not name]
+
+
 # A run that stays on the progress screen for a minute (the test ends it).
 SCREENS = {
     "1366x768": (1366, 768, None),

@@ -274,7 +274,7 @@ class Session:
             env["QT_SCALE_FACTOR"] = str(self.scale)
         return env
 
-    def start(self, script: str, *args: str) -> Program:
+    def start(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:
         """Start an installed console script (``.venv/bin/NAME``) as the desktop would."""
         index = len(self.programs)
         out = self.shots / f"{index}-{script}.out"
@@ -282,7 +282,7 @@ class Session:
         with out.open("wb") as stdout, err.open("wb") as stderr:
             proc = subprocess.Popen(
                 [str(BIN / script), *args],
-                env=self.env(),
+                env={**self.env(), **(env or {})},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
