@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo-home
 
-.PHONY: venv demo demo-gui test test-quick lint screenshots bench bench-quick rpm man clean
+.PHONY: venv demo demo-gui test test-quick test-window lint screenshots bench bench-quick rpm man clean
 
 venv: $(STAMP)
 
@@ -33,10 +33,20 @@ demo: venv
 	  fi; \
 	  echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
 
-# The same in the Qt wizard (needs a display).
+# The same in the updater's window (needs a display: X11 or Wayland).  Choose
+# Start updates; when it asks for a restart, Restart now restarts the
+# simulated dom0 and the icon is "clicked" again, which starts the app.
 demo-gui: venv
+	@if [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ]; then \
+	  echo "make demo-gui needs a display (DISPLAY or WAYLAND_DISPLAY); try make demo"; exit 1; fi
 	rm -rf $(DEMO_HOME)
-	HOME=$(DEMO_HOME) $(BIN)/sdw-updater --skip-delta 0 --simulate scenarios/demo.toml
+	HOME=$(DEMO_HOME) $(BIN)/sdw-updater --skip-delta 0 --simulate scenarios/demo.toml; \
+	  rc=$$?; \
+	  if [ $$rc -eq 3 ]; then \
+	    echo "== exit 3: restart required; the icon is clicked again =="; \
+	    HOME=$(DEMO_HOME) $(BIN)/sdw-updater --simulate scenarios/demo.toml; rc=$$?; \
+	  fi; \
+	  echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
 
 test: venv
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
@@ -46,8 +56,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Every screen, from a real X server (Xvfb), at 1366x768 and at scale 2 on 1920x1080.
 screenshots: venv
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m launcher.screenshots docs/screenshots
+	$(BIN)/python tests/window/screenshots.py docs/screenshots
+
+# Only the window tier: the installed programs on Xvfb, driven with xdotool.
+test-window: venv
+	$(BIN)/python -m pytest -q -m window
 
 bench: venv
 	$(BIN)/python -m benchmarks.run --full

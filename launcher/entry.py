@@ -143,8 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     return launch(ctx, args.skip_delta, args.skip_netcheck, args.cli)
 
 
-def launch(ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool) -> int:
-    """Decide, then start the client, run the text flow, or open the wizard."""
+def launch(
+    ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool, from_notifier: bool = False
+) -> int:
+    """Decide, then start the client, run the text flow, or open the window.
+
+    ``from_notifier``: the journalist chose "Check for updates" in the
+    reminder; the window then starts the updates without asking again.
+    """
     decision, record = ctx.decide(skip_delta)
     log.info("Launch decision: %s (%s)", decision.action.value, decision.reason)
     if decision.record_ok and record is not None:
@@ -162,9 +168,11 @@ def launch(ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool) -> int
         from sdw_updater.cli import run_cli
 
         return run_cli(ctx, decision, skip_netcheck)
+    from launcher.flow import Origin
     from launcher.wizard import run_wizard
 
-    return run_wizard(ctx, decision, skip_netcheck)
+    origin = Origin.NOTIFIER if from_notifier else Origin.ICON
+    return run_wizard(ctx, decision, skip_netcheck, origin)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ which never decreases, and eases towards it instead of jumping.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # Below this percent the observed rate says little; trust the history instead.
 RATE_TRUSTED_FROM = 3.0
 # At this percent the observed rate has fully replaced the history.
@@ -62,3 +64,15 @@ class SmoothValue:
         """Jump to the target (the run ended: show where it really got to)."""
         self.shown = self.target
         return self.shown
+
+
+def usual_duration(state_directory: Path) -> float:
+    """How long an update usually takes on this workstation, in seconds.
+
+    The one estimate every screen uses (the reminder, the introduction, the
+    time left while updating): the median of this workstation's previous
+    runs, or the engine's defaults before the first one.
+    """
+    from sdw_updater.history import History
+
+    return History(state_directory).estimate_total()

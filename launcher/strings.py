@@ -65,6 +65,10 @@ INTRO_POINTS = (
     N_("You may see many Qubes notifications appear and disappear. That is normal."),
 )
 INTRO_CANCEL_NOTE = N_("If you cancel, SecureDrop will not start.")
+ALREADY_OPEN = N_(
+    "SecureDrop updates were opened again. They are in this window: there is no need to "
+    "open them twice."
+)
 BUTTON_START = N_("&Start updates")
 BUTTON_CANCEL = N_("&Cancel")
 
@@ -93,9 +97,15 @@ PROGRESS_CLOSE_REFUSED = N_(
     "Please wait: this window will tell you when it is finished."
 )
 BUSY_CLOSE_REFUSED = N_("Please wait a moment: this window will close when it is finished.")
+PROGRESS_FROM_NOTIFIER = N_(
+    "You chose to check for updates. SecureDrop windows that are open may close while "
+    "the updates are installed; this window tells you when you can use SecureDrop again."
+)
 TEMPLATES_HEADING = N_("Parts of the workstation (templates)")
+OVERALL_BAR_NAME = N_("Overall progress of the updates")
 DETAILS_SHOW = N_("Show &details")
 DETAILS_HIDE = N_("Hide &details")
+DETAILS_BOX_NAME = N_("Output of the update tools")
 DETAILS_SKIPPED = N_("[{n} lines not shown here; the full output is in {path}]")
 DETAILS_STEP_FAILED = N_("Failed: {detail}")
 ESTIMATING = N_("Estimating the time left")
@@ -163,6 +173,15 @@ def step_hint(step: str | None) -> str:
     return tr(STEP_HINTS[step]) if step in STEP_HINTS else ""
 
 
+def template_bar_name(name: str) -> str:
+    """What a template's bar measures, for screen readers."""
+    return tr(N_("Update progress of {name}"), name=name)
+
+
+def percent(value: float) -> str:
+    return tr(N_("{percent}%"), percent=int(max(0.0, min(100.0, value))))
+
+
 TEMPLATE_WAITING = N_("Waiting")
 TEMPLATE_DONE = N_("Updated")
 TEMPLATE_NO_UPDATES = N_("Already up to date")
@@ -191,11 +210,20 @@ BUTTON_RETRY = N_("&Try again")
 BUTTON_CLOSE = N_("C&lose")
 
 LOG_LABEL = N_("Log file:")
-TECHNICAL_LABEL = N_("Technical details (for your administrator):")
-WARNINGS_LABEL = N_("Please tell your administrator:")
+TECHNICAL_LABEL = N_("What the updater reported:")
+ADMIN_SHOW = N_("Show details for your &administrator")
+ADMIN_HIDE = N_("Hide details for your &administrator")
+ADMIN_NOTICES = N_("Notices:")
+RESTART_OWED_TOO = N_(
+    "Updates to the core system were installed, so the computer also needs a restart. "
+    "SecureDrop will not start until it has restarted."
+)
 
 COMPLETE_TITLE = N_("All updates are complete")
 COMPLETE_BODY = N_("The workstation is up to date. Choose Continue to start SecureDrop.")
+COMPLETE_BODY_FROM_NOTIFIER = N_(
+    "The workstation is up to date. Choose Continue to open SecureDrop again."
+)
 COMPLETE_STARTING = N_("Starting SecureDrop. This can take a minute.")
 
 CLIENT_FAILED_TITLE = N_("SecureDrop could not start")
@@ -243,6 +271,11 @@ NETWORK_BODY = N_(
 )
 
 LOCKED_TITLE = N_("Another update is already running")
+LOCKED_BODY_AT_START = N_(
+    "The updates are already running in another program on this computer, so they "
+    "cannot start here. Wait for it to finish, then open SecureDrop again."
+)
+LOCKED_HOLDER = N_("Running now: {holder}")
 LOCKED_BODY = N_(
     "The updates are already running in another window. Wait for that window to "
     "finish. If you cannot find it, wait a few minutes and choose Try again."
@@ -260,6 +293,17 @@ TRUST_BODY = N_(
     "workstation safe, nothing more was installed. Do not try again: contact your "
     "administrator and give them the details below."
 )
+
+
+def key_expiry(days: int) -> str:
+    """The signing key is about to expire: shown to journalists only when close."""
+    return ntr(
+        "The key that proves updates come from SecureDrop expires in {n} day. Tell your "
+        "administrator today: after that, this computer cannot install updates.",
+        "The key that proves updates come from SecureDrop expires in {n} days. Tell your "
+        "administrator soon: after that, this computer cannot install updates.",
+        max(0, days),
+    )
 
 
 def failed_templates(names: list[str]) -> str:

@@ -25,6 +25,7 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal
 from sdw_updater import events as ev
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
+from sdw_updater.lock import Lock
 from sdw_updater.plan import Runner, RunResult
 
 log = logging.getLogger("sdw.launcher.worker")
@@ -96,12 +97,20 @@ class RunWorker(QThread):
     result_ready = pyqtSignal(object)
 
     def __init__(
-        self, ctx: Context, skip_netcheck: bool, pump: EventPump, parent: QObject | None = None
+        self,
+        ctx: Context,
+        skip_netcheck: bool,
+        pump: EventPump,
+        parent: QObject | None = None,
+        lock: Lock | None = None,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.skip_netcheck = skip_netcheck
         self.pump = pump
+        # The updater lock the window took before its first screen: the
+        # runner uses it and leaves it held (the window releases it).
+        self.lock = lock
 
     def run(self) -> None:
         try:
@@ -111,6 +120,7 @@ class RunWorker(QThread):
                 self.pump.put,
                 skip_netcheck=self.skip_netcheck,
                 trust=self.ctx.make_trust(),
+                lock=self.lock,
             )
             result = runner.run()
         except Exception as exc:

@@ -15,24 +15,20 @@ from __future__ import annotations
 
 import enum
 import html
-import sys
 
 from PyQt5.QtCore import QCoreApplication, Qt
-from PyQt5.QtGui import QIcon, QShowEvent
+from PyQt5.QtGui import QShowEvent
 from PyQt5.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
 
+from launcher import qtapp
+from launcher import strings as launcher_strings
 from sdw_notify.decision import Decision
 from sdw_updater.contract import CLIENT_VM
 
-__all__ = ["CLIENT_VM", "Choice", "NotifyDialog", "ask", "texts"]
+__all__ = ["CLIENT_VM", "Choice", "NotifyDialog", "application", "ask", "texts"]
 
-ICON_NAME = "securedrop-updater"
 CONTEXT = "NotifyDialog"
 DAY = 86400
-
-# Kept alive for the whole process: the updater's window, opened after a
-# "Check for updates", reuses the application object (Qt allows only one).
-_app: QApplication | None = None
 
 
 class Choice(enum.Enum):
@@ -46,8 +42,14 @@ def tr(text: str, n: int = -1) -> str:
     return QCoreApplication.translate(CONTEXT, text, None, n)
 
 
-def texts(decision: Decision, sd_app_running: bool) -> tuple[str, str, str]:
-    """The window title, the headline and the explanation for this decision."""
+def texts(
+    decision: Decision, sd_app_running: bool, usual_duration: float | None = None
+) -> tuple[str, str, str]:
+    """The window title, the headline and the explanation for this decision.
+
+    ``usual_duration`` is the updater's one estimate (``launcher.estimate``):
+    the reminder names the same time the updater's window will.
+    """
     title = tr("SecureDrop Workstation")
     headline = tr("Security check recommended")
     if decision.age is not None:
@@ -57,13 +59,16 @@ def texts(decision: Decision, sd_app_running: bool) -> tuple[str, str, str]:
         first = tr("SecureDrop Workstation has not checked for security updates in %n days.", days)
     else:
         first = tr("SecureDrop Workstation cannot tell when it last checked for security updates.")
-    parts = [
-        first,
-        tr(
+    if usual_duration is None:
+        how_long = tr(
             "Updates keep your computer and your sources safe. Checking takes a few "
             "minutes, and longer when there is a lot to install."
-        ),
-    ]
+        )
+    else:
+        how_long = tr(
+            "Updates keep your computer and your sources safe. Updating usually takes {duration}."
+        ).format(duration=launcher_strings.about(usual_duration))
+    parts = [first, how_long]
     if sd_app_running:
         parts.append(
             tr(
@@ -78,15 +83,19 @@ class NotifyDialog(QMessageBox):
     """The reminder; ``choice()`` tells which button ended it (Later if none did)."""
 
     def __init__(
-        self, decision: Decision, sd_app_running: bool, parent: QWidget | None = None
+        self,
+        decision: Decision,
+        sd_app_running: bool,
+        parent: QWidget | None = None,
+        usual_duration: float | None = None,
     ) -> None:
         super().__init__(parent)
-        title, headline, body = texts(decision, sd_app_running)
+        title, headline, body = texts(decision, sd_app_running, usual_duration)
         self.setWindowTitle(title)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setText(f"<b>{html.escape(headline)}</b>")
         self.setInformativeText(body)
-        icon = QIcon.fromTheme(ICON_NAME)
+        icon = qtapp.window_icon()
         if icon.isNull():
             self.setIcon(QMessageBox.Icon.Information)
         else:
@@ -115,24 +124,13 @@ class NotifyDialog(QMessageBox):
 
 
 def application() -> QApplication:
-    """The process's QApplication, created once."""
-    global _app
-    existing = QApplication.instance()
-    if isinstance(existing, QApplication):
-        return existing
-    # Before the application exists, as the updater's window would set them:
-    # the window opened after "Check for updates" reuses this application.
-    QApplication.setAttribute(Qt.ApplicationAttribute.AA_EnableHighDpiScaling, True)
-    QApplication.setAttribute(Qt.ApplicationAttribute.AA_UseHighDpiPixmaps, True)
-    _app = QApplication([sys.argv[0] if sys.argv else "sdw-notify"])
-    _app.setApplicationName("sdw-notify")
-    _app.setDesktopFileName("press.freedom.SecureDropUpdater")
-    return _app
+    """The process's QApplication (``launcher.qtapp``), shared with the updater's window."""
+    return qtapp.application("sdw-notify")
 
 
-def ask(decision: Decision, sd_app_running: bool) -> Choice:
+def ask(decision: Decision, sd_app_running: bool, usual_duration: float | None = None) -> Choice:
     """Show the dialog modally and return the answer."""
     application()
-    dialog = NotifyDialog(decision, sd_app_running)
+    dialog = NotifyDialog(decision, sd_app_running, usual_duration=usual_duration)
     dialog.exec_()
     return dialog.choice()

@@ -8,9 +8,11 @@ Qt and shows the dialog.  ``--dry-run`` stops before the dialog and prints
 the decision as one JSON object; it never imports Qt, so it stays fast.
 
 "Check for updates" hands over to ``launcher.entry.launch`` in this process
-after the notify lock is released: the very code path of ``sdw-updater``,
-whose runner takes the single-instance updater lock itself (a second updater
-gets exit code 5 and changes nothing) and makes the dist-upgrade check.
+after the notify lock is released: the very code path of ``sdw-updater``
+(its window takes the single-instance updater lock first: when another
+updater runs, that one's window comes to the front and this ends with exit
+code 5, changing nothing), except that the update starts at once: the
+journalist has just chosen it.
 """
 
 from __future__ import annotations
@@ -199,10 +201,11 @@ def notify(ctx: Context) -> int:
 
 def ask_user(ctx: Context, decision: rules.Decision) -> bool:
     """Show the dialog (Qt is imported only here); True for "Check for updates"."""
+    from launcher.estimate import usual_duration
     from sdw_notify import dialog
 
     sd_app_running = ctx.host.power_state(dialog.CLIENT_VM) != "Halted"
-    choice = dialog.ask(decision, sd_app_running)
+    choice = dialog.ask(decision, sd_app_running, usual_duration(ctx.store.directory))
     log.info("User chose: %s", choice.value)
     return choice is dialog.Choice.CHECK
 
@@ -211,14 +214,16 @@ def hand_over(ctx: Context) -> int:
     """Run the updater as ``sdw-updater --skip-delta 0`` would, in this process.
 
     The notify lock is already released.  ``launch`` decides again (a reboot
-    still pending is honoured, not answered with another run) and its runner
-    takes the updater lock, so a concurrent updater means exit code 5.
+    still pending is honoured, not answered with another run); the window
+    takes the updater lock before anything else (a concurrent updater means
+    exit code 5, its window brought to the front) and, since the journalist
+    has just chosen to update, starts without a second confirmation.
     """
     from launcher import entry as launcher_entry
 
     log.info("Handing over to the updater")
     logs.configure(ctx.log_dir)  # from here on, the updater's own logs
-    code = launcher_entry.launch(ctx, 0, skip_netcheck=False, cli=False)
+    code = launcher_entry.launch(ctx, 0, skip_netcheck=False, cli=False, from_notifier=True)
     log.info("Updater finished with exit code %s", code)
     return code
 

@@ -70,7 +70,7 @@ class Printer:
             if previous is None or previous[0] is not event.state:
                 if event.state is not ev.TemplateState.WAITING:
                     self._line(f"  {event.name}: {TEMPLATE_WORDS[event.state]}")
-        elif isinstance(event, ev.Warning_):
+        elif isinstance(event, ev.Notice):
             self._line(f"WARNING: {event.text}")
         elif isinstance(event, ev.LogLine) and event.level in ("warning", "error"):
             self._line(f"{event.level.upper()}: {event.text}")

@@ -60,6 +60,7 @@ class Context:
             "decision": decision.action.value,
             "reason": decision.reason,
             "simulated": self.simulated,
+            "key_expires_in_days": self.key_days_left(now),
         }
 
     def upgrade_in_progress(self) -> str | None:
@@ -80,6 +81,14 @@ class Context:
             f"Qubes is in the middle of a distribution upgrade (dom0 is {release}, "
             f"templates: {', '.join(evidence)}). Nothing was started."
         )
+
+    def key_days_left(self, now: float) -> int | None:
+        """Days before the pinned signing key expires (always reported to admins)."""
+        try:
+            from sdw_updater import trust
+        except ImportError:
+            return None
+        return trust.pinned_key_days_left(self.host, now)
 
     def record_reboot_done(self, record: StatusRecord) -> None:
         """A requested reboot happened: status back to ok, original timestamp kept."""

@@ -64,17 +64,13 @@ class TemplatesPlanned:
 class Notice:
     """A problem that does not stop the run but must be told (e.g. a key expiring).
 
-    ``audience`` says who can act on it: "admin" notices (configuration,
-    a key expiring in months) belong in the logs and the window's
-    "For your administrator" section; "journalist" ones on the screen.
+    ``days_left`` is set for a signing key about to expire: front ends tell
+    journalists only when it is close, administrators always (logs, the
+    window's "For your administrator" section, ``--status``).
     """
 
     text: str
-    audience: str = "admin"
-    days_left: int | None = None  # for a key that expires: whole days left
-
-
-Warning_ = Notice  # the earlier name, kept while the window moves to Notice
+    days_left: int | None = None
 
 
 Event = (

@@ -58,6 +58,8 @@ class TrustReport:
 
     failures: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Days left of a signing key about to expire, keyed by its warning.
+    days_left: dict[str, int] = field(default_factory=dict)
 
 
 class TrustChecks(Protocol):
@@ -408,7 +410,7 @@ class Runner:
                 report = TrustReport(failures=[f"the check could not be completed ({exc})"])
         for warning in report.warnings:
             self.result.warnings.append(warning)
-            self.listener(ev.Notice(warning))
+            self.listener(ev.Notice(warning, days_left=report.days_left.get(warning)))
             log.warning("%s", warning)
         if report.failures:
             detail = "; ".join(report.failures)

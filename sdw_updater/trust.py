@@ -158,6 +158,7 @@ def merge(*reports: TrustReport) -> TrustReport:
     for report in reports:
         merged.failures.extend(report.failures)
         merged.warnings.extend(report.warnings)
+        merged.days_left.update(report.days_left)
     return merged
 
 
@@ -393,8 +394,9 @@ def check_key_file(
     if problems:
         return report, None
     warning = expiry_warning(key, now, warn_days)
-    if warning:
+    if warning and key.expires is not None:
         report.warnings.append(warning)
+        report.days_left[warning] = int((key.expires - now) // 86400)
     return report, key
 
 
@@ -445,6 +447,26 @@ def expiry_warning(key: KeyInfo, now: float, warn_days: int = EXPIRY_WARNING_DAY
         "After that date the workstation can no longer install updates until a renewed key "
         "is installed; please tell your administrator."
     )
+
+
+def pinned_key_days_left(host: Host, now: float, gpg_binary: str | None = None) -> int | None:
+    """Whole days before this workstation's pinned signing key expires (``--status``).
+
+    None when it never expires or cannot be read as exactly that key: the
+    run's trust checks are what judge the key; this only reports the date.
+    """
+    env, _problem = read_environment(host.read_file(CONFIG_PATH, CONFIG_LIMIT))
+    data = host.read_file(KEY_FILES[env], KEY_FILE_LIMIT)
+    if data is None:
+        return None
+    try:
+        with KeyScanner(gpg_binary) as scanner:
+            keys = scanner.scan(data)
+    except ScanError:
+        return None
+    if len(keys) != 1 or keys[0].fingerprint != PINNED[env] or keys[0].expires is None:
+        return None
+    return int((keys[0].expires - now) // 86400)
 
 
 # ----- C2: repository configuration ----------------------------------------------------
@@ -1157,7 +1179,8 @@ class TrustChecks:
             log.warning("Trust check (%s): %s", point, warning)
         if not report.failures:
             log.info("Trust check (%s) passed", point)
-        return TrustReport(list(report.failures), fresh)
+        days = {text: left for text, left in report.days_left.items() if text in fresh}
+        return TrustReport(list(report.failures), fresh, days)
 
     def _inventory(self, host: Host, scanner: KeyScanner) -> _Inventory:
         now = self.clock()

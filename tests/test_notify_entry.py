@@ -297,7 +297,7 @@ def launches(monkeypatch):
     real = launcher_entry.launch
     calls: list[dict] = []
 
-    def spy(ctx, skip_delta, skip_netcheck=False, cli=False):
+    def spy(ctx, skip_delta, skip_netcheck=False, cli=False, from_notifier=False):
         probe = subprocess.run(  # is the notify lock free for others during the run?
             [
                 sys.executable,
@@ -316,6 +316,7 @@ def launches(monkeypatch):
                 "skip_delta": skip_delta,
                 "skip_netcheck": skip_netcheck,
                 "cli": cli,
+                "from_notifier": from_notifier,
                 "notify_lock_free": probe.stdout.strip() == "True",
             }
         )
@@ -363,7 +364,13 @@ def test_check_for_updates_hands_over_to_the_updater(
     assert result == code, out
     assert said in out
     assert launches == [
-        {"skip_delta": 0, "skip_netcheck": False, "cli": False, "notify_lock_free": True}
+        {
+            "skip_delta": 0,
+            "skip_netcheck": False,
+            "cli": False,
+            "from_notifier": True,
+            "notify_lock_free": True,
+        }
     ]
     tools = _update_tools_run(home)
     assert tools.count("qubes-vm-update") == 1  # one updater, one run
