@@ -33,7 +33,7 @@ setup(
         ]
     ),
     package_data={"sdw_updater": ["keys/*.asc"], "sdw_sim": ["keys/*.asc"]},
-    install_requires=["python-gnupg>=0.5", "packaging>=22"],
+    install_requires=["python-gnupg>=0.5"],
     extras_require={"gui": ["PyQt5>=5.15"]},
     entry_points={
         "console_scripts": [

@@ -270,8 +270,7 @@ def test_requirements_are_what_dom0_must_provide(package: Path) -> None:
         line for line in query(package, "-R").splitlines() if not line.startswith("rpmlib(")
     }
     # setup.py's install_requires, by name: their version floors are pip's business in a
-    # virtualenv; in dom0 Fedora's packages are what there is (Qubes 4.2's dom0, Fedora 37,
-    # has python3-packaging 21, below setup.py's floor of 22).
+    # virtualenv; in dom0 Fedora's packages are what there is.
     from_setup = {fedora_name(r) for r in install_requires()}
     assert from_setup <= required
     assert required - from_setup == {
@@ -432,12 +431,11 @@ runpy.run_path(script, run_name="__main__")
 def third_party_dir(dest: Path) -> Path:
     """The third-party modules the product imports, and the simulator (not in the RPM)."""
     import gnupg
-    import packaging
 
     import sdw_sim
 
     dest.mkdir()
-    modules = (Path(gnupg.__file__), Path(packaging.__file__).parent, Path(sdw_sim.__file__).parent)
+    modules = (Path(gnupg.__file__), Path(sdw_sim.__file__).parent)
     for module in modules:
         (dest / module.name).symlink_to(module)
     return dest
