@@ -6,11 +6,17 @@ import pytest
 
 from sdw_updater.contract import UpdateStatus
 from sdw_updater.freshness import Action, decide, reboot_done
+from sdw_updater.host import Boot
 from sdw_updater.status import StatusRecord
 
 NOW = 2_000_000_000.0
 HOUR = 3600.0
 S = UpdateStatus
+
+
+def legacy_boot(booted_at: float | None) -> Boot | None:
+    """What a boot looks like to a record without a boot id (the existing updater's)."""
+    return None if booted_at is None else Boot(None, booted_at)
 
 
 def rec(status: UpdateStatus, age: float, reboot_at: float | None = None) -> StatusRecord:
@@ -62,13 +68,15 @@ TABLE = [
 def test_decision_table(
     record: StatusRecord | None, boot: float | None, delta: int, action: Action, record_ok: bool
 ) -> None:
-    decision = decide(record, NOW, boot, delta)
+    decision = decide(record, NOW, legacy_boot(boot), delta)
     assert decision.action is action, decision.reason
     assert decision.record_ok is record_ok
 
 
 def test_previous_failure_is_reported_with_pending_reboot() -> None:
-    decision = decide(rec(S.FAILED, 60, reboot_at=NOW - 60), NOW, BOOTED_LONG_AGO, 3600)
+    decision = decide(
+        rec(S.FAILED, 60, reboot_at=NOW - 60), NOW, legacy_boot(BOOTED_LONG_AGO), 3600
+    )
     assert decision.previous_failed
 
 
@@ -82,4 +90,40 @@ def test_previous_failure_is_reported_with_pending_reboot() -> None:
     ],
 )
 def test_reboot_performed(record: StatusRecord | None, boot: float | None, done: bool) -> None:
-    assert reboot_done(record, boot) is done
+    assert reboot_done(record, legacy_boot(boot)) is done
+
+
+BOOT_A = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+BOOT_B = "9e8d7c6b-5a49-4837-9261-50f4e3d2c1b0"
+
+
+@pytest.mark.parametrize(
+    ("now_boot", "done"),
+    [
+        # the same boot, though the wall clock now says it booted after the request
+        # (the clock was corrected forward by more than the uptime): not a reboot
+        (Boot(BOOT_A, NOW + 86400), False),
+        (Boot(BOOT_A, BOOTED_LONG_AGO), False),
+        # another boot, whatever the clock says: a reboot
+        (Boot(BOOT_B, BOOTED_LONG_AGO), True),
+        (Boot(BOOT_B, None), True),
+        # a boot id that cannot be read proves nothing
+        (Boot(None, NOW + 86400), False),
+        (None, False),
+    ],
+)
+def test_a_restart_is_a_changed_boot_not_clock_arithmetic(
+    now_boot: Boot | None, done: bool
+) -> None:
+    """Hardening #2: a forward clock jump larger than the uptime is not a reboot."""
+    record = StatusRecord(S.REBOOT_REQUIRED, NOW - 600, NOW - 600, reboot_boot_id=BOOT_A)
+    assert reboot_done(record, now_boot) is done
+    expected = Action.START_CLIENT if done else Action.REBOOT_PENDING
+    assert decide(record, NOW, now_boot, 3600).action is expected
+
+
+@pytest.mark.parametrize("ahead", [1, 120, 299])
+def test_skip_delta_0_forces_a_run_even_with_a_timestamp_a_little_ahead(ahead: int) -> None:
+    """Hardening #3: a status dated within the skew allowance ahead of now must not defeat 0."""
+    record = StatusRecord(S.OK, NOW + ahead)
+    assert decide(record, NOW, None, 0).action is Action.RUN_UPDATER
