@@ -229,7 +229,7 @@ def _vm_update_main() -> int | None:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             break
-        if b"vmupdate" not in cmdline and b"qubes-vm-update" not in cmdline:
+        if b"vmupdate" not in cmdline:  # the tool's python and its pool workers
             break
         found = pid
         pid = int(stat.rpartition(")")[2].split()[1])
@@ -244,7 +244,11 @@ def run_agent(ctx: Context, vm: str) -> int:
     its progress as numbers on stderr and exits with the agent's code.  A
     ``garbage`` template prints hostile numbers and exits 0 (a VM cannot make
     dom0's tool print malformed lines); ``crash`` kills ``qubes-vm-update``
-    with SIGKILL half way; ``cancelled`` interrupts it (SIGINT).
+    with SIGKILL half way; ``cancelled`` is an agent interrupted half way
+    (exit 130).  A real ``done cancelled`` needs SIGINT to ``qubes-vm-update``
+    before the template's turn, which the product never sends (and the real
+    tool can then hang: its signal handler talks to its multiprocessing
+    manager over the connection the interrupted call is using).
     """
     from sdw_sim import vmupdate
 
@@ -302,10 +306,7 @@ def run_agent(ctx: Context, vm: str) -> int:
             if job.final in ("success", "no_updates"):
                 vmupdate.Batch(ctx, [job], 1, False, False)._record_result(job)
             if job.final == "cancelled":
-                main = _vm_update_main()
-                if main is not None:
-                    os.kill(main, signal.SIGINT)
-                return 130
+                return 130  # the agent was interrupted (qubes-vm-update makes it 26)
             return {"success": 0, "no_updates": 100}.get(job.final, _error_exit(settings))
     while True:  # hang: the agent never ends (only a kill does)
         time.sleep(3600)

@@ -16,15 +16,12 @@ docs/simulator.md, "The box").  Both tiers share one simulated workstation:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +30,8 @@ import sdw_sim
 from sdw_sim import qrexec
 from sdw_sim.journal import read_journal
 
+from .inside import MARKER, kill_marked
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 INSIDE = Path(__file__).resolve().parent / "inside.py"
@@ -40,7 +39,6 @@ INSIDE = Path(__file__).resolve().parent / "inside.py"
 VERSIONS = {"4.2.18": "4.2.37", "4.3.34": "4.3.21", "4.4.0": "4.4.1"}
 SITE_DIR = Path(os.environ.get("QUBES_BOX_DIR", ROOT / ".box"))
 DEFAULT_VENDOR = ROOT.parent / "shared" / "vendor"
-MARKER = "SDW_BOX_RUN"
 
 # The real tools, as dom0 has them: executable name -> module with main().
 REAL_TOOLS = {
@@ -118,6 +116,7 @@ class Box:
         self.state_dir = self.home / ".securedrop_updater"
         self.scenario_path: Path | None = None
         self.home.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         if scenario is not None:
             self.scenario_path = workdir / "scenario.toml"
@@ -229,6 +228,18 @@ class Box:
         kill_marked(marker)  # a tool the product left behind must not outlive the test
         return Result(code, stdout, stderr, self.journal())
 
+    def commands(self, *argvs: list[str], timeout: float = 180) -> list[Result]:
+        """Run several programs one after the other in one box (one layout, one qubesd)."""
+        spec = self.dir / "commands.json"
+        outputs = self.dir / "commands.out.json"
+        spec.write_text(json.dumps([list(argv) for argv in argvs]))
+        outputs.unlink(missing_ok=True)
+        overall = self.run([sys.executable, "-SB", "-c", BATCH, str(spec), str(outputs)], timeout)
+        if not outputs.exists():
+            raise AssertionError(f"the commands did not run: {overall.output}")
+        journal = self.journal()
+        return [Result(code, out, err, journal) for code, out, err in json.loads(outputs.read_text())]
+
     def updater(self, *args: str, timeout: float = 180) -> Result:
         """``sdw-updater ARGS`` in its real mode (no ``--simulate``)."""
         return self.run([str(BIN / "sdw-updater"), *args], timeout=timeout)
@@ -238,33 +249,6 @@ class Box:
         return path.read_text() if path.exists() else ""
 
 
-def marked(marker: str) -> list[int]:
-    """Live PIDs whose environment carries this run's marker."""
-    needle = f"{MARKER}={marker}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                environ = Path(f"/proc/{entry}/environ").read_bytes()
-                state = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[0]
-            except OSError:
-                continue
-            if state != "Z" and needle in environ.split(b"\0"):
-                found.append(int(entry))
-    return found
-
-
-def kill_marked(marker: str) -> None:
-    for _ in range(20):
-        pids = marked(marker)
-        if not pids:
-            return
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.05)
-
-
 def _write(path: Path, text: str, mode: int) -> None:
     data = text.encode()
     if not path.exists() or path.read_bytes() != data:
@@ -272,6 +256,28 @@ def _write(path: Path, text: str, mode: int) -> None:
         tmp.write_bytes(data)
         os.chmod(tmp, mode)
         tmp.replace(path)
+
+
+# Runs inside the box: each command in turn, its exit code and output kept.
+# A command's leftovers (its process group) end with it, as the box ends with its program.
+BATCH = """
+import json, os, signal, subprocess, sys, tempfile
+results = []
+for argv in json.loads(open(sys.argv[1]).read()):
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
+        code = proc.wait(timeout=120)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out.seek(0)
+        err.seek(0)
+        results.append((code, out.read().decode(errors="replace"),
+                        err.read().decode(errors="replace")))
+open(sys.argv[2], "w").write(json.dumps(results))
+"""
 
 
 def real_tool_script(tool: str, module: str, version: str, env: sdw_sim.SimEnv) -> str:
@@ -302,7 +308,8 @@ def real_tool_script(tool: str, module: str, version: str, env: sdw_sim.SimEnv) 
         "code = child.wait()\n"
         "record.finish(code)\n"
         "if code < 0:\n"
-        "    signal.signal(-code, signal.SIG_DFL)\n"
+        "    if -code != signal.SIGKILL:\n"
+        "        signal.signal(-code, signal.SIG_DFL)\n"
         "    os.kill(os.getpid(), -code)\n"
         "sys.exit(code)\n"
     )

@@ -20,10 +20,13 @@ mounts vanish with it.  The layout (docs/simulator.md, "The box"):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -31,6 +34,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from sdw_sim import qubesd
 
 KEEP = "/run/box-keep"
+MARKER = "SDW_BOX_RUN"  # in the environment of every process of one box run
+
+
+def marked(marker: str) -> list[int]:
+    """Live PIDs whose environment carries this run's marker."""
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                environ = Path(f"/proc/{entry}/environ").read_bytes()
+                state = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != "Z" and needle in environ.split(b"\0"):
+                found.append(int(entry))
+    return found
+
+
+def kill_marked(marker: str) -> None:
+    """End every process of the run (SIGKILL), including orphans that hold its pipes."""
+    for _ in range(50):
+        pids = marked(marker)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
 
 
 def mount(*args: str) -> None:
@@ -86,6 +118,9 @@ def main() -> int:
             check=False,
         )
     finally:
+        # The box ends with its program: what it left running (e.g. the workers
+        # of a killed qubes-vm-update, holding its output pipes) ends too.
+        kill_marked(config["env"].get(MARKER, ""))
         qubesd.stop(server, thread)
         log.close()
     return proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
