@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import uuid
@@ -144,7 +145,11 @@ class Box:
         for directory in (bin_dir, lib_dir, etc_dir, proc_dir, log_dir):
             directory.mkdir(parents=True, exist_ok=True)
         for tool in SIM_TOOLS:
-            _write(bin_dir / tool, sdw_sim.wrapper_script(tool, env.sim_dir), 0o755)
+            fault = env.scenario.faults.get(tool)
+            if fault is not None and fault.mode == "missing":
+                _whiteout(bin_dir / tool)  # hides the host's own (rpm, sudo...) too
+            else:
+                _write(bin_dir / tool, sdw_sim.wrapper_script(tool, env.sim_dir), 0o755)
         for tool, module in REAL_TOOLS.items():
             _write(bin_dir / tool, real_tool_script(tool, module, self.version, env), 0o755)
         _write(lib_dir / "qrexec-client", qrexec.wrapper_script(env.sim_dir, ROOT), 0o755)
@@ -238,7 +243,9 @@ class Box:
         if not outputs.exists():
             raise AssertionError(f"the commands did not run: {overall.output}")
         journal = self.journal()
-        return [Result(code, out, err, journal) for code, out, err in json.loads(outputs.read_text())]
+        return [
+            Result(code, out, err, journal) for code, out, err in json.loads(outputs.read_text())
+        ]
 
     def updater(self, *args: str, timeout: float = 180) -> Result:
         """``sdw-updater ARGS`` in its real mode (no ``--simulate``)."""
@@ -249,8 +256,18 @@ class Box:
         return path.read_text() if path.exists() else ""
 
 
+def _whiteout(path: Path) -> None:
+    """An overlayfs whiteout: the name is absent from the merged directory."""
+    if path.is_char_device():
+        return
+    path.unlink(missing_ok=True)
+    os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(0, 0))
+
+
 def _write(path: Path, text: str, mode: int) -> None:
     data = text.encode()
+    if path.is_char_device():
+        path.unlink()
     if not path.exists() or path.read_bytes() != data:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_bytes(data)

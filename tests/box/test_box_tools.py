@@ -126,7 +126,10 @@ def test_qubesadmin_reads_the_simulated_workstation(
         parent = vm.spec.template or "-"
         expected.append(f"{vm.name}|{vm.klass}|{vm.get_power_state()}|{parent}")
     assert listing.exit == 0 and listing.stdout.splitlines() == expected
-    assert (agent.exit, agent.stdout) == (0, f"{app.domains[template].features.get('qubes-agent-version')}\n")
+    assert (agent.exit, agent.stdout) == (
+        0,
+        f"{app.domains[template].features.get('qubes-agent-version')}\n",
+    )
     assert (unset.exit, unset.stdout) == (1, "")
     assert (prefs.exit, prefs.stdout) == (0, f"{template}\n")
     assert no_prop.exit == 2 and "no such property" in no_prop.stderr
