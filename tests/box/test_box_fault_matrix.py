@@ -73,8 +73,7 @@ def cells(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Cell]:
     scenarios = sorted({cell_scenario(ROW_BY_KEY[key], mode) for key, mode in CELLS})
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {
-            text: pool.submit(run_cell, tmp_path_factory.mktemp("cell"), text)
-            for text in scenarios
+            text: pool.submit(run_cell, tmp_path_factory.mktemp("cell"), text) for text in scenarios
         }
     return {text: future.result() for text, future in futures.items()}
 
