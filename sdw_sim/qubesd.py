@@ -147,7 +147,8 @@ class Qubesd:
         self.settings = scenario.qubesd
         self.app = fake.FakeApp(scenario, sim_dir)
         self.log = log
-        self.calls = 0
+        self.started = 0
+        self.calls = 0  # answered so far: what the [qubesd] counts refer to
         self._lock = threading.Lock()
         self.changed = threading.Condition()
         self.vanished = threading.Event()
@@ -159,9 +160,14 @@ class Qubesd:
     # ----- faults -------------------------------------------------------------
 
     def _count(self) -> int:
+        """The number of the call that starts now (1, 2, ...)."""
+        with self._lock:
+            self.started += 1
+            return self.started
+
+    def _answered(self) -> None:
         with self._lock:
             self.calls += 1
-            return self.calls
 
     def _tool_succeeded(self, tool: str) -> bool:
         """Has this simulated tool run and exited 0 (per the journal)?"""
@@ -231,6 +237,7 @@ class Qubesd:
         except fake.QubesException as exc:
             reply, kind = error_reply(type(exc).__name__, str(exc)), type(exc).__name__
         self.log(f"qubesd: {number} {request} -> {kind}")
+        self._answered()
         return reply
 
     def vm(self, name: str) -> fake.FakeVM:
@@ -663,6 +670,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if method == "admin.Events":
             number = q._count()
             q.log(f"qubesd: {number} {request} -> events")
+            q._answered()
             conn.settimeout(None)
             with contextlib.suppress(OSError):
                 for chunk in events(q, self.server.stopping):
