@@ -24,11 +24,13 @@ is journaled with tool ``qrexec-client``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shlex
 import signal
 import sys
+import termios
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ ERROR_EXIT = 24  # the agent's "could not install the updates" (qubes-contract Â
 HOSTILE_PROGRESS = ("nan", "inf", "-7.0", "250.0", "1e-05", "100.00000000000001", "12,5")
 MAX_STDIN = 64 * 1024 * 1024
 STREAM_GAP = 0.2  # seconds between the end of the agent's stderr and of its stdout
+DRAIN_LIMIT = 30.0  # seconds the agent waits at most for its progress to be read
 
 
 class UsageError(Exception):
@@ -318,12 +321,25 @@ def _close_stderr() -> None:
     ``qubes-vm-update`` reads the two streams in two threads, and the stdout
     thread closes the stderr pipe when stdout ends: progress still unread then
     is lost.  A real agent runs for minutes, so its progress is long read when
-    it exits; the simulated one is instant, so it paces its ending.
+    it exits; the simulated one is instant, so it waits until its progress
+    was read, then ends stderr, then pauses before stdout ends.
     """
+    deadline = time.monotonic() + DRAIN_LIMIT
+    while _unread(2) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the reader has not taken all the progress yet
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)
     time.sleep(STREAM_GAP)
+
+
+def _unread(fd: int) -> int:
+    """Bytes written to this pipe and not read yet (0 when it is not a pipe)."""
+    try:
+        raw = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
+    except OSError:
+        return 0
+    return int.from_bytes(raw, sys.byteorder)
 
 
 def _error_exit(settings: object) -> int:
