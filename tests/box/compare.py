@@ -78,7 +78,8 @@ def outcome(home: Path, exit_code: int | None, since: int = 0) -> Outcome:
         reboot_recorded=reboot,
         last_updated=(state / LAST_UPDATED_FILE).exists(),
         client_started=any(
-            r["tool"] == "qvm-run" and START_APP in r["argv"]  # type: ignore[operator]
+            (r["tool"] == "qvm-run" and START_APP in r["argv"])  # type: ignore[operator]
+            or (r["tool"] == "qrexec-client" and START_APP in " ".join(r["argv"]))  # type: ignore[arg-type]
             for r in journal
         ),
         calls=calls(journal),

@@ -25,7 +25,7 @@ DEFAULT = sdw_sim.load_scenario(None)
 CLIENT_TEMPLATE = DEFAULT.vms[CLIENT_VM].template
 NO_TEMPLATE_UPDATES = "".join(f'[templates."{t}"]\nresult = "no_updates"\n' for t in TEMPLATES)
 # The time a run may take here before it counts as hanging (a healthy one takes seconds).
-HANG = 60
+HANG = 30
 
 
 def scenario(*parts: str) -> str:
