@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo-home
 
-.PHONY: venv demo demo-gui test test-quick test-window lint screenshots bench bench-quick rpm man clean
+.PHONY: venv demo demo-gui test test-quick test-window lint screenshots bench bench-quick rpm man clean box-deps
 
 venv: $(STAMP)
 
@@ -48,7 +48,28 @@ demo-gui: venv
 	  fi; \
 	  echo "sdw-updater exited $$rc; logs: $(DEMO_HOME)/.securedrop_updater/logs/"; exit $$rc
 
-test: venv
+# The box tier (tests/box, docs/simulator.md "The box") runs the real Qubes
+# client tools from the pinned archives in $(QUBES_VENDOR); each version is
+# installed as it is into .box/<version>.  Without the archives the tier skips.
+QUBES_VENDOR ?= $(abspath $(CURDIR)/../shared/vendor)
+BOX_DIR := .box
+# qubes-core-admin-client version:qubes-core-admin-linux version
+BOX_PAIRS := 4.2.18:4.2.37 4.3.34:4.3.21 4.4.0:4.4.1
+BOX_STAMPS := $(foreach pair,$(BOX_PAIRS),$(BOX_DIR)/$(firstword $(subst :, ,$(pair)))/.installed)
+BOX_DEPS := $(if $(wildcard $(QUBES_VENDOR)),box-deps)
+
+box-deps: venv $(BOX_STAMPS)
+
+$(BOX_DIR)/%/.installed: requirements-box.txt
+	@pair=$$(echo "$(BOX_PAIRS)" | tr ' ' '\n' | grep "^$*:"); linux=$${pair#*:}; \
+	  echo "box: installing qubes-core-admin-client $* and qubes-core-admin-linux $$linux"; \
+	  rm -rf $(BOX_DIR)/$* && \
+	  $(BIN)/pip install --quiet --no-deps --target $(BOX_DIR)/$* \
+	    $(QUBES_VENDOR)/qubes-core-admin-client-$*.tar.gz \
+	    $(QUBES_VENDOR)/qubes-core-admin-linux-$$linux.tar.gz -r requirements-box.txt && \
+	  touch $@
+
+test: venv $(BOX_DEPS)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 lint: venv
@@ -80,4 +101,4 @@ man:
 	$(PYTHON) -m launcher.manpage --output $(MAN_DIR)
 
 clean:
-	rm -rf $(VENV) $(DEMO_HOME) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_HOME) $(BOX_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -178,6 +178,143 @@ class Fault:
         return self.match is None or self.match in argv
 
 
+# ===== box tier: [qubesd] (the simulated qubesd) and [qrexec] (the VMs' side) =====
+# Owned by the box tier (sdw_sim/qubesd.py, docs/simulator.md "The box"); kept in
+# one block so that edits elsewhere in this file merge without touching it.
+
+QUBESD_ANSWERS = ("refuse", "slow", "error")
+QUBESD_MAX_DELAY = 3600.0
+
+
+@dataclass(frozen=True)
+class QubesdRule:
+    """``[[qubesd.rule]]``: how the simulated qubesd answers matching Admin API calls."""
+
+    method: str
+    vm: str | None = None  # the call's destination; None: any
+    arg: str | None = None  # the call's argument; None: any
+    answer: str = "refuse"  # refuse: empty reply (access denied); slow; error
+    delay: float = 0.0  # answer "slow": real seconds before the answer
+    error: str = "QubesException"  # answer "error": the exception type sent
+
+    def matches(self, method: str, dest: str, arg: str) -> bool:
+        return (
+            method == self.method
+            and (self.vm is None or dest == self.vm)
+            and (self.arg is None or arg == self.arg)
+        )
+
+
+@dataclass(frozen=True)
+class QubesdVM:
+    """``[qubesd.vms."NAME"]``: a VM of the inventory that Qubes shows only part of the time."""
+
+    appear_after: int | None = None  # hidden until this many calls were answered
+    disappear_after: int | None = None  # gone once this many calls were answered
+    appear_with: str | None = None  # hidden until this tool ran and exited 0 (journal)
+    disappear_with: str | None = None  # gone once this tool ran and exited 0
+
+
+@dataclass(frozen=True)
+class QubesdSettings:
+    """``[qubesd]``: faults of the simulated qubesd (the box tier only)."""
+
+    delay: float = 0.0  # real seconds before every answer
+    vanish_after: int = 0  # the socket is gone after this many calls (0: never)
+    rules: tuple[QubesdRule, ...] = ()
+    vms: dict[str, QubesdVM] = field(default_factory=dict)
+
+
+def _qubesd_count(data: _Table, key: str, where: str) -> int | None:
+    if key not in data:
+        return None
+    return _int(data, key, 0, where, 0, 1_000_000)
+
+
+def _parse_qubesd(data: _Table, source: str, vms: dict[str, VMSpec]) -> QubesdSettings:
+    """Validate ``[qubesd]`` (VM names must be in the final inventory)."""
+    where = _where(source, "qubesd")
+    _check_keys(data, ("delay", "vanish_after", "rule", "vms"), where)
+    delay = _number(data, "delay", 0.0, where)
+    if delay > QUBESD_MAX_DELAY:
+        raise ScenarioError(f"{where}: delay must be at most {QUBESD_MAX_DELAY:g} seconds")
+    rules_data = data.get("rule", [])
+    if not isinstance(rules_data, list) or not all(isinstance(r, dict) for r in rules_data):
+        raise ScenarioError(f"{where}: rule must be an array of tables ([[qubesd.rule]])")
+    rules = []
+    for index, rule in enumerate(rules_data):
+        at = f"{where}.rule[{index}]"
+        _check_keys(rule, ("method", "vm", "arg", "answer", "delay", "error"), at)
+        method = _string(rule, "method", at)
+        if not method or not re.fullmatch(r"admin\.[A-Za-z0-9_.]+", method):
+            raise ScenarioError(f'{at}: method must be an Admin API method, e.g. "admin.vm.List"')
+        vm = _string(rule, "vm", at)
+        if vm is not None and vm not in vms:
+            raise ScenarioError(f"{at}: vm {vm!r} is not in the inventory")
+        answer = _choice(rule, "answer", "refuse", QUBESD_ANSWERS, at)
+        if "delay" in rule and answer != "slow":
+            raise ScenarioError(f'{at}: delay only applies to answer = "slow"')
+        if "error" in rule and answer != "error":
+            raise ScenarioError(f'{at}: error only applies to answer = "error"')
+        rule_delay = _number(rule, "delay", 0.0, at)
+        if rule_delay > QUBESD_MAX_DELAY:
+            raise ScenarioError(f"{at}: delay must be at most {QUBESD_MAX_DELAY:g} seconds")
+        error = _string(rule, "error", at) or "QubesException"
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", error):
+            raise ScenarioError(f"{at}: error must be an exception class name")
+        rules.append(QubesdRule(method, vm, _string(rule, "arg", at), answer, rule_delay, error))
+    hidden: dict[str, QubesdVM] = {}
+    for name, table in _table(data, "vms", where).items():
+        at = f"{where}.vms.{name}"
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{at}: must be a table")
+        if name not in vms or name == "dom0":
+            raise ScenarioError(f"{at}: {name!r} is not a VM of the inventory (dom0 excluded)")
+        _check_keys(table, tuple(QubesdVM.__dataclass_fields__), at)
+        tools = {key: _string(table, key, at) for key in ("appear_with", "disappear_with")}
+        for key, value in tools.items():
+            if value is not None and value not in TOOLS:
+                raise ScenarioError(f"{at}: {key} must be a simulated tool ({', '.join(TOOLS)})")
+        spec = QubesdVM(
+            appear_after=_qubesd_count(table, "appear_after", at),
+            disappear_after=_qubesd_count(table, "disappear_after", at),
+            appear_with=tools["appear_with"],
+            disappear_with=tools["disappear_with"],
+        )
+        if spec == QubesdVM():
+            raise ScenarioError(f"{at}: say when it appears or disappears")
+        hidden[name] = spec
+    return QubesdSettings(
+        delay=delay,
+        vanish_after=_int(data, "vanish_after", 0, where, 0, 1_000_000),
+        rules=tuple(rules),
+        vms=hidden,
+    )
+
+
+@dataclass(frozen=True)
+class QrexecSettings:
+    """``[qrexec]``: the VMs' side of the box tier's fake ``qrexec-client``."""
+
+    # Real seconds an app started by qubes.StartApp runs before it exits (and the
+    # service returns); None: it runs until its VM stops, as a journalist's app does.
+    app_exit_after: float | None = None
+
+
+def _parse_qrexec(data: _Table, source: str) -> QrexecSettings:
+    where = _where(source, "qrexec")
+    _check_keys(data, ("app_exit_after",), where)
+    if "app_exit_after" not in data:
+        return QrexecSettings()
+    after = _number(data, "app_exit_after", 0.0, where)
+    if after > QUBESD_MAX_DELAY:
+        raise ScenarioError(f"{where}: app_exit_after must be at most {QUBESD_MAX_DELAY:g}")
+    return QrexecSettings(app_exit_after=after)
+
+
+# ===== end of the box tier's block ===========================================
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A parsed, validated scenario.  ``source`` is the file it came from ("" = built-in)."""
@@ -191,6 +328,8 @@ class Scenario:
     client: ClientSettings = field(default_factory=ClientSettings)
     vms: dict[str, VMSpec] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
+    qubesd: QubesdSettings = field(default_factory=QubesdSettings)  # box tier
+    qrexec: QrexecSettings = field(default_factory=QrexecSettings)  # box tier
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -657,7 +796,18 @@ def parse_scenario(data: _Table, source: str = "") -> Scenario:
     """Validate a scenario already loaded from TOML (or JSON) and fill the defaults."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source or 'scenario'}: the top level must be a table")
-    top = ("sim", "network", "dom0", "templates", "trust", "client", "vms", "faults")
+    top = (
+        "sim",
+        "network",
+        "dom0",
+        "templates",
+        "trust",
+        "client",
+        "vms",
+        "faults",
+        "qubesd",
+        "qrexec",
+    )
     unknown = sorted(set(data) - set(top))
     if unknown:
         raise ScenarioError(
@@ -701,6 +851,9 @@ def parse_scenario(data: _Table, source: str = "") -> Scenario:
             raise ScenarioError(f"{where}: must be a table")
         faults[tool] = _parse_fault(table, where)
 
+    vms = _finish_features(inventory, templates, dom0)
+    qubesd = _parse_qubesd(_table(data, "qubesd", where_top), source, vms)  # box tier
+    qrexec = _parse_qrexec(_table(data, "qrexec", where_top), source)  # box tier
     return Scenario(
         source=source,
         sim=sim,
@@ -709,8 +862,10 @@ def parse_scenario(data: _Table, source: str = "") -> Scenario:
         templates=templates,
         trust=trust,
         client=client,
-        vms=_finish_features(inventory, templates, dom0),
+        vms=vms,
         faults=faults,
+        qubesd=qubesd,
+        qrexec=qrexec,
         raw=data,
     )
 
