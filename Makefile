@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME := $(CURDIR)/.demo-home
 
-.PHONY: venv demo demo-gui test test-quick test-window lint screenshots bench bench-quick rpm man clean box-deps
+.PHONY: venv demo demo-gui test test-quick test-window lint screenshots bench bench-quick rpm man docs clean box-deps
 
 venv: $(STAMP)
 
@@ -102,3 +102,7 @@ man:
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) $(BOX_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Documents written from the tests' own tables (the fault matrix): run the cells, write them.
+docs: venv
+	SDW_WRITE_DOCS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fault_matrix.py -k "not document_is_current"

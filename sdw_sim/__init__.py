@@ -25,6 +25,7 @@ from sdw_sim.state import (
     SCENARIO_FILE,
     StateStore,
     clock,
+    record_rpm_transaction,
     running_apps,
     set_migration_flag,
     write_atomic,
@@ -99,6 +100,7 @@ def setup(scenario_path: Path | None, state_dir: Path) -> SimEnv:
         # A pending migration was flagged when the SecureDrop dom0 package was
         # installed (its %post), before this boot's first launch.
         set_migration_flag(root, scenario.dom0.migration, scenario.dom0.migration_form)
+        record_rpm_transaction(root, "install")  # the workstation as installed
     _write_wrappers(bin_dir, sim_dir, scenario)
     write_boot_files(root, sim_dir, state, now)
     write_os_release(root, scenario.sim.qubes_release)

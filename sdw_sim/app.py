@@ -14,6 +14,7 @@ kill, setting or deleting a feature) is journaled with tool "qubesadmin".
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from sdw_sim import journal
 from sdw_sim.scenario import Scenario, VMSpec
-from sdw_sim.state import StateStore, app_started, present_vms, set_power
+from sdw_sim.state import StateStore, present_vms, set_power
 
 # ----- exceptions (names as in qubesadmin.exc) -------------------------------
 
@@ -261,31 +262,32 @@ class FakeVM:
             self.app.set_power(self.name, "Running")
 
     def run_service(
-        self, service: str, wait: bool = True, autostart: bool = True, **_kwargs: Any
-    ) -> Any:
+        self,
+        service: str,
+        wait: bool = True,
+        autostart: bool = True,
+        user: str | None = None,
+        **kwargs: Any,
+    ) -> subprocess.Popen[bytes]:
         """Start a qrexec service from dom0, as ``QubesLocal.run_service`` does.
 
-        With ``autostart`` the qube is started first; ``wait=False`` (what
-        ``qvm-run`` without ``-p`` uses) returns once the call is set up:
-        for ``qubes.StartApp`` the app then keeps running in the qube.
+        With ``autostart`` the qube is started first, then dom0's
+        ``qrexec-client`` (the simulator's, in ``sim/bin``) is run with the
+        same command line the real library builds; ``wait=False`` adds
+        ``-e``: it returns once the call is set up, the service (an app)
+        going on in the qube.
         """
         if autostart:
             self.start()
         elif not self.is_running():
             raise QubesVMNotRunningError(f"{self.name} is not running")
-        with self.app.action("run_service", self.name, service):
-            name, _, argument = service.partition("+")
-            client = self.app.scenario.client
-            code = 1
-            if name == "qubes.StartApp" and argument in client.apps:
-                self.app.sleep(client.start_duration)
-                code = client.start_exit
-                if code == 0:
-                    scale = self.app.scenario.sim.time_scale
-                    until = time.time() + client.run_duration * scale if scale > 0 else None
-                    with self.app.store.locked() as state:
-                        app_started(state, self.name, argument, until)
-            return _Finished(code)
+        options = ["-d", self.name] + ([] if wait else ["-e"])
+        target = f"{user or 'DEFAULT'}:QUBESRPC {service}{'' if '+' in service else '+'} dom0"
+        for stream in ("stdin", "stdout", "stderr"):
+            kwargs.setdefault(stream, subprocess.PIPE)
+        return subprocess.Popen(
+            [str(self.app.sim_dir / "bin" / "qrexec-client"), *options, target], **kwargs
+        )
 
     def shutdown(self, force: bool = False, wait: bool = False) -> None:
         argv = ["shutdown", self.name]
@@ -309,19 +311,6 @@ class FakeVM:
             if not self.is_running():
                 raise QubesVMNotStartedError(f"Domain is powered off: {self.name}")
             self.app.set_power(self.name, "Halted")
-
-
-class _Finished:
-    """A qrexec call that has already ended (the Popen-like object run_service returns)."""
-
-    def __init__(self, returncode: int) -> None:
-        self.returncode = returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.returncode
-
-    def kill(self) -> None:
-        return None
 
 
 class Domains:

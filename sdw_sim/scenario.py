@@ -33,6 +33,7 @@ TOOLS = (
     "reboot",
     "sudo",
     "rpm",
+    "qrexec-client",
 )
 
 RESULTS = ("success", "no_updates", "error", "cancelled", "hang", "crash", "garbage")

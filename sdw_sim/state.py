@@ -309,6 +309,21 @@ def unregister_process(entry: Path | None) -> None:
         shutil.rmtree(entry, ignore_errors=True)
 
 
+RPMDB_FILE = "usr/lib/sysimage/rpm/rpmdb.sqlite"
+
+
+def record_rpm_transaction(root: Path, what: str) -> None:
+    """dom0's rpm database changes (the file the engine watches), one line per transaction.
+
+    The content stands for the database; only that it changes matters: the
+    engine tells "packages were installed" from its size and time.
+    """
+    path = root / RPMDB_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.time():.6f} {what}\n")
+
+
 def set_migration_flag(root: Path, present: bool, form: str = "directory") -> None:
     """The flag that asks for a full ``sdw-admin --apply``, or its removal.
 

@@ -36,6 +36,7 @@ from sdw_sim.state import (
     clock,
     present_vms,
     reboot,
+    record_rpm_transaction,
     register_process,
     set_migration_flag,
     set_power,
@@ -689,6 +690,7 @@ def _dom0_packages_installed(ctx: Context) -> None:
         state["dom0_updates_pending"] = False
         state["dom0_installed"] = True
         migration = bool(state.get("migration_pending"))
+    record_rpm_transaction(ctx.root, "upgrade")
     if migration:
         set_migration_flag(ctx.root, True, ctx.scenario.dom0.migration_form)
 
@@ -960,6 +962,13 @@ def _rpm(ctx: Context, argv: list[str], as_root: bool) -> int:
     return trust.rpm(ctx.scenario, ctx.sim_dir, argv)
 
 
+def _qrexec_client(ctx: Context, argv: list[str], as_root: bool) -> int:
+    """dom0's ``qrexec-client``: what the VMs do for qubesadmin and the real tools."""
+    from sdw_sim import qrexec
+
+    return qrexec.handle(ctx, argv)
+
+
 Handler = Callable[[Context, list[str], bool], int]
 
 HANDLERS: dict[str, Handler] = {
@@ -974,6 +983,7 @@ HANDLERS: dict[str, Handler] = {
     "rm": _rm,
     "reboot": _reboot,
     "rpm": _rpm,
+    "qrexec-client": _qrexec_client,
 }
 
 assert set(HANDLERS) | {"sudo"} == set(TOOLS)

@@ -295,13 +295,16 @@ class Runner:
         try:
             return self.host.vms(refresh=refresh)
         except HostError as exc:
-            raise _StepFailed(
-                ExitCode.FAILED,
-                None,
-                f"Qubes did not answer {exc.call} for {exc.vm} ({exc.reason}); without it the "
-                "updater cannot tell what to update. Nothing was left out silently: the run "
-                "stopped.",
-            ) from exc
+            raise self._host_failure(exc) from exc
+
+    @staticmethod
+    def _host_failure(exc: HostError) -> _StepFailed:
+        return _StepFailed(
+            ExitCode.FAILED,
+            None,
+            f"Qubes did not answer {exc.call} for {exc.vm} ({exc.reason}); without it the "
+            "updater cannot tell what to update. Nothing was left out silently: the run stopped.",
+        )
 
     def _network_check(self) -> None:
         step = Step.NETCHECK
@@ -405,6 +408,9 @@ class Runner:
         else:
             try:
                 report = check(self.trust)
+            except HostError as exc:  # Qubes did not answer: a failed run, not a trust verdict
+                self._end(step, began, False, str(exc))
+                raise self._host_failure(exc) from exc
             except Exception as exc:  # a check that breaks has not passed
                 log.exception("Trust check %s raised", step.value)
                 report = TrustReport(failures=[f"the check could not be completed ({exc})"])

@@ -370,6 +370,10 @@ class QubesHost:
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        except FileNotFoundError as exc:  # qubesadmin runs dom0's qrexec-client
+            name = Path(str(exc.filename or "qrexec-client")).name
+            log.error("Executable %s not found", name)
+            return f"{name} was not found, so the app could not be started"
         except Exception as exc:
             return f"{CLIENT_VM} could not start the app: {_reason(exc)}"
         try:

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sdw_sim
-from sdw_sim import qrexec
 from sdw_sim.journal import read_journal
 
 from .inside import MARKER, kill_marked
@@ -152,7 +151,9 @@ class Box:
                 _write(bin_dir / tool, sdw_sim.wrapper_script(tool, env.sim_dir), 0o755)
         for tool, module in REAL_TOOLS.items():
             _write(bin_dir / tool, real_tool_script(tool, module, self.version, env), 0o755)
-        _write(lib_dir / "qrexec-client", qrexec.wrapper_script(env.sim_dir, ROOT), 0o755)
+        _write(
+            lib_dir / "qrexec-client", sdw_sim.wrapper_script("qrexec-client", env.sim_dir), 0o755
+        )
         release = env.scenario.sim.qubes_release
         _write(etc_dir / "qubes-release", f"Qubes release {release} (R{release})\n", 0o644)
         boot_id = env.root / "proc" / "sys" / "kernel" / "random" / "boot_id"
@@ -160,6 +161,9 @@ class Box:
             state = json.loads((env.sim_dir / "state.json").read_text())
             boot_id = proc_dir / "boot_id"
             _write(boot_id, f"{uuid.uuid5(uuid.NAMESPACE_OID, str(state['boot_time']))}\n", 0o444)
+        rpmdb = env.root / "usr" / "lib" / "sysimage" / "rpm"
+        rpmdb.mkdir(parents=True, exist_ok=True)
+        (lib_dir.parent / "sysimage" / "rpm").mkdir(parents=True, exist_ok=True)  # mount point
         return {
             "overlays": [
                 ["/etc", [str(etc_dir), str(env.root / "etc")]],
@@ -170,6 +174,9 @@ class Box:
             "files": [
                 ["/proc/uptime", str(env.root / "proc" / "uptime")],
                 ["/proc/sys/kernel/random/boot_id", str(boot_id)],
+                # dom0's rpm database, which the simulated qubes-dom0-update changes
+                ["/usr/lib/sysimage/rpm", str(rpmdb)],
+                ["/var/lib/rpm", str(rpmdb)],
             ],
             "tmp": str(env.root / "tmp"),
             "keep": sorted({str(self.workdir), str(ROOT), sys.prefix, sys.base_prefix}),

@@ -191,7 +191,6 @@ def test_real_vm_update_plays_the_templates(
     assert real.exit == 24, real.output
 
 
-@pytest.mark.xfail(strict=True, reason="simulator: issue 12.11 (task S), exit codes 21-26")
 def test_fake_vm_update_exits_with_the_agents_code(tmp_path: Path) -> None:
     text, results = update_scenario(sdw_sim.load_scenario(None))
     path = tmp_path / "scenario.toml"
