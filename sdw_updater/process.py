@@ -67,6 +67,8 @@ class ToolResult:
     stdout_overflow: bool = False
     #: The tool exited but something it started kept its output open.
     pipes_abandoned: bool = False
+    #: What the exit code means for this tool, when the seam knows (qubes.EXIT_MEANINGS).
+    meaning: str = ""
 
     @property
     def ok(self) -> bool:
@@ -86,7 +88,8 @@ class ToolResult:
             return f"{self.name} could not be run"
         if self.exit < 0:
             return f"{self.name} was killed by signal {-self.exit}"
-        return f"{self.name} exited with code {self.exit}"
+        told = f" ({self.meaning})" if self.meaning else ""
+        return f"{self.name} exited with code {self.exit}{told}"
 
 
 @dataclass

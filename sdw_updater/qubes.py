@@ -64,6 +64,38 @@ RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 ANSWER_NO = b"n\n" * 32
 SIGNERS_OUTPUT_LIMIT = 64 * 1024
 
+#: What the tools' exit codes mean (qubes-contract §1.6, §2, §3, §8.9, §8.10), for logs
+#: and failure screens: "qubes-vm-update exited with code 24" alone sends nobody anywhere.
+EXIT_MEANINGS: dict[str, dict[int, str]] = {
+    "qubes-vm-update": {
+        1: "a qube's update ended in error",
+        2: "it did not accept its command line",
+        11: "an updated template could not be shut down",
+        12: "a VM of an updated template could not be shut down",
+        13: "a VM of an updated template could not be started again",
+        21: "an update agent failed",
+        22: "an update agent's prerequisites are missing in the qube",
+        23: "an update agent could not refresh the package repositories: network or mirror",
+        24: "an update agent could not install the packages",
+        25: "an update agent could not clean up after installing",
+        26: "an update agent stopped unexpectedly, or qrexec lost the qube",
+        40: "qrexec could not reach a qube",
+        64: "a template it was given is unknown or given twice",
+        130: "it was interrupted",
+    },
+    "qubesctl": {
+        1: "dom0's configuration failed, or a VM's",
+        2: "a Salt state failed",
+        5: "Salt's pillar data could not be compiled",
+        20: "a VM's configuration failed",
+    },
+    "qubes-dom0-update": {
+        1: "it could not check or install (see its output: a held lock, /boot, the UpdateVM)",
+        2: "it did not accept its command line",
+    },
+    "sdw-admin": {1: "the SecureDrop configuration could not be applied"},
+}
+
 #: Power states in which a VM counts as up for the app (Transient: qrexec not ready yet).
 UP_STATES = ("Running",)
 #: VM classes that have a ``template`` property (elsewhere qubesadmin raises).
@@ -219,7 +251,7 @@ class QubesHost:
                 # an admin looking for the wrong executable.
                 return ToolResult(["sudo", *argv], None, missing=True)
             command = [sudo_path, "-n", *command]
-        return process.run(
+        result = process.run(
             command,
             self.timeout(timeout),
             watch,
@@ -228,6 +260,9 @@ class QubesHost:
             shown_argv=argv,
             stdin_data=stdin_data,
         )
+        if result.exit is not None and result.exit > 0:
+            result.meaning = EXIT_MEANINGS.get(argv[0], {}).get(result.exit, "")
+        return result
 
     def _step_tool(
         self, step: Step, argv: list[str], watch: Watch, sudo: bool = False
