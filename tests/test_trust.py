@@ -31,6 +31,7 @@ from sdw_updater.trust.anchors import (
     CONFIG_PATH,
     KEY_FILE_LIMIT,
     KEY_FILES,
+    PROD,
     RELEASE_FPR,
     REVOKED,
     TEST_FPR,
@@ -526,6 +527,33 @@ def test_signers_resolved_through_the_rpm_database(scanner: KeyScanner) -> None:
     # a subkey's id resolves to its primary key's fingerprint
     by_subkey = [Signature(NAMES[0], ("6275A4BA4C71447A",))]
     assert check_signers(by_subkey, set(), rpmdb, "prod", qubes, ONLY_CONFIG).failures == []
+
+
+def test_keyring_signed_by_another_repositorys_key_fails(scanner: KeyScanner, keys: Keys) -> None:
+    """Issue 13.7: a key dom0 trusts for some other repository may not sign the keyring."""
+    rpmdb = scanner.scan(RELEASE) + scanner.scan(QUBES) + scanner.scan(keys.other.armored)
+    keyring = [Signature(NAMES[1], (keys.other.key_id,))]
+    only_keyring = (PACKAGES[1],)
+    report = check_signers(keyring, set(), rpmdb, "prod", {QUBES_FPR}, only_keyring)
+    assert report.codes == [Code.SIGNER_NOT_ALLOWED]
+
+
+def test_only_qubes_key_files_make_qubes_keys(
+    tmp_path: Path, scanner: KeyScanner, keys: Keys
+) -> None:
+    """The allowlist says why each key is there; only Qubes' own key files make Qubes keys."""
+    host = QubesHost(root=tmp_path)
+    key_dir = host.path("/etc/pki/rpm-gpg")
+    key_dir.mkdir(parents=True)
+    (key_dir / "RPM-GPG-KEY-qubes-4.3-primary").write_bytes(QUBES)
+    (key_dir / "RPM-GPG-KEY-third-party").write_bytes(keys.other.armored)
+    paths = {
+        "/etc/pki/rpm-gpg/RPM-GPG-KEY-qubes-4.3-primary": "'qubes-dom0-current' in q.repo",
+        "/etc/pki/rpm-gpg/RPM-GPG-KEY-third-party": "'third' in t.repo",
+    }
+    allowlist = CheckPoints().allowlist(host, scanner, paths, PROD)
+    assert set(allowlist.why) == {QUBES_FPR, keys.other.fingerprint}
+    assert allowlist.qubes == {QUBES_FPR}
 
 
 def test_unsigned_wrongly_signed_or_missing_packages_fail(scanner: KeyScanner, keys: Keys) -> None:

@@ -116,6 +116,8 @@ def test_dnf_configuration_is_judged_as_dnf_reads_it(
         ("rogue", [Code.SIGNER_UNKNOWN]),
         # the Qubes key may sign the keyring only, not the configuration or the updater
         ("qubes", [Code.SIGNER_NOT_ALLOWED]),
+        # the keyring signed by the key of another repository dom0 trusts (issue 13.7)
+        ("third_party", [Code.SIGNER_NOT_ALLOWED]),
     ],
 )
 def test_unsigned_or_wrongly_signed_package_stops_after_dom0(

@@ -32,6 +32,7 @@ from sdw_updater.trust.anchors import (
     KEY_FILES,
     PINNED,
     PROD,
+    QUBES_KEY_PREFIX,
     REVOKED,
     TEST_FPR,
     environment_warning,
@@ -218,7 +219,8 @@ class CheckPoints:
                 if env == PROD and key.fingerprint == TEST_FPR:
                     continue
                 allowlist.why.setdefault(key.fingerprint, f"{path} (repository {label})")
-                allowlist.qubes.add(key.fingerprint)
+                if path.startswith(QUBES_KEY_PREFIX):
+                    allowlist.qubes.add(key.fingerprint)
         for fingerprint, why in allowlist.why.items():
             qubes = " (a Qubes key)" if fingerprint in allowlist.qubes else ""
             log.info("Allowlisted %s%s: %s", fingerprint, qubes, why)
