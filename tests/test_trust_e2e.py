@@ -8,11 +8,13 @@ simulator generates the rogue, expired and extra keys with the real gpg.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import read_journal, read_status, run_updater, tools
+from conftest import BIN, read_journal, read_status, run_updater, tools
 
 from sdw_updater.trust.report import Code
 
@@ -194,3 +196,38 @@ def test_generated_keys_are_cached(home: Path) -> None:
     first = cached.read_bytes()
     assert run_updater(home, *FORCE, scenario=scenario).returncode == 6
     assert cached.read_bytes() == first
+
+
+# ----- the checks cannot be skipped (issue 13.5) --------------------------------------------
+
+RUN_WITHOUT = """
+import sys
+sys.modules[{module!r}] = None  # as if it were not installed: importing it fails
+sys.argv[0] = "sdw-updater"
+from launcher.entry import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "code"),
+    [
+        # python-gnupg missing: no key can be read
+        ("gnupg", Code.GPG_UNAVAILABLE),
+        # the trust checks themselves cannot be imported
+        ("sdw_updater.trust.checks", Code.CHECKS_NOT_LOADED),
+    ],
+)
+def test_checks_that_cannot_be_loaded_fail_the_run(home: Path, module: str, code: Code) -> None:
+    """The installed program, with a module gone: exit 6 before anything is applied."""
+    scenario = home / "scenario.toml"
+    scenario.write_text("[sim]\ntime_scale = 0.0\n")
+    result = subprocess.run(
+        [str(BIN / "python"), "-c", RUN_WITHOUT.format(module=module), *FORCE, "--simulate",
+         str(scenario)],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, HOME=str(home)),
+        cwd=home, check=False,
+    )  # fmt: skip
+    journal = assert_stopped(home, result, KEYS_LABEL, [code])
+    assert applied(journal) == []
+    assert "qubes-dom0-update" not in tools(journal)
