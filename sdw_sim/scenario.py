@@ -47,7 +47,17 @@ MIGRATION_FORMS = ("directory", "file")
 AGENT_ERROR_CODES = (21, 22, 23, 24, 25, 26)
 DOM0_KEYS = ("release", "test", "rogue", "expired", "missing", "two_keys", "garbage", "huge")
 ENVIRONMENTS = ("prod", "staging", "dev")
-PACKAGE_SIGNERS = ("pinned", "rogue", "qubes", "unsigned")
+PACKAGE_SIGNERS = ("pinned", "rogue", "qubes", "unsigned", "third_party")
+#: dom0's dnf configuration: as Qubes writes it, or with one of the traps a
+#: hand-written reader misses (docs/simulator.md, [trust]).
+DNF_CONFIGS = (
+    "qubes",
+    "repo_in_dnf_conf",
+    "reposdir_elsewhere",
+    "duplicate_repo",
+    "dnf5_dropin",
+    "dnf5_override",
+)
 TEMPLATE_SOURCES = ("pinned", "extra_key", "trusted_yes")
 NO_AGENT = "none"
 COMM_MAX = 15  # the kernel truncates /proc/<pid>/comm to 15 bytes
@@ -136,6 +146,7 @@ class TrustSettings:
     insecure_repo: bool = False
     package_signer: str = "pinned"
     template_source: str = "pinned"
+    dnf_config: str = "qubes"
 
 
 @dataclass(frozen=True)
@@ -621,6 +632,7 @@ def _parse_trust(data: _Table, source: str) -> TrustSettings:
         template_source=_choice(
             data, "template_source", d.template_source, TEMPLATE_SOURCES, where
         ),
+        dnf_config=_choice(data, "dnf_config", d.dnf_config, DNF_CONFIGS, where),
     )
 
 

@@ -4,8 +4,10 @@ The simulator plays what the trust checks (``sdw_updater.trust``) read in
 dom0 and in the templates (docs/simulator.md, docs/trust.md):
 
 - files under the fake root: the SecureDrop key file, the repository files
-  (``/etc/yum.repos.d``, ``/etc/yum.real.repos.d``), ``/etc/dnf/dnf.conf``,
-  a stand-in Qubes release key file and the workstation's ``config.json``;
+  (``/etc/yum.repos.d``, ``/etc/yum.real.repos.d``), dnf's configuration
+  (``/etc/dnf/dnf.conf``, dnf5's drop-ins on Qubes 4.3, and the traps of
+  ``[trust].dnf_config``), a stand-in Qubes release key file and the
+  workstation's ``config.json``;
 - the fake ``rpm``: the ``gpg-pubkey`` entries of the rpm database and the
   header signatures of the SecureDrop packages (``rpm -q --qf``);
 - ``cat`` and ``base64`` inside a SecureDrop template (through the fake
@@ -56,6 +58,16 @@ QUBES_REPO = "etc/yum.repos.d/qubes-dom0.repo"
 INSECURE_REPO = "etc/yum.repos.d/local-unsigned.repo"
 CACHED_REPO = "etc/yum.real.repos.d/qubes-cached.repo"
 DNF_CONF = "etc/dnf/dnf.conf"
+# Qubes 4.3's dom0 runs dnf5; the simulator plays Qubes' reposdir as a dnf5
+# distribution drop-in there, and in dnf.conf on 4.2 (dnf 4).
+QUBES_DROPIN = "usr/share/dnf5/libdnf.conf.d/20-qubes-dom0.conf"
+# The [trust].dnf_config traps and the third-party repository.
+SIM_DROPIN = "etc/dnf/libdnf5.conf.d/90-sim-local.conf"
+SIM_OVERRIDE = "etc/dnf/repos.override.d/99-config_manager.repo"
+LOCAL_REPO = "etc/sim-local.repos.d/sim-local.repo"
+MIRROR_REPO = "etc/yum.repos.d/00-securedrop-mirror.repo"
+THIRD_PARTY_REPO = "etc/yum.repos.d/sim-third-party.repo"
+THIRD_PARTY_KEY = "RPM-GPG-KEY-sim-third-party"
 APT_SOURCE = "/etc/apt/sources.list.d/apt_freedom_press.sources"
 HUGE_BYTES = 2 * 1024 * 1024
 GPG_TIMEOUT = 60
@@ -129,7 +141,11 @@ def needed_keys(trust: TrustSettings) -> set[str]:
         needed.add("rogue")
     if trust.dom0_key == "expired":
         needed.add("expired")
-    if trust.extra_rpmdb_key or trust.template_source == "extra_key":
+    if (
+        trust.extra_rpmdb_key
+        or trust.template_source == "extra_key"
+        or trust.package_signer == "third_party"
+    ):
         needed.add("extra")
     return needed
 
@@ -324,6 +340,84 @@ best=False
 skip_if_unavailable=False
 """
 
+# What Qubes adds for dom0's own dnf: it installs only from the repository dom0
+# builds from what the UpdateVM sent (qubes-cached.repo).
+QUBES_MAIN = """\
+reposdir=/etc/yum.real.repos.d
+installonlypkgs = kernel, kernel-qubes-vm
+"""
+
+QUBES_BLOCK = f"""\
+### QUBES BEGIN ###
+{QUBES_MAIN}distroverpkg = qubes-release
+### QUBES END ###
+"""
+
+DNF_CONF_REPO = """\
+
+[sim-dnf-conf]
+name = A repository defined in dnf.conf itself (simulated)
+baseurl = file:///var/local/dnf-conf-rpms
+enabled = 1
+gpgcheck = 0
+"""
+
+LOCAL_REPO_TEXT = """\
+[sim-local]
+name = Local packages, in a repository directory of its own (simulated)
+baseurl = file:///var/local/rpms
+enabled = 1
+gpgcheck = 0
+"""
+
+LOCAL_REPOSDIR = "reposdir=/etc/yum.real.repos.d,/etc/sim-local.repos.d\n"
+
+MIRROR_REPO_TEXT = """\
+[securedrop-workstation-dom0]
+name = SecureDrop Workstation, from elsewhere (simulated)
+baseurl = https://mirror.example.invalid/workstation/dom0/r$releasever
+enabled = 1
+gpgcheck = 1
+gpgkey = file:///etc/pki/rpm-gpg/RPM-GPG-KEY-qubes-$releasever-primary
+"""
+
+OVERRIDE_TEXT = """\
+# written by dnf5 config-manager setopt (simulated)
+[qubes-dom0-cached]
+gpgcheck = 0
+"""
+
+THIRD_PARTY_REPO_TEXT = f"""\
+[sim-third-party]
+name = A third-party repository dom0 trusts (simulated)
+baseurl = https://third-party.example.invalid/dom0
+enabled = 1
+gpgcheck = 1
+gpgkey = file:///etc/pki/rpm-gpg/{THIRD_PARTY_KEY}
+"""
+
+
+def dnf_files(trust: TrustSettings, release: str) -> dict[str, str | None]:
+    """dom0's dnf configuration for ``[trust].dnf_config`` (None: no such file)."""
+    trap = trust.dnf_config
+    dnf5 = tuple(int(p) for p in release.split(".")) >= (4, 3)
+    conf = DNF_CONF_TEXT
+    if not dnf5:
+        conf += QUBES_BLOCK
+    if trap == "reposdir_elsewhere":
+        conf += LOCAL_REPOSDIR
+    if trap == "repo_in_dnf_conf":
+        conf += DNF_CONF_REPO
+    local = trap in ("reposdir_elsewhere", "dnf5_dropin")
+    return {
+        DNF_CONF: conf,
+        QUBES_DROPIN: f"[main]\n{QUBES_MAIN}" if dnf5 else None,
+        SIM_DROPIN: f"[main]\n{LOCAL_REPOSDIR}" if trap == "dnf5_dropin" else None,
+        SIM_OVERRIDE: OVERRIDE_TEXT if trap == "dnf5_override" else None,
+        LOCAL_REPO: LOCAL_REPO_TEXT if local else None,
+        MIRROR_REPO: MIRROR_REPO_TEXT if trap == "duplicate_repo" else None,
+    }
+
 
 def prepare(root: Path, sim_dir: Path, scenario: Scenario) -> None:
     """Write dom0's trust files for this scenario (and drop stale ones)."""
@@ -343,7 +437,12 @@ def prepare(root: Path, sim_dir: Path, scenario: Scenario) -> None:
     _put(root, QUBES_REPO, QUBES_REPO_TEXT.encode())
     _put(root, INSECURE_REPO, INSECURE_REPO_TEXT.encode() if trust.insecure_repo else None)
     _put(root, CACHED_REPO, CACHED_REPO_TEXT.encode())
-    _put(root, DNF_CONF, DNF_CONF_TEXT.encode())
+    for path, text in dnf_files(trust, release).items():
+        _put(root, path, None if text is None else text.encode())
+    third_party = trust.package_signer == "third_party"
+    _put(root, THIRD_PARTY_REPO, THIRD_PARTY_REPO_TEXT.encode() if third_party else None)
+    extra = load_key("extra", sim_dir).armored if third_party else None
+    _put(root, f"{KEY_DIR}/{THIRD_PARTY_KEY}", extra)
     config = {"environment": trust.environment}
     _put(root, CONFIG_PATH, (json.dumps(config, indent=2) + "\n").encode())
 
@@ -372,7 +471,7 @@ def installed(scenario: Scenario, sim_dir: Path) -> list[Package]:
     # The rpm database holds what was imported from a genuine-looking key
     # file; a missing or broken file leaves the environment's key in it.
     names = [trust.dom0_key if single else pinned_name(trust), "qubes"]
-    if trust.extra_rpmdb_key:
+    if trust.extra_rpmdb_key or trust.package_signer == "third_party":
         names.append("extra")
     packages = []
     for name in names:
@@ -380,20 +479,6 @@ def installed(scenario: Scenario, sim_dir: Path) -> list[Package]:
         version, release = key.rpm_name.split("-")[2:]
         armored = key.armored.decode("ascii").strip()
         packages.append(Package("gpg-pubkey", version, release, armored))
-    rsa = dsa = "(none)"
-    if trust.package_signer != "unsigned":
-        signer_name = (
-            trust.package_signer
-            if trust.package_signer in ("rogue", "qubes")
-            else pinned_name(trust)
-        )
-        signer = load_key(signer_name, sim_dir)
-        signature = f"{signer.algorithm}, {SIG_DATE}, Key ID {signer.key_id}"
-        # rpm keeps RSA header signatures in RSAHEADER, EdDSA ones in DSAHEADER.
-        if signer.algorithm.startswith("RSA"):
-            rsa = signature
-        else:
-            dsa = signature
     # A dom0 update installs the new SecureDrop dom0 configuration (1.7.0 -> 1.7.1).
     from sdw_sim.state import StateStore
 
@@ -403,8 +488,26 @@ def installed(scenario: Scenario, sim_dir: Path) -> list[Package]:
         ("securedrop-workstation-keyring", "0.3.0", "1.fc41"),
         ("securedrop-updater", __version__, "1"),
     ):
+        rsa, dsa = _signatures(trust, sim_dir, name)
         packages.append(Package(name, version, release, f"{name} (simulated)", rsa, dsa))
     return packages
+
+
+def _signatures(trust: TrustSettings, sim_dir: Path, package: str) -> tuple[str, str]:
+    """A SecureDrop package's (RSAHEADER, DSAHEADER) per ``[trust].package_signer``."""
+    signer_name = pinned_name(trust)
+    if trust.package_signer == "unsigned":
+        return "(none)", "(none)"
+    if trust.package_signer in ("rogue", "qubes"):
+        signer_name = trust.package_signer
+    elif trust.package_signer == "third_party" and package == "securedrop-workstation-keyring":
+        signer_name = "extra"
+    signer = load_key(signer_name, sim_dir)
+    signature = f"{signer.algorithm}, {SIG_DATE}, Key ID {signer.key_id}"
+    # rpm keeps RSA header signatures in RSAHEADER, EdDSA ones in DSAHEADER.
+    if signer.algorithm.startswith("RSA"):
+        return signature, "(none)"
+    return "(none)", signature
 
 
 _TAG = re.compile(r"%\{([A-Za-z]+)(?::([a-z]+))?\}")

@@ -85,10 +85,10 @@ class Context:
     def key_days_left(self, now: float) -> int | None:
         """Days before the pinned signing key expires (always reported to admins)."""
         try:
-            from sdw_updater import trust
+            from sdw_updater.trust.keyfile import pinned_key_days_left
         except ImportError:
             return None
-        return trust.pinned_key_days_left(self.host, now)
+        return pinned_key_days_left(self.host, now)
 
     def record_reboot_done(self, record: StatusRecord) -> None:
         """A requested reboot happened: status back to ok, original timestamp kept."""
@@ -117,11 +117,11 @@ class Context:
         trust step fails (exit 6) instead of passing silently.
         """
         try:
-            from sdw_updater import trust
+            from sdw_updater.trust.checks import checks_for
         except ImportError as exc:
             log.error("The trust checks could not be loaded: %s", exc)
             return None
-        return trust.checks_for(self.host)
+        return checks_for(self.host)
 
 
 def open_context(

@@ -165,3 +165,11 @@ class Host(Protocol):
     def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> ToolResult:
         """A file inside a VM (untrusted: the VM answers; base64 when ``binary``)."""
         ...
+
+    def dnf_config(self, releasever: str, limit: int) -> ToolResult:
+        """dom0's repository configuration as dnf's own parser reads it (JSON on stdout).
+
+        Run by the system Python, which owns dnf's module, on this host's dom0
+        files (``sdw_updater/trust/dnfprobe.py``).
+        """
+        ...

@@ -43,6 +43,7 @@ from sdw_updater.process import ToolResult, Watch
 from sdw_updater.progress import TemplateTracker
 from sdw_updater.status import StatusStore
 from sdw_updater.steps import STEPS, Step
+from sdw_updater.trust.report import Code, TrustReport
 
 log = logging.getLogger("sdw.plan")
 
@@ -52,18 +53,11 @@ QUESTION = re.compile(r"\[y/n\]|\(y/n\)|\?\s*$|press enter|continue\?", re.IGNOR
 CHECK_ERROR = re.compile(r"\berror\b|\bfailed\b|cannot|could not|curl", re.IGNORECASE)
 
 
-@dataclass
-class TrustReport:
-    """Result of one trust check: failures stop the run, warnings are shown."""
-
-    failures: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    # Days left of a signing key about to expire, keyed by its warning.
-    days_left: dict[str, int] = field(default_factory=dict)
-
-
 class TrustChecks(Protocol):
-    """The trust checks the runner calls at its three points."""
+    """The trust checks the runner calls at its three points.
+
+    ``sdw_updater.trust.checks.CheckPoints`` is the implementation.
+    """
 
     def before(self, host: Host) -> TrustReport: ...
 
@@ -132,6 +126,14 @@ class ProgressTracker:
         if self.last < 100.0:
             self.last = 100.0
             self.listener(ev.OverallProgress(100.0))
+
+
+def _trust_failure(step: Step, code: Code, text: str) -> TrustReport:
+    """A failure the runner finds itself (the checks log their own findings)."""
+    log.error("Trust check (%s) failed [%s]: %s", step.value, code.value, text)
+    report = TrustReport()
+    report.fail(code, text)
+    return report
 
 
 class Runner:
@@ -404,7 +406,9 @@ class Runner:
         began = self._begin(step)
         if self.trust is None:
             # Never skipped: checks that cannot even be loaded have not passed.
-            report = TrustReport(failures=["the trust checks could not be loaded"])
+            report = _trust_failure(
+                step, Code.CHECKS_NOT_LOADED, "the trust checks could not be loaded"
+            )
         else:
             try:
                 report = check(self.trust)
@@ -413,13 +417,15 @@ class Runner:
                 raise self._host_failure(exc) from exc
             except Exception as exc:  # a check that breaks has not passed
                 log.exception("Trust check %s raised", step.value)
-                report = TrustReport(failures=[f"the check could not be completed ({exc})"])
+                report = _trust_failure(
+                    step, Code.CHECK_BROKE, f"the check could not be completed ({exc})"
+                )
         for warning in report.warnings:
-            self.result.warnings.append(warning)
-            self.listener(ev.Notice(warning, days_left=report.days_left.get(warning)))
-            log.warning("%s", warning)
+            self.result.warnings.append(warning.text)
+            self.listener(ev.Notice(warning.text, days_left=warning.days_left))
+            log.warning("%s", warning.text)
         if report.failures:
-            detail = "; ".join(report.failures)
+            detail = "; ".join(f.text for f in report.failures)
             self._end(step, began, False, detail)
             raise _StepFailed(ExitCode.TRUST, step, f"{STEPS[step].label} failed: {detail}.")
         self._end(step, began, True)

@@ -96,6 +96,13 @@ EXIT_MEANINGS: dict[str, dict[int, str]] = {
     "sdw-admin": {1: "the SecureDrop configuration could not be applied"},
 }
 
+#: The interpreter that owns dnf's Python module in dom0 (python3-dnf), and the
+#: script it runs to read dnf's configuration.  Found by path, not imported: the
+#: updater's own interpreter need not be able to import dnf.
+SYSTEM_PYTHON = "/usr/bin/python3"
+DNF_PROBE = Path(__file__).resolve().parent / "trust" / "dnfprobe.py"
+DNF_TIMEOUT = 60
+
 #: Power states in which a VM counts as up for the app (Transient: qrexec not ready yet).
 UP_STATES = ("Running",)
 #: VM classes that have a ``template`` property (elsewhere qubesadmin raises).
@@ -112,8 +119,10 @@ class QubesHost:
         app_factory: Callable[[], Any] | None = None,
         timeout_scale: float = 1.0,
         clock: Callable[[], float] = time.time,
+        system_python: str = SYSTEM_PYTHON,
     ) -> None:
         self.root = root
+        self.system_python = system_python
         self.bin_dirs = tuple(bin_dirs)
         self._app_factory = app_factory or _real_app
         self._app: Any = None
@@ -345,6 +354,26 @@ class QubesHost:
             VM_READ_TIMEOUT,
             log_output=False,
             stdout_limit=limit * (2 if binary else 1),
+        )
+
+    def dnf_config(self, releasever: str, limit: int) -> ToolResult:
+        # The system Python by its path, in isolated mode (no PYTHON* variables, no
+        # user site-packages), on this host's root: the simulator's files under
+        # simulation, never the machine's /etc.
+        command = [
+            self.system_python,
+            "-I",
+            str(DNF_PROBE),
+            "--root",
+            str(self.root),
+            "--releasever",
+            releasever,
+        ]
+        return process.run(
+            command,
+            self.timeout(DNF_TIMEOUT),
+            log_output=False,
+            stdout_limit=limit,
         )
 
     # ----- the app ------------------------------------------------------------------

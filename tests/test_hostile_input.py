@@ -28,6 +28,7 @@ import math
 import os
 import re
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from sdw_notify import decision as notify_rules
-from sdw_updater import freshness, trust
+from sdw_updater import freshness
 from sdw_updater.contract import ExitCode
 from sdw_updater.host import Boot, VMInfo
 from sdw_updater.logs import MAX_LINE, clean_line
@@ -49,6 +50,8 @@ from sdw_updater.process import LineSplitter, ToolResult, Watch
 from sdw_updater.progress import MAX_PROGRESS_LINE
 from sdw_updater.qubes import QubesHost
 from sdw_updater.status import CLOCK_SKEW, DATE_FORMAT, StatusStore
+from sdw_updater.trust import anchors, apt, rpmdb
+from sdw_updater.trust import dnf as trust_dnf
 
 NOW = time.time()
 TRUNCATED = " [line truncated]"
@@ -692,10 +695,10 @@ _CONFIGS = st.one_of(
 @given(_CONFIGS)
 def test_config_json_fails_closed_to_production(raw: bytes) -> None:
     """Any config.json that does not plainly name an environment means the strictest pins."""
-    env, problem = trust.read_environment(raw)
-    assert env in trust.ENVIRONMENTS
+    env, problem = anchors.read_environment(raw)
+    assert env in anchors.ENVIRONMENTS
     if problem is not None:
-        assert env == trust.PROD
+        assert env == anchors.PROD
     else:
         assert json.loads(raw)["environment"] == env
 
@@ -728,33 +731,59 @@ _INI_FILES = st.one_of(
 )
 
 
+@settings(max_examples=40)  # each example runs the real dnf in a process of its own
 @given(
     st.dictionaries(
         st.sampled_from(
             [
                 "/etc/yum.repos.d/securedrop-workstation-dom0.repo",
                 "/etc/yum.repos.d/qubes-dom0.repo",
-                "/etc/qubes/repo-templates/qubes-templates.repo",
+                "/etc/yum.real.repos.d/qubes-cached.repo",
+                "/etc/dnf/libdnf5.conf.d/90-x.conf",
             ]
         ),
-        st.one_of(st.none(), _INI_FILES),
+        _INI_FILES,
         max_size=3,
     ),
     st.one_of(st.none(), _INI_FILES),
-    st.sampled_from(trust.ENVIRONMENTS),
+    st.sampled_from(anchors.ENVIRONMENTS),
 )
 def test_mangled_repository_files_never_pass(
-    files: dict[str, bytes | None], dnf_conf: bytes | None, env: str
+    files: dict[str, bytes], dnf_conf: bytes | None, env: str
 ) -> None:
-    """No generated file has the SecureDrop repository's real URL, so the check must fail."""
-    scan = trust.check_repos(files, dnf_conf, env, "4.2")
-    assert scan.report.failures
+    """No generated file has the SecureDrop repository's real URL, so the check must fail,
+    whatever dnf (the real one) makes of the files."""
+    with tempfile.TemporaryDirectory() as root:
+        if dnf_conf is not None:
+            files = {**files, "/etc/dnf/dnf.conf": dnf_conf}
+        for path, data in files.items():
+            target = Path(root) / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        config, report = trust_dnf.read_dnf_config(QubesHost(root=Path(root)))
+    if config is not None:
+        report = trust_dnf.check_repos(config, env).report
+    assert report.failures
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        _JSON_VALUES.map(lambda v: json.dumps({"views": v, "overrides": [], "problems": []})),
+        _JSON_VALUES.map(json.dumps),
+    ).map(lambda v: v if isinstance(v, bytes) else v.encode())
+)
+def test_dnf_probe_output_raises_only_value_error(stdout: bytes) -> None:
+    try:
+        trust_dnf.parse_probe(stdout)
+    except ValueError:
+        return
 
 
 @given(st.lists(st.binary(max_size=80), max_size=20))
 def test_rpm_key_listing_raises_only_value_error(lines: list[bytes]) -> None:
     try:
-        entries = trust.parse_rpmdb_keys(lines)
+        entries = rpmdb.parse_rpmdb_keys(lines)
     except ValueError:
         return
     assert all(isinstance(name, str) and isinstance(body, bytes) for name, body in entries)
@@ -765,7 +794,7 @@ def test_rpm_key_listing_raises_only_value_error(lines: list[bytes]) -> None:
         st.one_of(
             st.binary(max_size=80),
             st.tuples(
-                st.sampled_from([p.name for p in trust.PACKAGES] + ["other", ""]),
+                st.sampled_from([p.name for p in rpmdb.PACKAGES] + ["other", ""]),
                 st.sampled_from(
                     ["(none)", "RSA/SHA256, Mon 01 Jan 2024, Key ID 188edd3b7b22e6a3", "x"]
                 ),
@@ -776,8 +805,8 @@ def test_rpm_key_listing_raises_only_value_error(lines: list[bytes]) -> None:
     )
 )
 def test_rpm_signer_listing_names_only_asked_packages(lines: list[bytes]) -> None:
-    names = [p.name for p in trust.PACKAGES]
-    signatures, missing, problems = trust.parse_signers(lines, names)
+    names = [p.name for p in rpmdb.PACKAGES]
+    signatures, missing, problems = rpmdb.parse_signers(lines, names)
     assert {s.package for s in signatures} <= set(names)
     assert missing <= set(names)
     assert all(isinstance(p, str) for p in problems)
@@ -818,11 +847,11 @@ _SOURCE_LINES = st.one_of(
         st.binary(max_size=400),
         st.lists(_SOURCE_LINES, max_size=12).map(lambda lines: "\n".join(lines).encode()),
     ),
-    st.sampled_from(trust.ENVIRONMENTS),
+    st.sampled_from(anchors.ENVIRONMENTS),
 )
 def test_mangled_apt_sources_never_pass(data: bytes | None, env: str) -> None:
     """A template's source that resolves to no pinned key fails, whatever it holds."""
-    report = trust.check_apt_source(
+    report = apt.check_apt_source(
         "sd-small-bookworm-template", data, env, NoKeys(), lambda _: None, NOW
     )
     assert report.failures
@@ -831,7 +860,7 @@ def test_mangled_apt_sources_never_pass(data: bytes | None, env: str) -> None:
 @given(st.text(max_size=300))
 def test_deb822_parser_raises_only_value_error(text: str) -> None:
     try:
-        stanzas = trust.parse_deb822(text)
+        stanzas = apt.parse_deb822(text)
     except ValueError:
         return
     assert all(isinstance(k, str) and isinstance(v, str) for s in stanzas for k, v in s.items())

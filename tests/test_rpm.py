@@ -277,6 +277,7 @@ def test_requirements_are_what_dom0_must_provide(package: Path) -> None:
         "python3 >= 3.11",
         "python3-qt5",  # the "gui" extra (PyQt5): the wizard and the notifier's dialog
         "python3-qubesadmin",  # dom0 only, not on PyPI
+        "python3-dnf",  # the system Python's dnf, run by the trust checks (not on PyPI)
         "gnupg2",
         "systemd",
         "/bin/sh",
