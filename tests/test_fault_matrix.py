@@ -291,6 +291,36 @@ NOTES: dict[tuple[str, str], str] = {
 }
 
 
+#: Faults that are not one tool misbehaving, each with what the updater does and its test.
+HARDENING = (
+    "**the status file cannot be written** (disk full, read-only): before any change the "
+    "run changes nothing (exit 1); mid-run it stops at once and says so "
+    "(`tests/test_hardening.py`, #1).",
+    "**the wall clock jumps forward** past the uptime at a reboot request: not a reboot; a "
+    "restart counts as done only under another boot id (`test_real_dom0_e2e.py`, "
+    "`test_freshness.py`, #2).",
+    "**a status dated a little ahead** (within the clock-skew allowance): `--skip-delta 0` "
+    "still runs (#3).",
+    "**a dom0 update installs, then fails or is killed**: the restart is owed and recorded at "
+    "once, and Try again or a later run keeps it (`test_real_dom0_e2e.py`, #4).",
+    "**python-gnupg missing**: the trust checks fail (exit 6), never skipped (#5).",
+    "**dnf's configuration** with repositories in `dnf.conf`, another `reposdir`, a duplicate "
+    "id, dnf5 drop-ins: read through dnf's own parser; a substituted or unsigned SecureDrop "
+    "repository fails the trust check (`test_trust_dnf.py`, #6).",
+    "**the keyring package signed by another repository's key**: refused (#7).",
+    "**a deeply nested or hostile `sdw-run-history.json`**: no estimates, the run goes on (#8).",
+    "**a symlink or a FIFO at a lock or log path**: never followed, never blocked on (#9, #10).",
+    "**SIGTERM during a step**: the tool's process group is stopped, the status recorded, the "
+    "lock freed (#11).",
+    "**a tool's child keeps stdout open**: the tool's own exit ends the wait after a short "
+    "grace, with its real exit code (#12).",
+    "**`qubes-vm-update` stopped at its timeout**: templates that printed `done` keep their "
+    "result; only those in flight fail (`test_progress.py`, #13).",
+    "**line and paragraph separators, bidi and zero-width characters** in a VM's output: "
+    "removed from the logs and the window (`test_hostile_input.py`, #14).",
+)
+
+
 # ----- running cells --------------------------------------------------------------
 
 
@@ -458,6 +488,8 @@ def render() -> str:
         if "no_updates" in row.base:
             parts.append("no template updates")
         lines.append(f"- **{row.key}**: faults aimed at {aim}; scenario: {', '.join(parts)}.")
+    lines += ["", "## Beyond one faulty tool: the hardening cases (issue 13)", ""]
+    lines += [f"- {case}" for case in HARDENING]
     lines += ["", "## Why the cells that are not plain failures are right", ""]
     for row in ROWS:
         for mode in MODES:
