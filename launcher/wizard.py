@@ -448,7 +448,11 @@ class Wizard(QWidget):
 
 
 def run_wizard(
-    ctx: Context, decision: Decision, skip_netcheck: bool, origin: Origin = Origin.ICON
+    ctx: Context,
+    decision: Decision,
+    skip_netcheck: bool,
+    origin: Origin = Origin.ICON,
+    retry_failed: bool = False,
 ) -> int:
     """Show the window until it closes; return the process exit code (design §3).
 
@@ -459,7 +463,7 @@ def run_wizard(
         log.warning("No display: running the text front end instead of the window")
         from sdw_updater.cli import run_cli
 
-        return run_cli(ctx, decision, skip_netcheck)
+        return run_cli(ctx, decision, skip_netcheck, retry_failed=retry_failed)
     app = qtapp.application()
     state = ctx.store.directory
     lock = single.take_lock(state)
