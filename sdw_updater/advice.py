@@ -41,6 +41,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         DISK_FULL,
         re.compile(
             r"no space left on device|enough free space|more space needed|"
+            r"needs? \S+ more space|"
             r"disk quota exceeded|insufficient (disk )?space|disk is full",
             re.IGNORECASE,
         ),
@@ -62,7 +63,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"could not get lock|unable to acquire the dpkg|waiting for cache lock|"
             r"another instance of [\w-]+ is already running|waiting for process with pid|"
-            r"is locked by another process|\block\b[^\n]{0,40}\bheld\b",
+            r"is locked by another process|\block\b[^\n]{0,40}\bheld\b|"
+            r"transaction lock|another transaction is in progress",
             re.IGNORECASE,
         ),
     ),
