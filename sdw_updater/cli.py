@@ -15,18 +15,16 @@ without such a run it is a normal run.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 from sdw_updater import diagnostics, lastrun, process
 from sdw_updater import events as ev
 from sdw_updater.context import Context
-from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
+from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
 from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.plan import Runner, RunResult
@@ -193,18 +191,7 @@ def help_lines(last: LastRun) -> list[str]:
 
 def details(ctx: Context, last: LastRun) -> str:
     """The diagnostics text (what the window's "Copy details" copies)."""
-    source = str(getattr(ctx.scenario, "source", None) or "") if ctx.simulated else ""
-    scenario = Path(source).name if source else ""
-    facts = diagnostics.Facts(
-        simulated=ctx.simulated,
-        scenario=scenario,
-        dom0_release=ctx.host.dom0_release(),
-        log_paths=tuple(
-            diagnostics.display_path(str(ctx.log_dir / name), os.environ.get("HOME"))
-            for name in (UPDATER_LOG, DETAIL_LOG)
-        ),
-    )
-    return diagnostics.text(last, facts)
+    return diagnostics.text(last, diagnostics.facts_for(ctx))
 
 
 def _stop_tools(signum: int, _frame: object) -> None:

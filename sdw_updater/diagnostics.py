@@ -19,11 +19,18 @@ cut short before they got here.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG
 from sdw_updater.lastrun import LastRun
 from sdw_updater.status import format_time
+
+if TYPE_CHECKING:
+    from sdw_updater.context import Context
 
 #: Said at the end of every copy, so whoever pastes it knows what it does not hold.
 EXCLUDED = (
@@ -48,6 +55,20 @@ class Facts:
     scenario: str = ""  # the scenario file's name (never its contents); "" = built-in
     dom0_release: str | None = None
     log_paths: Sequence[str] = ()
+
+
+def facts_for(ctx: Context) -> Facts:
+    """The facts of this workstation, as the front ends' context knows them."""
+    source = str(getattr(ctx.scenario, "source", None) or "") if ctx.simulated else ""
+    home = os.environ.get("HOME")
+    return Facts(
+        simulated=ctx.simulated,
+        scenario=Path(source).name if source else "",
+        dom0_release=ctx.host.dom0_release(),
+        log_paths=tuple(
+            display_path(str(ctx.log_dir / name), home) for name in (UPDATER_LOG, DETAIL_LOG)
+        ),
+    )
 
 
 def display_path(path: str, home: str | None) -> str:
