@@ -124,7 +124,9 @@ def summary_text(last: LastRun | None) -> SummaryText | None:
         S.summary_counts(last.counts()),
         S.tr(S.SUMMARY_RESTARTED, names=", ".join(last.restarted)) if last.restarted else "",
         S.tr(S.SUMMARY_NOT_BACK, names=", ".join(last.not_restarted)) if last.not_restarted else "",
-        S.tr(S.SUMMARY_TIME, duration=S.duration(last.duration)),
+        S.tr(S.SUMMARY_TIME, duration=S.duration(last.duration))
+        if last.duration >= 60
+        else S.tr(S.SUMMARY_TIME_SHORT),
     )
 
 

@@ -13,7 +13,7 @@ import itertools
 import logging
 import time
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QFontDatabase
 from PyQt5.QtWidgets import (
     QGridLayout,
@@ -530,21 +530,22 @@ class AdminSection(QWidget):
         self.notices = text_label(selectable=True)
         self.notices.setObjectName("notices")
         layout.addWidget(self.notices)
-        # The fix for each known failure (advice.py): commands an admin runs.
-        self.fixes_label = bold(text_label(S.tr(S.HELP_FIX_LABEL)))
-        layout.addWidget(self.fixes_label)
-        self.fixes = text_label(selectable=True)
-        self.fixes.setObjectName("fixes")
-        layout.addWidget(self.fixes)
+        # First what a journalist passes on: the details to copy, and the fix
+        # for each known failure (advice.py), the commands an admin runs.
         copy_row = QHBoxLayout()
         self.copy_button = make_button(S.tr(S.COPY_DETAILS), safe=False)
         self.copy_button.setObjectName("copy_button")
         copy_row.addWidget(self.copy_button)
         copy_row.addStretch(1)
-        layout.addLayout(copy_row)
+        layout.insertLayout(0, copy_row)
         self.copied = text_label()
         self.copied.setObjectName("copied")
-        layout.addWidget(self.copied)
+        layout.insertWidget(1, self.copied)
+        self.fixes_label = bold(text_label(S.tr(S.HELP_FIX_LABEL)))
+        layout.insertWidget(2, self.fixes_label)
+        self.fixes = text_label(selectable=True)
+        self.fixes.setObjectName("fixes")
+        layout.insertWidget(3, self.fixes)
 
     def fill(
         self, technical: str, log_path: str, notices: list[str], fixes: list[str] | None = None
@@ -597,7 +598,7 @@ class OutcomePage(Page):
         self.admin = AdminSection()
         self.admin.copy_button.clicked.connect(self.copy_requested)
         self.admin.hide()
-        self.admin_button.toggled_open.connect(self.admin.setVisible)
+        self.admin_button.toggled_open.connect(self._toggle_admin)
         self.content.addWidget(self.admin, 1)
         self.content.addStretch(0)
         self.status = text_label()
@@ -617,6 +618,18 @@ class OutcomePage(Page):
         self.shown_buttons: tuple[Button, ...] = ()
         self.set_buttons(BASE_BUTTONS[screen])
         self.fill("")
+
+    def _toggle_admin(self, shown: bool) -> None:
+        self.admin.setVisible(shown)
+        if shown:
+            # Bring the section into view: on a small screen it opens below the fold.
+            QTimer.singleShot(0, self._scroll_to_admin)
+        log.info("Window: administrator's details %s", "shown" if shown else "hidden")
+
+    def _scroll_to_admin(self) -> None:
+        bar = self.scroller.verticalScrollBar()
+        if bar is not None:
+            bar.setValue(min(bar.maximum(), self.admin_button.y()))
 
     # Tests and the screenshot maker read these by their old names.
     @property
