@@ -346,6 +346,10 @@ class ProgressPage(Page):
             if not item.ok and not item.skipped:
                 return S.tr(S.DETAILS_STEP_FAILED, detail=item.detail)
         elif isinstance(item, ev.TemplatesPlanned):
+            if item.extras and not self.extras.issuperset(item.extras):
+                log.info(
+                    "Window: extra templates shown as their own group: %s", ", ".join(item.extras)
+                )
             self.extras.update(item.extras)
             for name in item.names:
                 self._row(name)

@@ -139,3 +139,27 @@ def test_a_slow_step_shows_its_clock_and_then_that_it_takes_longer(session: Sess
     session.wait_log(r"Window: step dom0_check is taking longer than usual", program=updater)
     session.screenshot("longer-than-usual", window)
     updater.kill()
+
+
+def test_extra_templates_are_their_own_group(session: Session) -> None:
+    session.state.mkdir(parents=True, exist_ok=True)
+    (session.state / "sdw-updater-settings.json").write_text('{"update_extras": true}')
+    scenario = (
+        INSTANT
+        + NO_DOM0
+        + '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
+        + '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
+    )
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(
+        r"Window: extra templates shown as their own group: tpl-extra", program=updater
+    )
+    session.wait_log(r"Wizard: run ended OK", program=updater)
+    session.screenshot("extras", window)
+    assert "tpl-extra" in vm_update_targets(session)[0]
+    session.key("Return")
+    assert updater.wait() == ExitCode.OK, updater.output()
