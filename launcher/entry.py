@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--cli", action="store_true", help="no window: progress on the terminal")
     parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="retry only what the last run failed (its failed templates, or from its failed "
+        "step); a normal run when the last run did not fail",
+    )
+    parser.add_argument(
         "--status", action="store_true", help="print the current state as JSON and exit"
     )
     parser.add_argument(
@@ -140,11 +146,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(ctx.status_report(args.skip_delta), sort_keys=True))
         return 0
     logs.configure(ctx.log_dir)
-    return launch(ctx, args.skip_delta, args.skip_netcheck, args.cli)
+    return launch(
+        ctx, args.skip_delta, args.skip_netcheck, args.cli, retry_failed=args.retry_failed
+    )
 
 
 def launch(
-    ctx: Context, skip_delta: int, skip_netcheck: bool, cli: bool, from_notifier: bool = False
+    ctx: Context,
+    skip_delta: int,
+    skip_netcheck: bool,
+    cli: bool,
+    from_notifier: bool = False,
+    retry_failed: bool = False,
 ) -> int:
     """Decide, then start the client, run the text flow, or open the window.
 
@@ -167,12 +180,12 @@ def launch(
     if cli:
         from sdw_updater.cli import run_cli
 
-        return run_cli(ctx, decision, skip_netcheck)
+        return run_cli(ctx, decision, skip_netcheck, retry_failed=retry_failed)
     from launcher.flow import Origin
     from launcher.wizard import run_wizard
 
     origin = Origin.NOTIFIER if from_notifier else Origin.ICON
-    return run_wizard(ctx, decision, skip_netcheck, origin)
+    return run_wizard(ctx, decision, skip_netcheck, origin, retry_failed=retry_failed)
 
 
 if __name__ == "__main__":

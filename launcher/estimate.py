@@ -76,3 +76,16 @@ def usual_duration(state_directory: Path) -> float:
     from sdw_updater.history import History
 
     return History(state_directory).estimate_total()
+
+
+# A template quiet this long is shown as stalled: a fifth of the watchdog's
+# limit, at least a minute (but never more than half the limit, which the
+# simulator shrinks to seconds).
+QUIET_SHOWN_MIN = 60.0
+
+
+def quiet_shown(quiet: float, limit: float) -> bool:
+    """Whether a template quiet for ``quiet`` seconds is shown as stalled (limit: the watchdog's)."""
+    if limit <= 0:
+        return False
+    return quiet >= min(max(QUIET_SHOWN_MIN, limit / 5), limit / 2)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from launcher import strings as S
 from launcher.flow import Flow, Origin, Screen
 from sdw_updater import events as ev
+from sdw_updater.lastrun import LastRun
 from sdw_updater.plan import RunResult
 
 
@@ -34,7 +35,7 @@ def what_failed(result: RunResult | None) -> str:
         return S.tr(S.FAILED_STEP_UNKNOWN)
     step = S.tr(S.FAILED_STEP, step=S.step_words(result.failed_step.value))
     failed = sorted(
-        name for name, state in result.templates.items() if state is ev.TemplateState.FAILED
+        name for name, state in result.templates.items() if state not in ev.UPDATED_STATES
     )
     return "\n".join([step, S.failed_templates(failed)] if failed else [step])
 
@@ -89,3 +90,50 @@ def notices(
         if warning.days_left is not None and warning.days_left <= notice_days:
             journalist.append(S.key_expiry(warning.days_left))
     return admin, journalist
+
+
+@dataclass(frozen=True)
+class SummaryText:
+    """The summary of a run as the window shows it (no Qt): rows, counts, restarts, time."""
+
+    rows: list[tuple[str, str, str]]  # (template, its result in words, its state value)
+    extras: list[tuple[str, str, str]]  # the same for the extra templates (own group)
+    counts: str
+    restarted: str
+    not_back: str
+    time: str
+
+
+def summary_text(last: LastRun | None) -> SummaryText | None:
+    """The summary an outcome screen shows; None for a run that did not reach the templates."""
+    if last is None or not last.reached_templates or not last.templates:
+        return None
+    rows: list[tuple[str, str, str]] = []
+    extras: list[tuple[str, str, str]] = []
+    for template in last.templates:
+        words = S.template_state(template.result.value, 100.0)
+        if template.retried:
+            words = S.tr(S.SUMMARY_RETRIED, state=words)
+        if template.kept:
+            words = S.tr(S.SUMMARY_KEPT, state=words)
+        row = (template.name, words, template.result.value)
+        (extras if template.group == "extras" else rows).append(row)
+    return SummaryText(
+        rows,
+        extras,
+        S.summary_counts(last.counts()),
+        S.tr(S.SUMMARY_RESTARTED, names=", ".join(last.restarted)) if last.restarted else "",
+        S.tr(S.SUMMARY_NOT_BACK, names=", ".join(last.not_restarted)) if last.not_restarted else "",
+        S.tr(S.SUMMARY_TIME, duration=S.duration(last.duration))
+        if last.duration >= 60
+        else S.tr(S.SUMMARY_TIME_SHORT),
+    )
+
+
+def help_text(last: LastRun | None) -> tuple[str, list[str]]:
+    """What went wrong in plain words (for the journalist), and each fix (for the admin)."""
+    if last is None or not last.advice:
+        return "", []
+    causes = paragraphs(*dict.fromkeys(a.cause for a in last.advice))
+    fixes = [f"{a.where}: {a.fix}" for a in last.advice]
+    return causes, fixes

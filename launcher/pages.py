@@ -10,8 +10,10 @@ shows, with which buttons, and ``wizard.py`` wires them together.
 from __future__ import annotations
 
 import itertools
+import logging
+import time
 
-from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtCore import Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QFontDatabase
 from PyQt5.QtWidgets import (
     QGridLayout,
@@ -27,9 +29,9 @@ from PyQt5.QtWidgets import (
 
 from launcher import strings as S
 from launcher import style
-from launcher.estimate import SmoothValue, time_left
+from launcher.estimate import SmoothValue, quiet_shown, time_left
 from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen
-from launcher.messages import paragraphs
+from launcher.messages import SummaryText, paragraphs
 from launcher.widgets import (
     Disclosure,
     ReadOnlyBox,
@@ -45,7 +47,11 @@ from launcher.widgets import (
 from launcher.worker import PumpItem, Skipped
 from sdw_updater import events as ev
 
+log = logging.getLogger("sdw.launcher.pages")
+
 DETAILS_MAX_LINES = 5000
+#: What a template's last output line may show in its row (the rest is in the details).
+LAST_LINE_CHARS = 90
 
 BUTTON_TEXT = {
     Button.START: S.BUTTON_START,
@@ -135,7 +141,11 @@ class IntroPage(Page):
 
 
 class TemplateRow:
-    """One template: its name, its state in words, and a small bar named after it."""
+    """One template: its name, its state in words, a small bar named after it.
+
+    Below it, while the template shows no progress for long, its last
+    output line (the stall display: ``events.TemplateActivity``).
+    """
 
     def __init__(self, grid: QGridLayout, row: int, name: str) -> None:
         self.name = name
@@ -147,23 +157,54 @@ class TemplateRow:
         self.bar.setFixedWidth(scaled(120))
         self.bar.setFixedHeight(scaled(12))
         self.bar.setAccessibleName(S.template_bar_name(name))
+        self.last_line = muted(text_label("", wrap=False))
+        self.last_line.hide()
         self.state = "waiting"
         self.percent = 0.0
-        grid.addWidget(self.name_label, row, 0)
-        grid.addWidget(self.state_label, row, 1)
-        grid.addWidget(self.bar, row, 2)
+        self.quiet = False
+        grid.addWidget(self.name_label, 2 * row, 0)
+        grid.addWidget(self.state_label, 2 * row, 1)
+        grid.addWidget(self.bar, 2 * row, 2)
+        grid.addWidget(self.last_line, 2 * row + 1, 0, 1, 3)
 
     def set(self, state: str, percent: float) -> None:
         # A row's percent never goes back either, and a final state stays final.
-        if self.state in ("done", "no_updates", "failed") and state in ("waiting", "updating"):
+        final = ("done", "no_updates", "failed", "stalled", "not_reached")
+        if self.state in final and state in ("waiting", "updating"):
             return
+        if (state, max(self.percent, percent)) == (self.state, self.percent) and self.quiet:
+            return  # a repeated snapshot is not progress: the stall display stays
         self.state = state
-        self.percent = max(self.percent, percent) if state != "failed" else self.percent
+        if state in ("done", "no_updates", "updating", "waiting"):
+            self.percent = max(self.percent, percent)
         if state in ("done", "no_updates"):
             self.percent = 100.0
+        self.quiet = False
+        self.last_line.hide()
         self.state_label.setText(S.template_state(state, self.percent))
-        self.state_label.setStyleSheet(style.ERROR_STYLE if state == "failed" else "")
+        failed = state in ("failed", "stalled", "not_reached")
+        self.state_label.setStyleSheet(style.ERROR_STYLE if failed else "")
         self.bar.setValue(int(self.percent))
+
+    def activity(self, quiet: float, limit: float, last_line: str) -> None:
+        """The engine's word on how long this template has been quiet."""
+        if self.state != "updating":
+            return
+        if not quiet_shown(quiet, limit):
+            if self.quiet:
+                self.set("updating", self.percent)
+            return
+        if not self.quiet:
+            log.info("Window: template %s shown as making no progress", self.name)
+        self.quiet = True
+        self.state_label.setText(S.template_quiet(quiet))
+        self.state_label.setStyleSheet(style.WARNING_STYLE)
+        if last_line:
+            shown = last_line[:LAST_LINE_CHARS] + (
+                "\u2026" if len(last_line) > LAST_LINE_CHARS else ""
+            )
+            self.last_line.setText(S.template_last_line(shown))
+            self.last_line.show()
 
     @property
     def text(self) -> str:
@@ -193,6 +234,15 @@ class ProgressPage(Page):
             Qt.Alignment(Qt.AlignmentFlag.AlignTop) | Qt.AlignmentFlag.AlignLeft
         )
         self.content.addWidget(self.hint_label)
+        # How long the current step has been working (steps report no progress
+        # of their own): the bar may move slowly, the clock never stands still.
+        self.step_time_label = muted(text_label(""))
+        self.step_time_label.setObjectName("step_time")
+        self.content.addWidget(self.step_time_label)
+        self.step_started = time.monotonic()
+        self.step_expected = 0.0
+        self.step_slow_said = False
+        self.running = True
         bar_row = QHBoxLayout()
         self.bar = QProgressBar()
         self.bar.setObjectName("overall_bar")
@@ -231,6 +281,18 @@ class ProgressPage(Page):
         self.content.addWidget(self.templates_box)
         self.templates_heading.hide()
         self.templates_box.hide()
+        # Templates an admin added (VMs tagged sd-extras): their own group.
+        self.extras_heading = bold(text_label(S.tr(S.EXTRAS_HEADING)))
+        self.content.addWidget(self.extras_heading)
+        self.extras_box = QWidget()
+        self.extras_grid = QGridLayout(self.extras_box)
+        self.extras_grid.setContentsMargins(4, 0, 4, 0)
+        self.extras_grid.setColumnStretch(0, 1)
+        self.extras_grid.setColumnMinimumWidth(1, scaled(150))
+        self.content.addWidget(self.extras_box)
+        self.extras_heading.hide()
+        self.extras_box.hide()
+        self.extras: set[str] = set()
         self.details_button = Disclosure(S.tr(S.DETAILS_SHOW), S.tr(S.DETAILS_HIDE))
         self.details_button.setObjectName("details_button")
         self.details_button.toggled_open.connect(self._toggle_details)
@@ -275,15 +337,26 @@ class ProgressPage(Page):
             words = S.step_words(item.step, item.label)
             self.step_label.setText(words)
             self.hint_label.setText(S.step_hint(item.step))
+            self.step_started = time.monotonic()
+            self.step_expected = item.expected
+            self.step_slow_said = False
+            self.show_step_time()
             return f"--- {words} ---"
         elif isinstance(item, ev.StepFinished):
             if not item.ok and not item.skipped:
                 return S.tr(S.DETAILS_STEP_FAILED, detail=item.detail)
         elif isinstance(item, ev.TemplatesPlanned):
+            if item.extras and not self.extras.issuperset(item.extras):
+                log.info(
+                    "Window: extra templates shown as their own group: %s", ", ".join(item.extras)
+                )
+            self.extras.update(item.extras)
             for name in item.names:
                 self._row(name)
         elif isinstance(item, ev.TemplateProgress):
             self._row(item.name).set(item.state.value, item.percent)
+        elif isinstance(item, ev.TemplateActivity):
+            self._row(item.name).activity(item.quiet, item.limit, item.last_line)
         elif isinstance(item, ev.LogLine):
             prefix = {"warning": "WARNING: ", "error": "ERROR: "}.get(item.level, "")
             return prefix + item.text
@@ -295,10 +368,18 @@ class ProgressPage(Page):
     def _row(self, name: str) -> TemplateRow:
         row = self.rows.get(name)
         if row is None:
-            row = TemplateRow(self.grid, len(self.rows), name)
+            extra = name in self.extras
+            grid = self.extras_grid if extra else self.grid
+            count = sum(1 for n in self.rows if (n in self.extras) == extra)
+            row = TemplateRow(grid, count, name)
             self.rows[name] = row
-            self.templates_heading.show()
-            self.templates_box.show()
+            heading, box = (
+                (self.extras_heading, self.extras_box)
+                if extra
+                else (self.templates_heading, self.templates_box)
+            )
+            heading.show()
+            box.show()
         return row
 
     # ----- time -------------------------------------------------------------
@@ -319,11 +400,35 @@ class ProgressPage(Page):
         left = S.time_left(time_left(elapsed, self.smooth.target, expected_total))
         if left != self.left_label.text():
             self.left_label.setText(left)
+        self.show_step_time()
+
+    def show_step_time(self) -> None:
+        """The step's own clock, and "taking longer than usual" once past its usual time.
+
+        Not for the templates step: each template's row tells its progress.
+        """
+        if not self.running or self.current_step in (None, "templates"):
+            if self.step_time_label.text():
+                self.step_time_label.setText("")
+            return
+        elapsed = time.monotonic() - self.step_started
+        text = S.step_time(elapsed, self.step_expected)
+        if text != self.step_time_label.text():
+            self.step_time_label.setText(text)
+        slow = self.step_expected > 0 and elapsed > self.step_expected
+        if slow and not self.step_slow_said:
+            self.step_slow_said = True
+            self.step_time_label.setStyleSheet(style.WARNING_STYLE)
+            log.info("Window: step %s is taking longer than usual", self.current_step)
+        elif not slow and self.step_slow_said is False:
+            self.step_time_label.setStyleSheet(style.MUTED_STYLE)
 
     def finish(self) -> None:
         """The run ended: show where it really got to, no more estimates."""
         self._show_value(self.smooth.settle())
         self.left_label.setText("")
+        self.running = False
+        self.step_time_label.setText("")
 
     # ----- closing ----------------------------------------------------------
 
@@ -336,6 +441,69 @@ class ProgressPage(Page):
         self.details.setVisible(shown)
         self.spacer.setVisible(not shown)
         self.details_toggled.emit(shown)
+
+
+class SummaryBox(QWidget):
+    """The summary of a run that reached the templates: each template, counts, restarts, time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("summary")
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(0, scaled(4), 0, scaled(4))
+        self.heading = bold(text_label(S.tr(S.SUMMARY_HEADING)))
+        self.layout_.addWidget(self.heading)
+        self.grid_box = QWidget()
+        self.grid = QGridLayout(self.grid_box)
+        self.grid.setContentsMargins(scaled(12), 0, 4, 0)
+        self.grid.setColumnStretch(1, 1)
+        self.grid.setHorizontalSpacing(scaled(16))
+        self.layout_.addWidget(self.grid_box)
+        self.counts = text_label()
+        self.counts.setObjectName("summary_counts")
+        self.restarted = text_label()
+        self.not_back = text_label()
+        self.not_back.setStyleSheet(style.ERROR_STYLE)
+        self.time = muted(text_label())
+        for label in (self.counts, self.restarted, self.not_back, self.time):
+            self.layout_.addWidget(label)
+        self.labels: list[QLabel] = []
+        self.rows: dict[str, str] = {}
+
+    def fill(self, summary: SummaryText | None) -> None:
+        for label in self.labels:
+            self.grid.removeWidget(label)
+            label.deleteLater()
+        self.labels = []
+        self.rows = {}
+        self.setVisible(summary is not None)
+        if summary is None:
+            return
+        row = 0
+        for group, heading in ((summary.rows, ""), (summary.extras, S.tr(S.EXTRAS_HEADING))):
+            if group and heading:
+                label = bold(text_label(heading))
+                self.grid.addWidget(label, row, 0, 1, 2)
+                self.labels.append(label)
+                row += 1
+            for name, words, state in group:
+                name_label = text_label(name, wrap=False)
+                state_label = text_label(words)
+                if state in ("failed", "stalled", "not_reached"):
+                    state_label.setStyleSheet(style.ERROR_STYLE)
+                self.grid.addWidget(name_label, row, 0)
+                self.grid.addWidget(state_label, row, 1)
+                self.labels += [name_label, state_label]
+                self.rows[name] = words
+                row += 1
+        for label, text in (
+            (self.counts, summary.counts),
+            (self.restarted, summary.restarted),
+            (self.not_back, summary.not_back),
+            (self.time, summary.time),
+        ):
+            label.setText(text)
+            label.setVisible(bool(text))
 
 
 class AdminSection(QWidget):
@@ -366,9 +534,33 @@ class AdminSection(QWidget):
         self.notices = text_label(selectable=True)
         self.notices.setObjectName("notices")
         layout.addWidget(self.notices)
+        # First what a journalist passes on: the details to copy, and the fix
+        # for each known failure (advice.py), the commands an admin runs.
+        copy_row = QHBoxLayout()
+        self.copy_button = make_button(S.tr(S.COPY_DETAILS), safe=False)
+        self.copy_button.setObjectName("copy_button")
+        copy_row.addWidget(self.copy_button)
+        copy_row.addStretch(1)
+        layout.insertLayout(0, copy_row)
+        self.copied = text_label()
+        self.copied.setObjectName("copied")
+        layout.insertWidget(1, self.copied)
+        self.fixes_label = bold(text_label(S.tr(S.HELP_FIX_LABEL)))
+        layout.insertWidget(2, self.fixes_label)
+        self.fixes = text_label(selectable=True)
+        self.fixes.setObjectName("fixes")
+        layout.insertWidget(3, self.fixes)
 
-    def fill(self, technical: str, log_path: str, notices: list[str]) -> bool:
+    def fill(
+        self, technical: str, log_path: str, notices: list[str], fixes: list[str] | None = None
+    ) -> bool:
         """Set the texts; False when there is nothing for an administrator at all."""
+        fixes = fixes or []
+        self.fixes.setText("\n".join(f"\u2022 {fix}" for fix in fixes))
+        self.fixes.setVisible(bool(fixes))
+        self.fixes_label.setVisible(bool(fixes))
+        self.copied.setText("")
+        self.copied.hide()
         self.log_path.setText(log_path)
         self.log_row.setVisible(bool(log_path))
         self.technical.setPlainText(technical)
@@ -383,6 +575,8 @@ class AdminSection(QWidget):
 class OutcomePage(Page):
     """One outcome: what happened and what to do; details for the administrator; buttons."""
 
+    copy_requested = pyqtSignal()
+
     def __init__(self, screen: Screen) -> None:
         pixmap, title = OUTCOME_LOOK[screen]
         super().__init__(screen, S.tr(title), pixmap)
@@ -390,6 +584,14 @@ class OutcomePage(Page):
         self.body = text_label()
         self.body.setObjectName("body")
         self.content.addWidget(self.body)
+        # What went wrong, in plain words (the help for known failures).
+        self.help_heading = bold(text_label(S.tr(S.HELP_HEADING)))
+        self.content.addWidget(self.help_heading)
+        self.help = text_label()
+        self.help.setObjectName("help")
+        self.content.addWidget(self.help)
+        self.summary = SummaryBox()
+        self.content.addWidget(self.summary)
         self.journalist_notices = text_label()
         self.journalist_notices.setObjectName("journalist_notices")
         self.journalist_notices.setStyleSheet(style.NOTICE_STYLE)
@@ -398,8 +600,9 @@ class OutcomePage(Page):
         self.admin_button.setObjectName("admin_button")
         self.content.addWidget(self.admin_button)
         self.admin = AdminSection()
+        self.admin.copy_button.clicked.connect(self.copy_requested)
         self.admin.hide()
-        self.admin_button.toggled_open.connect(self.admin.setVisible)
+        self.admin_button.toggled_open.connect(self._toggle_admin)
         self.content.addWidget(self.admin, 1)
         self.content.addStretch(0)
         self.status = text_label()
@@ -419,6 +622,18 @@ class OutcomePage(Page):
         self.shown_buttons: tuple[Button, ...] = ()
         self.set_buttons(BASE_BUTTONS[screen])
         self.fill("")
+
+    def _toggle_admin(self, shown: bool) -> None:
+        self.admin.setVisible(shown)
+        if shown:
+            # Bring the section into view: on a small screen it opens below the fold.
+            QTimer.singleShot(0, self._scroll_to_admin)
+        log.info("Window: administrator's details %s", "shown" if shown else "hidden")
+
+    def _scroll_to_admin(self) -> None:
+        bar = self.scroller.verticalScrollBar()
+        if bar is not None:
+            bar.setValue(min(bar.maximum(), self.admin_button.y()))
 
     # Tests and the screenshot maker read these by their old names.
     @property
@@ -450,12 +665,22 @@ class OutcomePage(Page):
         log_path: str = "",
         admin_notices: list[str] | None = None,
         journalist_notices: list[str] | None = None,
+        summary: SummaryText | None = None,
+        help_text: str = "",
+        fixes: list[str] | None = None,
+        can_copy: bool = False,
     ) -> None:
         """Set the texts; empty parts are hidden so each screen stays short."""
         self.body.setText(body)
+        self.help.setText(help_text)
+        self.help.setVisible(bool(help_text))
+        self.help_heading.setVisible(bool(help_text))
+        self.summary.fill(summary)
         self.journalist_notices.setText("\n\n".join(journalist_notices or []))
         self.journalist_notices.setVisible(bool(journalist_notices))
-        has_admin = self.admin.fill(technical, log_path, admin_notices or [])
+        has_admin = self.admin.fill(technical, log_path, admin_notices or [], fixes)
+        self.admin.copy_button.setVisible(can_copy)
+        has_admin = has_admin or can_copy
         self.admin_button.setVisible(has_admin)
         self.admin_button.set_expanded(False)
         self.set_status("")

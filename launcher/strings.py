@@ -115,11 +115,7 @@ LONGER_THAN_USUAL = N_("Taking longer than usual, please wait")
 
 def elapsed(seconds: float) -> str:
     """The running time, as a clock (04:12 or 1:04:12), so it visibly ticks."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-    return tr(N_("Time elapsed: {clock}"), clock=clock)
+    return tr(N_("Time elapsed: {clock}"), clock=clock(seconds))
 
 
 def time_left(seconds: float | None) -> str:
@@ -186,6 +182,40 @@ TEMPLATE_WAITING = N_("Waiting")
 TEMPLATE_DONE = N_("Updated")
 TEMPLATE_NO_UPDATES = N_("Already up to date")
 TEMPLATE_FAILED = N_("Failed")
+TEMPLATE_STALLED = N_("Stopped: no progress")
+TEMPLATE_NOT_REACHED = N_("Not reached")
+EXTRAS_HEADING = N_("Extra templates (added by your organisation)")
+
+
+def template_quiet(seconds: float) -> str:
+    """A template that has shown no progress for a while (the stall display)."""
+    return tr(N_("No progress for {clock}"), clock=clock(seconds))
+
+
+def template_last_line(line: str) -> str:
+    return tr(N_("Last output: {line}"), line=line)
+
+
+# ----- a step that reports no progress of its own -------------------------------------
+
+STEP_WORKING = N_("Working for {clock} (usually about {usual})")
+STEP_SLOW = N_("Taking longer than usual: {clock} so far (usually about {usual}). Please wait.")
+
+
+def step_time(elapsed: float, expected: float) -> str:
+    """How long the current step has been working, against how long it usually takes."""
+    usual = duration(expected)
+    if expected > 0 and elapsed > expected:
+        return tr(STEP_SLOW, clock=clock(elapsed), usual=usual)
+    return tr(STEP_WORKING, clock=clock(elapsed), usual=usual)
+
+
+def clock(seconds: float) -> str:
+    """A running time as a clock: 04:12, or 1:04:12."""
+    total = max(0, int(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
 def template_state(state: str, percent: float) -> str:
@@ -197,6 +227,8 @@ def template_state(state: str, percent: float) -> str:
         "done": TEMPLATE_DONE,
         "no_updates": TEMPLATE_NO_UPDATES,
         "failed": TEMPLATE_FAILED,
+        "stalled": TEMPLATE_STALLED,
+        "not_reached": TEMPLATE_NOT_REACHED,
     }
     return tr(words.get(state, TEMPLATE_WAITING))
 
@@ -313,6 +345,43 @@ def failed_templates(names: list[str]) -> str:
         len(names),
         names=", ".join(names),
     )
+
+
+# ----- the summary of a run ------------------------------------------------------
+
+SUMMARY_HEADING = N_("What was updated")
+SUMMARY_RETRIED = N_("{state} (on a second try)")
+SUMMARY_KEPT = N_("{state} (earlier)")
+SUMMARY_TIME = N_("Time taken: {duration}")
+SUMMARY_TIME_SHORT = N_("Time taken: less than a minute")
+SUMMARY_RESTARTED = N_("Restarted: {names}")
+SUMMARY_NOT_BACK = N_("Did not start again: {names}. Restarting the computer starts them.")
+HELP_HEADING = N_("What went wrong")
+HELP_FIX_LABEL = N_("What your administrator can do:")
+COPY_DETAILS = N_("Cop&y details")
+COPIED = N_(
+    "The details are copied. Paste them into a message to your administrator. They hold "
+    "nothing secret: no keys, no passwords, no file contents."
+)
+RETRY_ONLY_FAILED = N_("Try again updates only the parts that did not finish.")
+
+
+def summary_counts(counts: dict[str, int]) -> str:
+    """ "3 updated, 1 already up to date, 1 failed" (only the states that occurred)."""
+    parts = []
+    if counts.get("done"):
+        parts.append(ntr("{n} updated", "{n} updated", counts["done"]))
+    if counts.get("no_updates"):
+        parts.append(ntr("{n} already up to date", "{n} already up to date", counts["no_updates"]))
+    if counts.get("failed"):
+        parts.append(ntr("{n} failed", "{n} failed", counts["failed"]))
+    if counts.get("stalled"):
+        parts.append(
+            ntr("{n} stopped (no progress)", "{n} stopped (no progress)", counts["stalled"])
+        )
+    if counts.get("not_reached"):
+        parts.append(ntr("{n} not reached", "{n} not reached", counts["not_reached"]))
+    return ", ".join(parts)
 
 
 # ----- durations --------------------------------------------------------------

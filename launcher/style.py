@@ -20,6 +20,7 @@ HIGHLIGHT = "#1d4f91"  # selection, focus frame, progress chunk
 HIGHLIGHT_TEXT = "#ffffff"
 LINK = "#1d4f91"
 ERROR = "#a40000"  # "Failed" and error lines
+WARNING = "#7a4b00"  # "No progress for ...", "Taking longer than usual"
 NOTICE_BG = "#fff3c4"  # "cannot be closed yet", "brought to the front"
 NOTICE_TEXT = "#2b2100"
 NOTICE_BORDER = "#8a6d00"
@@ -36,6 +37,7 @@ TEXT_PAIRS: tuple[tuple[str, str, str], ...] = (
     ("link on window", LINK, WINDOW),
     ("link in box", LINK, BASE),
     ("error on window", ERROR, WINDOW),
+    ("warning on window", WARNING, WINDOW),
     ("notice", NOTICE_TEXT, NOTICE_BG),
     ("tooltip", TEXT, TOOLTIP_BG),
     ("placeholder", PLACEHOLDER, BASE),
@@ -48,6 +50,7 @@ NOTICE_STYLE = (
 QUIET_NOTICE_STYLE = f"QLabel {{ color: {TEXT}; padding: 6px 0px; }}"
 ERROR_STYLE = f"QLabel {{ color: {ERROR}; font-weight: bold; }}"
 MUTED_STYLE = f"QLabel {{ color: {MUTED}; }}"
+WARNING_STYLE = f"QLabel {{ color: {WARNING}; font-weight: bold; }}"
 # Read-only boxes and the disclosure buttons show where the keyboard is.
 FOCUS_STYLE = (
     f"QPlainTextEdit {{ border: 1px solid {MUTED}; background: {BASE}; color: {TEXT}; }}"

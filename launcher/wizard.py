@@ -28,7 +28,15 @@ from collections.abc import Callable
 from typing import Any
 
 from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QCloseEvent, QCursor, QGuiApplication, QKeyEvent, QKeySequence, QShowEvent
+from PyQt5.QtGui import (
+    QClipboard,
+    QCloseEvent,
+    QCursor,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QShowEvent,
+)
 from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
 
 from launcher import messages, qtapp, single, style
@@ -38,10 +46,11 @@ from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
-from sdw_updater import freshness
+from sdw_updater import diagnostics, freshness, lastrun
 from sdw_updater.context import Context
 from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
 from sdw_updater.freshness import Decision
+from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.lock import Lock
 from sdw_updater.plan import RunResult
 
@@ -95,8 +104,14 @@ class Wizard(QWidget):
         lock: Lock | None = None,
         other_updater: str | None = None,
         notice_days: int = KEY_NOTICE_DAYS,
+        retry: Retry | None = None,
     ) -> None:
         super().__init__(parent)
+        # --retry-failed: the first run retries the last recorded one.
+        self.first_retry = retry
+        # The summary of the last run of this window (lastrun.py): what every
+        # outcome screen shows, what "Try again" retries, what "Copy details" copies.
+        self.summary: LastRun | None = None
         self.ctx = ctx
         self.decision = decision
         self.skip_netcheck = skip_netcheck
@@ -147,6 +162,7 @@ class Wizard(QWidget):
             page = OutcomePage(screen)
             for role, button in page.buttons.items():
                 button.clicked.connect(self._action(role))
+            page.copy_requested.connect(self.copy_details)
             self.outcomes[screen] = page
             self.stack.addWidget(page)
 
@@ -206,12 +222,24 @@ class Wizard(QWidget):
             self.flow, result, self.decision.previous_failed, self.other_updater
         )
         admin, journalist = messages.notices(result, self.progress.warnings, self.notice_days)
+        summary = messages.summary_text(self.summary)
+        help_text, fixes = "", list[str]()
+        body = text.body
+        if screen not in (Screen.COMPLETE, Screen.REBOOT):
+            help_text, fixes = messages.help_text(self.summary)
+        plan = self._retry_plan()
+        if screen is Screen.FAILED and plan is not None and plan.templates is not None:
+            body = messages.paragraphs(body, S.tr(S.RETRY_ONLY_FAILED))
         page.fill(
-            text.body,
+            body,
             text.technical,
             self.log_path if text.show_log else "",
             admin,
             journalist,
+            summary=summary,
+            help_text=help_text,
+            fixes=fixes,
+            can_copy=self.summary is not None and screen is not Screen.COMPLETE,
         )
         page.set_buttons(self.flow.buttons())
         self._show(page)
@@ -292,14 +320,41 @@ class Wizard(QWidget):
         self._fit(details=shown)
         log.info("Window: details %s", "shown" if shown else "hidden")
 
+    def _retry_plan(self) -> Retry | None:
+        """What "Try again" would run now: only what failed (None: a full run)."""
+        return lastrun.retry_plan(self.summary) if self.summary is not None else None
+
     def retry(self) -> None:
         if self.flow.retry_runs_updates():
-            self.start_updates()
+            plan = self._retry_plan()
+            if plan is not None:
+                log.info("Wizard: try again, %s", plan.describe())
+            self._start_run(plan)
         else:
             self.start_client()
 
+    def copy_details(self) -> None:
+        """Put the diagnostics text on the clipboard (nothing secret in it: diagnostics.py)."""
+        if self.summary is None or self.flow.screen not in self.outcomes:
+            return
+        text = diagnostics.text(self.summary, diagnostics.facts_for(self.ctx))
+        clipboard = QGuiApplication.clipboard()
+        if clipboard is None:
+            return
+        clipboard.setText(text, QClipboard.Mode.Clipboard)
+        if clipboard.supportsSelection():
+            clipboard.setText(text, QClipboard.Mode.Selection)
+        admin = self.outcomes[self.flow.screen].admin
+        admin.copied.setText(S.tr(S.COPIED))
+        admin.copied.show()
+        log.info("Window: details copied (%d lines)", text.count("\n"))
+
     def start_updates(self) -> None:
-        """Start a fresh run (also "Try again") with the lock the window holds."""
+        """Start updates (the button's slot: Qt passes it nothing we use)."""
+        self._start_run(None)
+
+    def _start_run(self, retry: Retry | None) -> None:
+        """Start a run (also "Try again", then maybe only what failed) with the window's lock."""
         if self.run_worker is not None and self.flow.busy is None:
             self.run_worker.wait()
         if not self.flow.start_updates():
@@ -309,14 +364,20 @@ class Wizard(QWidget):
         if self.stack.indexOf(old) >= 0:
             self.stack.removeWidget(old)
             old.deleteLater()
+        if retry is None and self.first_retry is not None and self.flow.runs == 1:
+            retry = self.first_retry
+            log.info("Wizard: --retry-failed, %s", retry.describe())
         self.result = None
+        self.summary = None
         self.pump = EventPump()
         self.run_started = time.monotonic()
         self._show_screen()
         self.progress.details_button.setFocus(Qt.FocusReason.OtherFocusReason)
         self.progress.show_times(0.0, self.expected_total)
         log.info("Wizard: starting the updates")
-        worker = RunWorker(self.ctx, self.skip_netcheck, self.pump, self, lock=self.lock)
+        worker = RunWorker(
+            self.ctx, self.skip_netcheck, self.pump, self, lock=self.lock, retry=retry
+        )
         worker.result_ready.connect(self._on_result)
         self.run_worker = worker
         self.timer.start()
@@ -338,6 +399,7 @@ class Wizard(QWidget):
     def show_result(self, result: RunResult) -> None:
         """The outcome screen for an engine result, in plain words."""
         self.result = result
+        self.summary = lastrun.summarize(result) if result.steps else None
         if self.flow.busy is None:
             self.flow.busy = Busy.UPDATE  # a result shown directly (tests, screenshots)
         self.flow.run_ended(
@@ -448,9 +510,16 @@ class Wizard(QWidget):
 
 
 def run_wizard(
-    ctx: Context, decision: Decision, skip_netcheck: bool, origin: Origin = Origin.ICON
+    ctx: Context,
+    decision: Decision,
+    skip_netcheck: bool,
+    origin: Origin = Origin.ICON,
+    retry_failed: bool = False,
 ) -> int:
     """Show the window until it closes; return the process exit code (design §3).
+
+    ``retry_failed`` (``--retry-failed``): the first run retries only what
+    the last recorded run failed, as ``--cli --retry-failed`` does.
 
     Without any display (an ssh session, a broken login) Qt would abort the
     process; the same flow then runs as text instead, with the same codes.
@@ -459,9 +528,15 @@ def run_wizard(
         log.warning("No display: running the text front end instead of the window")
         from sdw_updater.cli import run_cli
 
-        return run_cli(ctx, decision, skip_netcheck)
+        return run_cli(ctx, decision, skip_netcheck, retry_failed=retry_failed)
     app = qtapp.application()
     state = ctx.store.directory
+    retry: Retry | None = None
+    if retry_failed:
+        from sdw_updater.cli import retry_of_last_run
+
+        retry, why = retry_of_last_run(ctx)
+        log.info("--retry-failed: %s", why)
     lock = single.take_lock(state)
     server: single.WindowServer | None = None
     if lock is None:
@@ -486,7 +561,13 @@ def run_wizard(
     else:
         server = single.WindowServer(state)
         wizard = Wizard(
-            ctx, decision, skip_netcheck, origin=origin, lock=lock, notice_days=key_notice_days()
+            ctx,
+            decision,
+            skip_netcheck,
+            origin=origin,
+            lock=lock,
+            notice_days=key_notice_days(),
+            retry=retry,
         )
         server.raise_requested.connect(wizard.bring_to_front)
     try:

@@ -25,6 +25,7 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal
 from sdw_updater import events as ev
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
+from sdw_updater.lastrun import Retry
 from sdw_updater.lock import Lock
 from sdw_updater.plan import Runner, RunResult
 
@@ -103,9 +104,12 @@ class RunWorker(QThread):
         pump: EventPump,
         parent: QObject | None = None,
         lock: Lock | None = None,
+        retry: Retry | None = None,
     ) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        # "Try again": only what the run before left undone (None: a full run).
+        self.retry = retry
         self.skip_netcheck = skip_netcheck
         self.pump = pump
         # The updater lock the window took before its first screen: the
@@ -121,6 +125,7 @@ class RunWorker(QThread):
                 skip_netcheck=self.skip_netcheck,
                 trust=self.ctx.make_trust(),
                 lock=self.lock,
+                retry=self.retry,
             )
             result = runner.run()
         except Exception as exc:

@@ -291,11 +291,15 @@ def run_agent(ctx: Context, vm: str) -> int:
             else:
                 write(2, f"{value}\n")
         elif kind == "error_output":
-            write(
-                2,
-                "E: Failed to fetch https://deb.debian.org/debian/dists/trixie/InRelease  "
-                "Temporary failure resolving 'deb.debian.org' (simulated)\n",
-            )
+            # What the built-in simulator's agent prints for the same failure, so both
+            # tiers give the updater the same evidence (its help, its automatic retry).
+            failure = getattr(settings, "failure", None)
+            if failure:
+                text = "\n".join(vmupdate.failure_lines(failure, job.debian))
+            else:
+                code = _error_exit(settings)
+                text = vmupdate._AGENT_ERRORS.get(code, vmupdate._AGENT_ERRORS[26])
+            write(2, text + "\n")
         elif kind == "crash":
             main = _vm_update_main()
             if main is not None:

@@ -45,6 +45,17 @@ MIGRATION_FORMS = ("directory", "file")
 #: 21-25 are the agent's own (general, prerequisites, refresh, install, cleanup),
 #: 26 stands for any other failure inside the qube.
 AGENT_ERROR_CODES = (21, 22, 23, 24, 25, 26)
+#: Known failures a template's update can end in (``[templates."NAME"].failure``), each
+#: with the agent's exit code it gives unless ``exit_code`` says otherwise.
+TEMPLATE_FAILURES = {
+    "disk_full": 24,
+    "dpkg_interrupted": 22,
+    "network": 23,
+    "lock": 22,
+    "key_expired": 23,
+}
+#: Known failures of dom0's update and check (``[dom0].failure``).
+DOM0_FAILURES = ("disk_full", "network", "key_expired")
 DOM0_KEYS = ("release", "test", "rogue", "expired", "missing", "two_keys", "garbage", "huge")
 ENVIRONMENTS = ("prod", "staging", "dev")
 PACKAGE_SIGNERS = ("pinned", "rogue", "qubes", "unsigned", "third_party")
@@ -120,6 +131,7 @@ class Dom0Settings:
     boot_mounted: bool = True  # /boot is mounted (else -y exits 1 non-interactively)
     lock_held: bool = False  # another qubes-dom0-update holds its lock
     apply_prompt: bool = False  # sdw-admin --apply asks a question on stdin
+    failure: str | None = None  # what a failing -y or check prints (DOM0_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -133,6 +145,7 @@ class TemplateSettings:
     flood_line_mb: float = 0.0  # one single output line of this many MiB (hostile-input tests)
     exit_code: int = 24  # the agent's code when it ends in error (21-26)
     fail_first: int = 0  # the first N update attempts end in error whatever ``result`` says
+    failure: str | None = None  # what its failing agent prints (TEMPLATE_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -573,6 +586,9 @@ def _parse_dom0(data: _Table, source: str) -> Dom0Settings:
         boot_mounted=_bool(data, "boot_mounted", d.boot_mounted, where),
         lock_held=_bool(data, "lock_held", d.lock_held, where),
         apply_prompt=_bool(data, "apply_prompt", d.apply_prompt, where),
+        failure=_choice(data, "failure", "", ("", *DOM0_FAILURES), where) or None
+        if "failure" in data
+        else None,
     )
 
 
@@ -588,12 +604,17 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
             "flood_line_mb",
             "exit_code",
             "fail_first",
+            "failure",
         ),
         where,
     )
+    failure = None
+    if "failure" in data:
+        failure = _choice(data, "failure", "", tuple(TEMPLATE_FAILURES), where)
     # Any text: the simulator plays hostile values too (qubesd itself stores only "X.Y").
     agent = _text(data.get("agent_version", d.agent_version), "agent_version", where)
-    exit_code = _int(data, "exit_code", d.exit_code, where, 0, 255)
+    default_exit = TEMPLATE_FAILURES[failure] if failure else d.exit_code
+    exit_code = _int(data, "exit_code", default_exit, where, 0, 255)
     if exit_code not in AGENT_ERROR_CODES:
         raise ScenarioError(
             f"{where}: exit_code must be an agent error code "
@@ -605,14 +626,18 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
     flood_line = _number(data, "flood_line_mb", d.flood_line_mb, where)
     if flood_line > 100_000:
         raise ScenarioError(f"{where}: flood_line_mb must be at most 100000, not {flood_line}")
+    fail_first = _int(data, "fail_first", d.fail_first, where, 0, 1_000_000)
+    # A failure without a result or fail_first: the template fails with it, every time.
+    default_result = "error" if failure and not fail_first else d.result
     return TemplateSettings(
-        result=_choice(data, "result", d.result, RESULTS, where),
+        result=_choice(data, "result", default_result, RESULTS, where),
         duration=_number(data, "duration", d.duration, where),
         agent_version=None if agent == NO_AGENT else agent,
         flood_mb=flood,
         flood_line_mb=flood_line,
         exit_code=exit_code,
-        fail_first=_int(data, "fail_first", d.fail_first, where, 0, 1_000_000),
+        fail_first=fail_first,
+        failure=failure,
     )
 
 

@@ -606,8 +606,26 @@ def _dom0_check(ctx: Context, options: list[str]) -> int:
         out("No new updates available\n")
         err("No dom0 updates available\n")
     else:
+        if dom0.failure is not None:
+            err(_DOM0_FAILURE_LINES[dom0.failure])
         err("Failed to check for dom0 updates\n")
     return code
+
+
+_DOM0_CONFLICT = "Error: Transaction test error:\n  file /usr/lib/sim conflicts (simulated)\n"
+#: What dnf in dom0 (or the UpdateVM's, for the download) prints for ``[dom0].failure``.
+_DOM0_FAILURE_LINES = {
+    "disk_full": "Error: Transaction test error:\n  installing package "
+    "securedrop-workstation-dom0-config-1.7.1-1.fc41.noarch needs 24MB more space on the / "
+    "filesystem\n",
+    "network": "Curl error (6): Couldn't resolve host name for "
+    "https://yum.qubes-os.org/r4.3/current/dom0/fc41/repodata/repomd.xml [Could not resolve "
+    "host: yum.qubes-os.org]\nError: Failed to download metadata for repo "
+    "'qubes-dom0-current': Cannot download repomd.xml\n",
+    "key_expired": "Error: Failed to download metadata for repo "
+    "'securedrop-workstation-dom0': repomd.xml GPG signature verification error: key "
+    "0x0123456789ABCDEF has expired (simulated)\n",
+}
 
 
 def _dom0_install(ctx: Context, options: list[str]) -> int:
@@ -637,7 +655,7 @@ def _dom0_install(ctx: Context, options: list[str]) -> int:
             out(f"  Upgrading        : {package}    {number}/{steps}\n")
     ctx.sleep(dom0.update_duration * 3 / 4 / (steps + 1))
     if dom0.update_exit != 0:
-        err("Error: Transaction test error:\n  file /usr/lib/sim conflicts (simulated)\n")
+        err(_DOM0_FAILURE_LINES.get(dom0.failure or "", _DOM0_CONFLICT))
         # The script then asks dnf whether anything is left: only when nothing
         # is, dom0's features say "up to date".
         _dom0_features(ctx, cleared=dom0.installed_before_failure, installed=True)

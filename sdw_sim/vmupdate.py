@@ -49,6 +49,76 @@ _AGENT_ERRORS = {
 }
 
 
+#: What a failing agent prints for each known failure, apt (Debian) then dnf (Fedora)
+#: flavour; the lines are modelled on the package managers' own messages.
+_FAILURE_LINES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "disk_full": (
+        (
+            "Get:1 https://deb.debian.org/debian-security trixie-security/main amd64 "
+            "libssl3t64 amd64 3.5.4-1~deb13u1 [2345 kB]",
+            "E: You don't have enough free space in /var/cache/apt/archives/.",
+        ),
+        (
+            "Error: Transaction test error:",
+            "  installing package openssl-libs-1:3.5.1-3.fc43.x86_64 needs 52MB more space "
+            "on the / filesystem",
+        ),
+    ),
+    "dpkg_interrupted": (
+        (
+            "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem.",
+        ),
+        (
+            "E: dpkg was interrupted, you must manually run 'dpkg --configure -a' to correct the problem.",
+        ),
+    ),
+    "network": (
+        (
+            "Err:1 https://deb.debian.org/debian trixie InRelease",
+            "  Temporary failure resolving 'deb.debian.org'",
+            "E: Failed to fetch https://deb.debian.org/debian/dists/trixie/InRelease  "
+            "Temporary failure resolving 'deb.debian.org'",
+        ),
+        (
+            "Curl error (6): Couldn't resolve host name for "
+            "https://mirrors.fedoraproject.org/metalink?repo=updates-released-f43&arch=x86_64 "
+            "[Could not resolve host: mirrors.fedoraproject.org]",
+            "Error: Failed to download metadata for repo 'updates': Cannot download repomd.xml",
+        ),
+    ),
+    "lock": (
+        (
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 4242 "
+            "(unattended-upgr)",
+            "E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), is "
+            "another process using it?",
+        ),
+        (
+            "Error: Failed to obtain rpm transaction lock. Another transaction is in progress "
+            "(pid 4242).",
+        ),
+    ),
+    "key_expired": (
+        (
+            "W: GPG error: https://apt.freedom.press trixie InRelease: The following "
+            "signatures were invalid: EXPKEYSIG 0123456789ABCDEF SecureDrop Release Signing "
+            "Key (simulated)",
+            "E: The repository 'https://apt.freedom.press trixie InRelease' is not signed.",
+        ),
+        (
+            "Error: Failed to download metadata for repo 'updates': repomd.xml GPG signature "
+            "verification error: key 0x0123456789ABCDEF has expired (simulated)",
+        ),
+    ),
+}
+
+
+def failure_lines(failure: str, debian: bool) -> tuple[str, ...]:
+    """The lines a failing package manager prints for ``failure`` (see ``_FAILURE_LINES``)."""
+    apt, dnf = _FAILURE_LINES[failure]
+    return apt if debian else dnf
+
+
 def _garbage_lines(name: str) -> list[str]:
     """Malformed progress lines: none may read as a valid status for ``name``."""
     return [
@@ -81,6 +151,7 @@ class Job:
     debian: bool
     flood_line_bytes: int = 0  # one line of this many bytes, newline only at its end
     exit_code: int = 0  # the agent's exit code when it ends in error
+    failure: str | None = None  # a known failure: what the agent prints when it ends in error
     status: str = "pending"  # pending | updating | done | garbled
     percent: float = 0.0
     final: str | None = None
@@ -257,7 +328,10 @@ class Batch:
             job.percent = value
             self.snapshot()  # new percent
         elif kind == "error_output":
-            self.agent_out(job, _AGENT_ERRORS.get(job.exit_code, _AGENT_ERRORS[26]), "err")
+            if job.failure is not None:
+                self.agent_out(job, "\n".join(failure_lines(job.failure, job.debian)), "err")
+            else:
+                self.agent_out(job, _AGENT_ERRORS.get(job.exit_code, _AGENT_ERRORS[26]), "err")
         elif kind == "crash":
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
@@ -501,6 +575,7 @@ def _jobs(ctx: Context, selected: list[str]) -> list[Job]:
     for name in selected:
         spec = vms[name]
         exit_code = 0
+        failure = None
         if name in attempts:
             settings = ctx.scenario.template_settings(name)
             result = settings.result
@@ -511,10 +586,13 @@ def _jobs(ctx: Context, selected: list[str]) -> list[Job]:
             duration, flood = settings.duration, int(settings.flood_mb * 1024 * 1024)
             flood_line = int(settings.flood_line_mb * 1024 * 1024)
             exit_code = settings.exit_code
+            failure = settings.failure if result == "error" else None
         else:
             result, duration, flood, flood_line = "no_updates", NON_TEMPLATE_DURATION, 0, 0
         debian = "fedora" not in (name + str(spec.template))
-        jobs.append(Job(name, result, duration, flood, debian, flood_line, exit_code))
+        jobs.append(
+            Job(name, result, duration, flood, debian, flood_line, exit_code, failure=failure)
+        )
     return jobs
 
 

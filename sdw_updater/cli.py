@@ -1,8 +1,15 @@
 """The text front end (``sdw-updater --cli``).
 
 Prints the runner's events: a one-line progress bar on a terminal, plain
-timestamped lines otherwise (logs, CI, ssh), then the outcome in words.  On
-success it starts the client, as the window's Continue button does.
+timestamped lines otherwise (logs, CI, ssh), then the outcome in words and
+the run's summary (each template's result, counts, VMs restarted, time
+taken).  After a failure it prints the help for known failures and the
+details an administrator can copy (``diagnostics.py``).  On success it
+starts the client, as the window's Continue button does.
+
+``--retry-failed`` (an extension) retries the last recorded run: only the
+templates that failed, or from the failed step (``lastrun.retry_plan``);
+without such a run it is a normal run.
 """
 
 from __future__ import annotations
@@ -14,11 +21,12 @@ import sys
 import time
 from typing import TextIO
 
+from sdw_updater import diagnostics, lastrun, process
 from sdw_updater import events as ev
-from sdw_updater import process
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
+from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.plan import Runner, RunResult
 
 TEMPLATE_WORDS = {
@@ -27,7 +35,19 @@ TEMPLATE_WORDS = {
     ev.TemplateState.DONE: "updated",
     ev.TemplateState.NO_UPDATES: "no updates",
     ev.TemplateState.FAILED: "FAILED",
+    ev.TemplateState.STALLED: "STALLED",
+    ev.TemplateState.NOT_REACHED: "not reached",
 }
+#: How a template ended, in the summary.
+SUMMARY_WORDS = {
+    "done": "updated",
+    "no_updates": "already up to date",
+    "failed": "FAILED",
+    "stalled": "STALLED (no progress, stopped)",
+    "not_reached": "not reached",
+}
+#: Seconds of quiet after which a template's silence is printed (then every minute).
+QUIET_SHOWN = 60.0
 
 
 class Printer:
@@ -43,6 +63,8 @@ class Printer:
         self.started = time.monotonic()
         self.bar_shown = False
         self.bar_drawn_at = 0.0
+        self.extras: tuple[str, ...] = ()
+        self.quiet_said: dict[str, int] = {}
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.LogLine) and event.level == "output":
@@ -70,6 +92,20 @@ class Printer:
             if previous is None or previous[0] is not event.state:
                 if event.state is not ev.TemplateState.WAITING:
                     self._line(f"  {event.name}: {TEMPLATE_WORDS[event.state]}")
+        elif isinstance(event, ev.TemplatesPlanned):
+            self.extras = event.extras
+            if event.extras:
+                self._line(f"Extra templates (sd-extras), updated too: {', '.join(event.extras)}")
+        elif isinstance(event, ev.TemplateActivity):
+            # A quiet template is said once a minute, with how long and its last line.
+            minutes = int(event.quiet // 60)
+            if event.quiet >= QUIET_SHOWN and self.quiet_said.get(event.name) != minutes:
+                self.quiet_said[event.name] = minutes
+                last = f" (last output: {event.last_line[:120]})" if event.last_line else ""
+                self._line(
+                    f"  {event.name}: no progress for {minutes} min; stopped after "
+                    f"{event.limit / 60:.0f} min{last}"
+                )
         elif isinstance(event, ev.Notice):
             self._line(f"WARNING: {event.text}")
         elif isinstance(event, ev.LogLine) and event.level in ("warning", "error"):
@@ -103,18 +139,59 @@ class Printer:
 
 
 def summary(result: RunResult) -> list[str]:
-    """The outcome in plain words, one line each."""
+    """The outcome in plain words, then the run's summary, one line each."""
     lines = [result.message]
-    if result.templates:
-        for name, state in sorted(result.templates.items()):
-            lines.append(f"  {name}: {TEMPLATE_WORDS[state]}")
-    if result.restarted:
-        lines.append(f"Restarted: {', '.join(result.restarted)}")
-    if result.not_restarted:
-        lines.append(f"Did not start again: {', '.join(result.not_restarted)}")
+    last = lastrun.summarize(result)
+    lines += summary_lines(last)
     for warning in result.warnings:
         lines.append(f"Warning: {warning}")
     return lines
+
+
+def summary_lines(last: LastRun) -> list[str]:
+    """The summary of a run that reached the templates (nothing for one that did not)."""
+    if not last.templates and not last.restarted and not last.not_restarted:
+        return []
+    lines = ["Summary:"]
+    width = max((len(t.name) for t in last.templates), default=0)
+    for group, heading in (("workstation", ""), ("extras", "Extra templates (sd-extras):")):
+        members = [t for t in last.templates if t.group == group]
+        if members and heading:
+            lines.append(f"  {heading}")
+        for t in members:
+            words = SUMMARY_WORDS.get(t.result.value, t.result.value)
+            if t.retried:
+                words += " (tried twice: the first failure looked transient)"
+            if t.kept:
+                words += " (earlier attempt)"
+            lines.append(f"  {t.name.ljust(width)}  {words}")
+    counts = last.counts()
+    said = [
+        f"{counts[state]} {SUMMARY_WORDS[state].split(' (')[0].lower()}"
+        for state in SUMMARY_WORDS
+        if counts.get(state)
+    ]
+    if said:
+        lines.append("  " + ", ".join(said))
+    lines.append(f"  Restarted: {', '.join(last.restarted) or 'none'}")
+    if last.not_restarted:
+        lines.append(f"  Did not start again: {', '.join(last.not_restarted)}")
+    lines.append(f"  Time taken: {diagnostics.duration(last.duration)}")
+    return lines
+
+
+def help_lines(last: LastRun) -> list[str]:
+    """The help for each known failure: the cause, and what an administrator runs."""
+    lines = []
+    for advice in last.advice:
+        lines.append(f"What went wrong ({advice.where}): {advice.cause}")
+        lines.append(f"  What to do: {advice.fix}")
+    return lines
+
+
+def details(ctx: Context, last: LastRun) -> str:
+    """The diagnostics text (what the window's "Copy details" copies)."""
+    return diagnostics.text(last, diagnostics.facts_for(ctx))
 
 
 def _stop_tools(signum: int, _frame: object) -> None:
@@ -128,8 +205,20 @@ def _stop_tools(signum: int, _frame: object) -> None:
     logging.getLogger("sdw.cli").warning("Signal %d: stopping (%d tools running)", signum, count)
 
 
+def retry_of_last_run(ctx: Context) -> tuple[Retry | None, str]:
+    """``--retry-failed``: what the last recorded run left to retry (None: a normal run)."""
+    now = ctx.host.now()
+    return lastrun.retry_from_disk(
+        lastrun.read(ctx.store.directory, now), ctx.store.read_status(now), now
+    )
+
+
 def run_cli(
-    ctx: Context, decision: Decision, skip_netcheck: bool, stream: TextIO | None = None
+    ctx: Context,
+    decision: Decision,
+    skip_netcheck: bool,
+    stream: TextIO | None = None,
+    retry_failed: bool = False,
 ) -> int:
     """Run the flow without a window; return the design's exit code."""
     out = stream or sys.stdout
@@ -142,8 +231,17 @@ def run_cli(
         )
         return int(ExitCode.REBOOT_REQUIRED)
     printer = Printer(out, tty=out.isatty())
+    retry: Retry | None = None
+    if retry_failed:
+        retry, why = retry_of_last_run(ctx)
+        out.write(f"--retry-failed: {why}\n")
     runner = Runner(
-        ctx.host, ctx.store, printer, skip_netcheck=skip_netcheck, trust=ctx.make_trust()
+        ctx.host,
+        ctx.store,
+        printer,
+        skip_netcheck=skip_netcheck,
+        trust=ctx.make_trust(),
+        retry=retry,
     )
     previous = signal.signal(signal.SIGTERM, _stop_tools)
     try:
@@ -153,10 +251,18 @@ def run_cli(
     printer.close()
     for line in summary(result):
         out.write(line + "\n")
+    last = lastrun.summarize(result)
+    for line in help_lines(last):
+        out.write(line + "\n")
     if process.cancelled():
         return ExitCode.FAILED
     if result.outcome is not ExitCode.OK:
         if result.outcome is ExitCode.FAILED or result.outcome is ExitCode.TRUST:
             out.write(f"Details: {ctx.log_dir / 'updater.log'} and updater-detail.log\n")
+            out.write("\n--- Details for your administrator (copy from here) ---\n")
+            out.write(details(ctx, last))
+            out.write("--- end of details ---\n")
+            if result.outcome is ExitCode.FAILED and not result.reboot_owed:
+                out.write("To retry only what failed: sdw-updater --cli --retry-failed\n")
         return int(result.outcome)
     return ctx.start_client(out)

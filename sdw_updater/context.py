@@ -61,7 +61,15 @@ class Context:
             "reason": decision.reason,
             "simulated": self.simulated,
             "key_expires_in_days": self.key_days_left(now),
+            "last_run": self.last_run(now),
         }
+
+    def last_run(self, now: float) -> dict[str, object] | None:
+        """The last run's summary (``sdw-last-run.json``), or None when there is none to trust."""
+        from sdw_updater import lastrun
+
+        last = lastrun.read(self.store.directory, now)
+        return None if last is None else lastrun.to_json(last)
 
     def upgrade_in_progress(self) -> str | None:
         """Why Qubes looks mid in-place upgrade (checked on every launch), else None.

@@ -47,6 +47,10 @@ STATE_DIR_NAME = ".securedrop_updater"
 STATUS_FILE = "sdw-update-status"
 LAST_UPDATED_FILE = "sdw-last-updated"
 HISTORY_FILE = "sdw-run-history.json"
+#: Extension: the summary of the last run that got past the network check (JSON).
+LAST_RUN_FILE = "sdw-last-run.json"
+#: Extension: an administrator's settings (extra templates, stall watchdog; JSON).
+SETTINGS_FILE = "sdw-updater-settings.json"
 LOG_DIR_NAME = "logs"
 UPDATER_LOG = "updater.log"
 DETAIL_LOG = "updater-detail.log"

@@ -20,6 +20,15 @@ class TemplateState(enum.Enum):
     DONE = "done"
     NO_UPDATES = "no_updates"
     FAILED = "failed"
+    # Final states a run can end a template in besides the three above: stopped
+    # by the stall watchdog (no progress and no output for too long), and never
+    # started because the tool was stopped or killed before its turn.
+    STALLED = "stalled"
+    NOT_REACHED = "not_reached"
+
+
+#: States a template ends a run in that count as updated (nothing left to retry).
+UPDATED_STATES = frozenset({TemplateState.DONE, TemplateState.NO_UPDATES})
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,28 @@ class LogLine:
 @dataclass(frozen=True)
 class TemplatesPlanned:
     names: tuple[str, ...]
+    # The templates among ``names`` that are updated only because an admin
+    # turned on extra templates (VMs tagged ``sd-extras``): shown as their own group.
+    extras: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TemplateActivity:
+    """How long a template being updated has been quiet, for the stall display.
+
+    While ``qubes-vm-update`` runs, the runner sends this at most once a
+    second for each template that is updating: ``quiet`` is the seconds
+    since its last progress or output line (0 right after one), ``limit``
+    the seconds of quiet after which the stall watchdog stops the update,
+    and ``last_line`` its last output line (untrusted text, cleaned and
+    bounded).  Front ends decide how to show it; they never have to time
+    anything themselves.
+    """
+
+    name: str
+    quiet: float
+    limit: float
+    last_line: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +111,7 @@ Event = (
     | TemplateProgress
     | LogLine
     | TemplatesPlanned
+    | TemplateActivity
     | Notice
 )
 Listener = Callable[[Event], None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sdw_updater.contract import SYS_VMS, WORKSTATION_TAG
+from sdw_updater.contract import EXTRAS_TAG, SYS_VMS, WORKSTATION_TAG
 from sdw_updater.host import VMInfo
 
 
@@ -37,6 +37,17 @@ def templates_to_update(vms: dict[str, VMInfo]) -> list[str]:
     """The TemplateVMs behind every ``sd-workstation`` VM and the service VMs."""
     roots = [vm for vm in vms.values() if WORKSTATION_TAG in vm.tags or vm.name in SYS_VMS]
     return templates_of(vms, roots)
+
+
+def extra_templates(vms: dict[str, VMInfo], already: Iterable[str] = ()) -> list[str]:
+    """The TemplateVMs behind the VMs tagged ``sd-extras``, less those in ``already``.
+
+    An organisation's own VMs: their templates are updated only when an
+    admin turns it on (``settings.update_extras``), and shown as their own group.
+    """
+    skip = set(already)
+    roots = [vm for vm in vms.values() if EXTRAS_TAG in vm.tags]
+    return [name for name in templates_of(vms, roots) if name not in skip]
 
 
 def dist_upgrade_evidence(

@@ -69,6 +69,8 @@ class ToolResult:
     pipes_abandoned: bool = False
     #: What the exit code means for this tool, when the seam knows (qubes.EXIT_MEANINGS).
     meaning: str = ""
+    #: The caller stopped the tool (``Watch.stop``), e.g. the stall watchdog.
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,8 @@ class ToolResult:
             return f"{self.name} was not found"
         if self.timed_out:
             return f"{self.name} did not finish in time and was stopped"
+        if self.stopped:
+            return f"{self.name} was stopped by the updater"
         if self.exit is None:
             return f"{self.name} could not be run"
         if self.exit < 0:
@@ -94,11 +98,17 @@ class ToolResult:
 
 @dataclass
 class Watch:
-    """How a caller follows a running tool: its output lines, and a clock tick."""
+    """How a caller follows a running tool: its output lines, a clock tick, a stop.
+
+    ``stop`` is asked after every tick; when it returns True the tool's
+    process group is terminated as on a timeout, and the result says
+    ``stopped`` (the caller knows why: the stall watchdog, say).
+    """
 
     on_stdout: LineCallback | None = None
     on_stderr: LineCallback | None = None
     on_tick: Callable[[], None] | None = None
+    stop: Callable[[], bool] | None = None
 
 
 class LineSplitter:
@@ -260,7 +270,7 @@ def run(
     if _cancelled.is_set():  # stop_all() ran while this one was starting
         _kill_group(proc)
     try:
-        exit_code, timed_out, abandoned = _pump(
+        exit_code, timed_out, abandoned, stopped = _pump(
             proc,
             {
                 proc.stdout: LineSplitter(output.sink("out", watch.on_stdout)),
@@ -268,6 +278,7 @@ def run(
             },
             started + timeout,
             watch.on_tick,
+            watch.stop,
         )
     finally:
         with _running_lock:
@@ -284,6 +295,7 @@ def run(
         stdout_lines=output.kept,
         stdout_overflow=output.kept_bytes > stdout_limit,
         pipes_abandoned=abandoned,
+        stopped=stopped,
     )
     if output.logged > DETAIL_BYTES_PER_CALL:
         detail.info(
@@ -306,10 +318,11 @@ def _pump(
     splitters: dict[object, LineSplitter],
     deadline: float,
     on_tick: Callable[[], None] | None,
-) -> tuple[int | None, bool, bool]:
-    """Read both pipes until EOF, the tool's exit plus a grace, or the deadline.
+    stop: Callable[[], bool] | None = None,
+) -> tuple[int | None, bool, bool, bool]:
+    """Read both pipes until EOF, the tool's exit plus a grace, the deadline, or a stop.
 
-    Returns ``(exit code, timed out, pipes abandoned)``.  The tool's exit is
+    Returns ``(exit code, timed out, pipes abandoned, stopped)``.  The tool's exit is
     watched through a pidfd in the same selector, so it is noticed at once,
     without polling.
     """
@@ -320,7 +333,7 @@ def _pump(
     pidfd = _pidfd(proc.pid)
     if pidfd is not None:
         selector.register(pidfd, selectors.EVENT_READ)
-    timed_out = abandoned = False
+    timed_out = abandoned = stopped = False
     exited_at: float | None = None
     try:
         while len(selector.get_map()) > (1 if pidfd is not None and exited_at is None else 0):
@@ -350,21 +363,24 @@ def _pump(
                     splitters[key.fileobj].feed(chunk)
             if on_tick is not None:
                 on_tick()
-        if not timed_out:
+            if stop is not None and exited_at is None and stop():
+                stopped = True
+                break
+        if not timed_out and not stopped:
             try:
                 code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                return code, False, abandoned
+                return code, False, abandoned, False
             except subprocess.TimeoutExpired:
                 timed_out = True
     finally:
         selector.close()
         if pidfd is not None:
             os.close(pidfd)
-        if timed_out:
+        if timed_out or stopped:
             _kill_group(proc)
         for stream in splitters:
             stream.close()  # type: ignore[attr-defined]
-    return None, timed_out, abandoned
+    return None, timed_out, abandoned, stopped
 
 
 def _pidfd(pid: int) -> int | None:

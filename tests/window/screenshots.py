@@ -58,6 +58,19 @@ OUTCOME_LOG = {
     "client-failed": "OK",
 }
 DAY = 86400
+VIEWER = "sd-viewer-debian-13"
+# dom0's update and the migration, slow enough to be met half way (issue 14.3).
+MID_DOM0_UPDATE = "[sim]\ntime_scale = 0.05\n[dom0]\nupdates = true\nupdate_duration = 900\n"
+MID_MIGRATION = (
+    "[sim]\ntime_scale = 0.05\n[dom0]\nupdates = false\nmigration = true\napply_duration = 900\n"
+)
+# The migration usually takes 2 s here: the window says it is taking longer.
+SHORT_MIGRATION_HISTORY = '{"runs": [{"migration": 2.0, "total": 60.0}]}'
+FAILED_TEMPLATE = NO_DOM0 + f'[templates."{VIEWER}"]\nfail_first = 1\nfailure = "disk_full"\n'
+STALLED = (
+    "[sim]\ntime_scale = 0.01\ntimeout_scale = 0.1\n[dom0]\nupdates = false\n"
+    f'[templates."{VIEWER}"]\nresult = "hang"\nduration = 100\n'
+)
 
 
 def updater(session: Session, scenario: str, *flags: str) -> Program:
@@ -123,6 +136,49 @@ class Shooter:
             session.key("alt+d", "Escape")  # hide the details, then try to close
             self.save(session, window, "close-refused")
 
+    def mid_step(self, name: str, scenario: str, running: str, history: str = "") -> None:
+        """The progress screen while a step that reports no progress of its own runs."""
+        with self.session() as session:
+            if history:
+                session.state.mkdir(parents=True, exist_ok=True)
+                (session.state / "sdw-run-history.json").write_text(history)
+            program = updater(session, scenario, "--skip-delta", "0")
+            window = session.window(program)
+            session.key("alt+s")
+            session.wait_log(rf"Running .*{running}", program=program)
+            time.sleep(3.5)
+            self.save(session, window, name)
+
+    def failed_template(self) -> None:
+        """A template that failed, its help, the details copied, and Try again."""
+        with self.session() as session:
+            program = updater(session, FAILED_TEMPLATE, "--skip-delta", "0")
+            window = session.window(program)
+            session.key("alt+s")
+            session.wait_log(r"Wizard: run ended FAILED", program=program)
+            self.save(session, window, "failed-template")
+            session.key("alt+a")
+            session.wait_log(r"Window: administrator's details shown", program=program)
+            session.key("alt+y")
+            session.wait_log(r"Window: details copied", program=program)
+            self.save(session, window, "failed-template-help")
+            session.key("alt+t")
+            session.wait_log(r"Wizard: run ended OK", program=program)
+            self.save(session, window, "retried")
+
+    def stalled(self) -> None:
+        with self.session() as session:
+            session.state.mkdir(parents=True, exist_ok=True)
+            (session.state / "sdw-updater-settings.json").write_text('{"stall_minutes": 1}')
+            program = updater(session, STALLED, "--skip-delta", "0")
+            window = session.window(program)
+            session.key("alt+s")
+            session.wait_log(
+                rf"Window: template {VIEWER} shown as making no progress", program=program
+            )
+            time.sleep(1.0)
+            self.save(session, window, "stalled")
+
     def outcome(self, name: str) -> None:
         with self.session() as session:
             program = updater(session, SCENARIOS[name], "--skip-delta", "0")
@@ -177,6 +233,12 @@ class Shooter:
     def everything(self) -> None:
         self.intro()
         self.progress()
+        self.mid_step("progress-dom0-update", MID_DOM0_UPDATE, "qubes-dom0-update -y")
+        self.mid_step(
+            "progress-migration", MID_MIGRATION, "sdw-admin --apply", SHORT_MIGRATION_HISTORY
+        )
+        self.failed_template()
+        self.stalled()
         for name in SCENARIOS:
             self.outcome(name)
         self.reboot_pending()
@@ -190,6 +252,7 @@ class Shooter:
         self.intro()
         self.progress()
         self.outcome("failed")
+        self.failed_template()
         self.notifier("notify-app-open", app_open=True)
 
 

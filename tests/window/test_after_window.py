@@ -1,0 +1,165 @@
+"""After the run (issue 16) and the progress that tells the time (issue 14.3), in the window.
+
+The installed ``sdw-updater`` on its own Xvfb, driven from the keyboard as a
+journalist would: the summary on the outcome screens, the help for a known
+failure, "Copy details" (read back from the X clipboard by a separate
+program), "Try again" updating only what failed, the stall display and the
+step clock.  What the window showed is told by ``updater.log`` lines and
+by screenshots; what it did, by the simulator's journal.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import client_started as journal_client_started
+
+from sdw_updater.contract import ExitCode
+from window import xsession
+from window.xsession import Session
+
+pytestmark = pytest.mark.window
+xsession.skip_unless_tools()
+
+INSTANT = "[sim]\ntime_scale = 0.0\n"
+NO_DOM0 = "[dom0]\nupdates = false\n"
+VIEWER = "sd-viewer-debian-13"
+
+# Reads the X clipboard as any other program on the desktop would (Qt's own xcb client).
+READ_CLIPBOARD = (
+    "import sys\n"
+    "from PyQt5.QtWidgets import QApplication\n"
+    "app = QApplication(['clip'])\n"
+    "sys.stdout.write(app.clipboard().text())\n"
+)
+
+
+def vm_update_targets(session: Session) -> list[list[str]]:
+    found = []
+    for record in session.journal():
+        if record["tool"] == "qubes-vm-update":
+            argv = [str(a) for a in record["argv"]]  # type: ignore[attr-defined]
+            found.append(argv[argv.index("--targets") + 1].split(","))
+    return found
+
+
+def clipboard(session: Session) -> str:
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("QT_", "WAYLAND_"))
+    }
+    env.update(DISPLAY=session.server.display, QT_QPA_PLATFORM="xcb")
+    done = subprocess.run(
+        [sys.executable, "-c", READ_CLIPBOARD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_failed_template_summary_help_copy_and_try_again(session: Session) -> None:
+    # The viewer template's disk is full on the first attempt only.
+    scenario = (
+        INSTANT + NO_DOM0 + f'[templates."{VIEWER}"]\nfail_first = 1\nfailure = "disk_full"\n'
+    )
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(r"Wizard: run ended FAILED", program=updater)
+    session.screenshot("failed-template", window)
+    session.key("alt+a")  # Show details for your administrator
+    session.wait_log(r"Window: administrator's details shown", program=updater)
+    session.key("alt+y")  # Copy details
+    session.wait_log(r"Window: details copied", program=updater)
+    session.screenshot("failed-template-details", window)
+    copied = clipboard(session)
+    assert "SecureDrop Workstation updater: details for an administrator" in copied
+    assert f"{VIEWER}: FAILED" in copied
+    assert "You don't have enough free space" in copied  # its last output line
+    assert "Help (" in copied and "df -h" in copied
+    assert "Not included:" in copied
+    assert "BEGIN PGP" not in copied
+
+    # Try again: only the failed template is updated; the others keep their results.
+    session.key("alt+t")
+    session.wait_log(r"Wizard: try again, retrying only what failed: " + VIEWER, program=updater)
+    session.wait_log(r"Wizard: run ended OK", program=updater)
+    session.screenshot("retried", window)
+    targets = vm_update_targets(session)
+    assert len(targets) == 2 and targets[1] == [VIEWER], targets
+    assert [r["tool"] for r in session.journal()].count("qubesctl") == 1
+    session.key("Return")  # Continue
+    assert updater.wait() == ExitCode.OK, updater.output()
+    assert journal_client_started(session.journal())
+
+
+def test_a_stalled_template_is_shown_then_stopped(session: Session) -> None:
+    session.state.mkdir(parents=True, exist_ok=True)
+    # 1 minute of quiet, scaled by timeout_scale 0.1: stopped after 6 s, shown from 3 s.
+    (session.state / "sdw-updater-settings.json").write_text('{"stall_minutes": 1}')
+    scenario = (
+        "[sim]\ntime_scale = 0.01\ntimeout_scale = 0.1\n"
+        + NO_DOM0
+        + f'[templates."{VIEWER}"]\nresult = "hang"\nduration = 100\n'
+    )
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(rf"Window: template {VIEWER} shown as making no progress", program=updater)
+    session.screenshot("stalled-row", window)
+    session.wait_log(r"Wizard: run ended FAILED", program=updater)
+    session.screenshot("stalled-outcome", window)
+    assert f"{VIEWER} made no progress and printed nothing" in session.log()
+    session.key("Escape")
+    assert updater.wait() == ExitCode.FAILED
+
+
+def test_a_slow_step_shows_its_clock_and_then_that_it_takes_longer(session: Session) -> None:
+    # The dom0 check usually takes a minute; here it takes 100 s of real time.
+    scenario = "[sim]\ntime_scale = 1.0\n[dom0]\nupdates = false\ncheck_duration = 100\n"
+    history = session.state / "sdw-run-history.json"
+    session.state.mkdir(parents=True, exist_ok=True)
+    # One earlier run where the check took 2 s: "usually" is 2 s here.
+    history.write_text('{"runs": [{"dom0_check": 2.0, "total": 60.0}]}')
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(r"Window: step dom0_check is taking longer than usual", program=updater)
+    session.screenshot("longer-than-usual", window)
+    updater.kill()
+
+
+def test_extra_templates_are_their_own_group(session: Session) -> None:
+    session.state.mkdir(parents=True, exist_ok=True)
+    (session.state / "sdw-updater-settings.json").write_text('{"update_extras": true}')
+    scenario = (
+        INSTANT
+        + NO_DOM0
+        + '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
+        + '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
+    )
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(
+        r"Window: extra templates shown as their own group: tpl-extra", program=updater
+    )
+    session.wait_log(r"Wizard: run ended OK", program=updater)
+    session.screenshot("extras", window)
+    assert "tpl-extra" in vm_update_targets(session)[0]
+    session.key("Return")
+    assert updater.wait() == ExitCode.OK, updater.output()
