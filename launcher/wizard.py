@@ -253,7 +253,7 @@ class Wizard(QWidget):
 
     # ----- size and place -----------------------------------------------------
 
-    def _available(self) -> QRect:
+    def available_area(self) -> QRect:
         """The free area of the screen the window is (or will be) on."""
         screen = self.screen() if self._placed else None
         if screen is None:
@@ -267,7 +267,7 @@ class Wizard(QWidget):
         closes: otherwise the size is the journalist's to choose.
         """
         self._fitted_details = details
-        area = self._available()
+        area = self.available_area()
         most_w = max(200, area.width())
         most_h = max(200, area.height() - FRAME_ALLOWANCE)
         self.setMinimumSize(min(scaled(MIN_WIDTH), most_w), min(scaled(MIN_HEIGHT), most_h))
@@ -285,7 +285,7 @@ class Wizard(QWidget):
 
     def centre(self) -> None:
         """Put the window in the middle of the free area of its screen."""
-        area = self._available()
+        area = self.available_area()
         self.move(
             area.left() + (area.width() - self.width()) // 2,
             area.top() + (area.height() - self.height()) // 2,

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 EXIT_WIDTH = 11  # len("-2147483648"): any exit code fits in the placeholder
 _PLACEHOLDER = "null".ljust(EXIT_WIDTH)
@@ -63,18 +63,34 @@ def record(path: Path, tool: str, argv: list[str], code: int | None) -> None:
     start(path, tool, argv).finish(code)
 
 
-def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Every record so far (an unreadable line is skipped: tests want the rest)."""
+class Entry(TypedDict):
+    """One journal line: the tool (its name, or "qubesadmin"), its arguments, how it ended."""
+
+    tool: str
+    argv: list[str]
+    exit: int | None
+
+
+def read_journal(path: Path) -> list[Entry]:
+    """Every record so far (an unreadable or malformed line is skipped: tests want the rest)."""
     try:
         text = Path(path).read_text("ascii")
     except FileNotFoundError:
         return []
-    records = []
+    records: list[Entry] = []
     for line in text.splitlines():
         try:
             item = json.loads(line)
         except ValueError:
             continue
-        if isinstance(item, dict):
-            records.append(item)
+        if not isinstance(item, dict):
+            continue
+        tool, argv, code = item.get("tool"), item.get("argv"), item.get("exit")
+        if (
+            isinstance(tool, str)
+            and isinstance(argv, list)
+            and all(isinstance(a, str) for a in argv)
+            and (code is None or (isinstance(code, int) and not isinstance(code, bool)))
+        ):
+            records.append(Entry(tool=tool, argv=argv, exit=code))
     return records

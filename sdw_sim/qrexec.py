@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdw_sim.tools import Context, _command, _service
+from sdw_sim.tools import ToolCall, _command, _service
 from sdw_updater.contract import CLIENT_VM
 
 POLL = 0.1  # seconds between looks at a VM's power state while an app runs
@@ -173,7 +173,7 @@ def shell_words(line: bytes) -> list[str]:
     return shlex.split(text)
 
 
-def run_command(ctx: Context, vm: str, words: list[str], stdin: Stdin) -> int:
+def run_command(ctx: ToolCall, vm: str, words: list[str], stdin: Stdin) -> int:
     """A command inside the VM: the update agent's plumbing, the agent, or ``_command``."""
     if not words:
         return 0
@@ -196,7 +196,7 @@ def run_command(ctx: Context, vm: str, words: list[str], stdin: Stdin) -> int:
     return code
 
 
-def run_service(ctx: Context, call: Call, stdin: Stdin) -> int:
+def run_service(ctx: ToolCall, call: Call, stdin: Stdin) -> int:
     """One qrexec service in the VM; its exit code is the client's."""
     name, _, argument = call.service.partition("+")
     if name in ("qubes.VMExec", "qubes.VMRootExec", "qubes.VMExecGUI"):
@@ -237,7 +237,7 @@ def _vm_update_main() -> int | None:
     return found
 
 
-def run_agent(ctx: Context, vm: str) -> int:
+def run_agent(ctx: ToolCall, vm: str) -> int:
     """The update agent in a template, as ``[templates."NAME"]`` says it goes.
 
     The events come from the built-in simulator's ``Job`` (same progress
@@ -376,7 +376,7 @@ def _flood_line(nbytes: int) -> None:
 # ----- entry point ---------------------------------------------------------------------
 
 
-def handle(ctx: Context, argv: list[str], as_root: bool = False) -> int:
+def handle(ctx: ToolCall, argv: list[str], as_root: bool = False) -> int:
     """``qrexec-client ARGS`` (the generic tool runner journals the call and applies faults)."""
     try:
         call = parse_args(argv)

@@ -49,7 +49,7 @@ from sdw_updater.contract import CLIENT_VM, NET_VM
 UPDATE_VM = "sys-firewall"
 
 
-class Context:
+class ToolCall:
     """Everything one tool call needs: the scenario, the state, where to write."""
 
     def __init__(self, sim_dir: Path) -> None:
@@ -178,7 +178,7 @@ def read_answer() -> str | None:
 def main(tool: str, argv: list[str], sim_dir: str) -> int:
     """Run one fake tool; the wrappers in ``sim/bin`` call this."""
     try:
-        ctx = Context(Path(sim_dir))
+        ctx = ToolCall(Path(sim_dir))
     except (OSError, ValueError, KeyError) as exc:
         err(f"{tool}: the simulated workstation is not set up ({exc})\n")
         return 1
@@ -187,7 +187,7 @@ def main(tool: str, argv: list[str], sim_dir: str) -> int:
     return run_tool(ctx, tool, argv, as_root=False)
 
 
-def run_tool(ctx: Context, tool: str, argv: list[str], as_root: bool) -> int:
+def run_tool(ctx: ToolCall, tool: str, argv: list[str], as_root: bool) -> int:
     """Journal one call, apply its fault or its behaviour, record how it ended."""
     ctx.record = journal.start(ctx.journal_path, tool, argv)
     ctx.proc_entry = register_process(ctx.root, tool)
@@ -223,7 +223,7 @@ def run_tool(ctx: Context, tool: str, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _apply_fault(ctx: Context, tool: str, fault: Fault) -> int:
+def _apply_fault(ctx: ToolCall, tool: str, fault: Fault) -> int:
     """Misbehave as ``[faults."TOOL"]`` says."""
     if fault.mode == "exit":
         err(f"{tool}: simulated failure (fault injected), exit code {fault.exit}\n")
@@ -250,7 +250,7 @@ def _apply_fault(ctx: Context, tool: str, fault: Fault) -> int:
     return 0
 
 
-def _sudo(ctx: Context, argv: list[str]) -> int:
+def _sudo(ctx: ToolCall, argv: list[str]) -> int:
     """``sudo [-n] PROGRAM ARGS``: run the fake PROGRAM as root (sudo is not journaled)."""
     fault = ctx.scenario.fault("sudo", argv)
     if fault is not None:
@@ -281,7 +281,7 @@ def _sudo(ctx: Context, argv: list[str]) -> int:
 # ----- qvm-* ----------------------------------------------------------------------
 
 
-def _qvm_run(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     parser = _Parser(prog="qvm-run")
     parser.add_argument("-p", "--pass-io", action="store_true")
     parser.add_argument("--service", action="store_true")
@@ -324,7 +324,7 @@ def _qvm_run(ctx: Context, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _service(ctx: Context, vm: str, service: str, wait: bool, quiet: bool) -> int:
+def _service(ctx: ToolCall, vm: str, service: str, wait: bool, quiet: bool) -> int:
     """A qrexec service call from dom0 (reference §4 and §8.5).
 
     Without ``-p`` qvm-run does not wait: it returns 0 at once whatever the
@@ -366,7 +366,7 @@ def _service(ctx: Context, vm: str, service: str, wait: bool, quiet: bool) -> in
     return code
 
 
-def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, Iterable[str], str]:
+def _command(ctx: ToolCall, vm: str, words: list[str]) -> tuple[int, Iterable[str], str]:
     """A command run inside a VM (only what the updater and a human would try)."""
     if not words:
         return 0, [], ""
@@ -394,7 +394,7 @@ def _command(ctx: Context, vm: str, words: list[str]) -> tuple[int, Iterable[str
     return 127, [], f"bash: line 1: {program}: command not found\n"
 
 
-def _connectivity(ctx: Context) -> Iterable[str]:
+def _connectivity(ctx: ToolCall) -> Iterable[str]:
     """What sys-net's nmcli prints: the scenario's text (any text), repeated, then a newline."""
     network = ctx.scenario.network
     text = network.connectivity
@@ -407,7 +407,7 @@ def _connectivity(ctx: Context) -> Iterable[str]:
     yield "\n"
 
 
-def _qvm_start(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qvm_start(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """R4.2/R4.3 semantics: one qube after the other; an already running one stops the list."""
     parser = _Parser(prog="qvm-start")
     parser.add_argument("--skip-if-running", action="store_true")
@@ -430,7 +430,7 @@ def _qvm_start(ctx: Context, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _qvm_shutdown(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qvm_shutdown(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """Shut qubes down (they always succeed here); halted qubes are fine."""
     parser = _Parser(prog="qvm-shutdown")
     parser.add_argument("--wait", action="store_true")
@@ -459,7 +459,7 @@ def _qvm_shutdown(ctx: Context, argv: list[str], as_root: bool) -> int:
     return 0
 
 
-def _qvm_kill(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qvm_kill(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     parser = _Parser(prog="qvm-kill")
     parser.add_argument("VMNAME", nargs="+")
     args = parser.parse_args(argv)
@@ -527,7 +527,7 @@ def _dnf_rejects(arg: str) -> str:
     return f"usage: dnf [options] COMMAND\ndnf: error: unrecognized arguments: {arg}\n"
 
 
-def _dom0_update(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _dom0_update(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """``qubes-dom0-update`` of R4.2/R4.3 (reference §2 and §8.1-8.4).
 
     ``--check-only`` needs no root and only asks the UpdateVM; an update
@@ -575,7 +575,7 @@ def _dom0_options(argv: list[str]) -> list[str]:
     return options
 
 
-def _dom0_check(ctx: Context, options: list[str]) -> int:
+def _dom0_check(ctx: ToolCall, options: list[str]) -> int:
     """``--check-only``: the UpdateVM's dnf decides; any dnf failure but 1 reads as "none"."""
     dom0 = ctx.scenario.dom0
     if not ctx.is_running(UPDATE_VM):
@@ -607,14 +607,14 @@ def _dom0_check(ctx: Context, options: list[str]) -> int:
         err("No dom0 updates available\n")
     else:
         if dom0.failure is not None:
-            err(_DOM0_FAILURE_LINES[dom0.failure])
+            err(DOM0_FAILURE_LINES[dom0.failure])
         err("Failed to check for dom0 updates\n")
     return code
 
 
 _DOM0_CONFLICT = "Error: Transaction test error:\n  file /usr/lib/sim conflicts (simulated)\n"
 #: What dnf in dom0 (or the UpdateVM's, for the download) prints for ``[dom0].failure``.
-_DOM0_FAILURE_LINES = {
+DOM0_FAILURE_LINES = {
     "disk_full": "Error: Transaction test error:\n  installing package "
     "securedrop-workstation-dom0-config-1.7.1-1.fc41.noarch needs 24MB more space on the / "
     "filesystem\n",
@@ -628,7 +628,7 @@ _DOM0_FAILURE_LINES = {
 }
 
 
-def _dom0_install(ctx: Context, options: list[str]) -> int:
+def _dom0_install(ctx: ToolCall, options: list[str]) -> int:
     """Download, the Xen prompts, dnf's transaction, the reboot prompt."""
     dom0 = ctx.scenario.dom0
     quiet = "-q" in options or "--quiet" in options
@@ -655,7 +655,7 @@ def _dom0_install(ctx: Context, options: list[str]) -> int:
             out(f"  Upgrading        : {package}    {number}/{steps}\n")
     ctx.sleep(dom0.update_duration * 3 / 4 / (steps + 1))
     if dom0.update_exit != 0:
-        err(_DOM0_FAILURE_LINES.get(dom0.failure or "", _DOM0_CONFLICT))
+        err(DOM0_FAILURE_LINES.get(dom0.failure or "", _DOM0_CONFLICT))
         # The script then asks dnf whether anything is left: only when nothing
         # is, dom0's features say "up to date".
         _dom0_features(ctx, cleared=dom0.installed_before_failure, installed=True)
@@ -677,7 +677,7 @@ def _dom0_install(ctx: Context, options: list[str]) -> int:
     return 0
 
 
-def _xen_may_continue(ctx: Context, options: list[str]) -> bool:
+def _xen_may_continue(ctx: ToolCall, options: list[str]) -> bool:
     """A major Xen upgrade with qubes running asks to shut them all down first."""
     running = sorted(n for n in ctx.vms if n != "dom0" and ctx.is_running(n))
     if not running:
@@ -702,7 +702,7 @@ def _xen_may_continue(ctx: Context, options: list[str]) -> bool:
     return False
 
 
-def _dom0_packages_installed(ctx: Context) -> None:
+def _dom0_packages_installed(ctx: ToolCall) -> None:
     """The transaction's packages are in dom0's rpm database (the SecureDrop ones' %post ran)."""
     with ctx.store.locked() as state:
         state["dom0_updates_pending"] = False
@@ -713,7 +713,7 @@ def _dom0_packages_installed(ctx: Context) -> None:
         set_migration_flag(ctx.root, True, ctx.scenario.dom0.migration_form)
 
 
-def _dom0_features(ctx: Context, cleared: bool, installed: bool) -> None:
+def _dom0_features(ctx: ToolCall, cleared: bool, installed: bool) -> None:
     """dom0's ``updates-available``/``last-update``, set only once nothing is left to install."""
     if not cleared:
         return
@@ -725,7 +725,7 @@ def _dom0_features(ctx: Context, cleared: bool, installed: bool) -> None:
             features["last-update"] = when
 
 
-def _installed_before_fault(ctx: Context, argv: list[str], as_root: bool) -> None:
+def _installed_before_fault(ctx: ToolCall, argv: list[str], as_root: bool) -> None:
     """A faulty ``qubes-dom0-update -y`` (crash, hang, exit) may already have installed."""
     options = _dom0_options(argv)
     if (
@@ -747,7 +747,7 @@ _SALT_STATES = (
 )
 
 
-def _qubesctl(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qubesctl(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """``qubesctl [opts] state.highstate`` (reference §3 and §8.10).
 
     dom0 first (``salt-call --local``); when it fails: "DOM0 configuration
@@ -814,7 +814,7 @@ def _qubesctl(ctx: Context, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _salt_targets(ctx: Context, args: argparse.Namespace) -> list[str]:
+def _salt_targets(ctx: ToolCall, args: argparse.Namespace) -> list[str]:
     """Which VMs qubesctl configures: templates first, then the rest; dom0 never."""
     vms = ctx.vms
     if args.targets is not None:
@@ -834,7 +834,7 @@ def _salt_targets(ctx: Context, args: argparse.Namespace) -> list[str]:
     return sorted(chosen, key=lambda n: (vms[n].klass != "TemplateVM", n))
 
 
-def _sdw_admin(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _sdw_admin(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """``sdw-admin --apply``: the full provisioning run a migration needs.
 
     It may ask a question (``[dom0].apply_prompt``): ``input()`` at EOF
@@ -884,7 +884,7 @@ def _sdw_admin(ctx: Context, argv: list[str], as_root: bool) -> int:
 # ----- rm, reboot ----------------------------------------------------------------------
 
 
-def _rm(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _rm(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """``rm [-f] [-r] -- PATH``: absolute paths map INTO the fake root, never the real one."""
     force = recursive = False
     operands: list[str] = []
@@ -952,13 +952,13 @@ def _rm(ctx: Context, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _reboot(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _reboot(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """dom0 reboots: a new boot id, uptime 0, VMs as at boot, /tmp (a tmpfs) empty."""
     _reboot_now(ctx)
     return 0
 
 
-def _reboot_now(ctx: Context) -> None:
+def _reboot_now(ctx: ToolCall) -> None:
     now = time.time()
     with ctx.store.locked() as state:
         reboot(state, ctx.scenario, now)
@@ -967,27 +967,27 @@ def _reboot_now(ctx: Context) -> None:
     write_boot_files(ctx.root, ctx.sim_dir, after, now)
 
 
-def _vm_update(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _vm_update(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     from sdw_sim import vmupdate
 
     return vmupdate.run(ctx, argv)
 
 
-def _rpm(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _rpm(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """dom0's rpm database: keys and SecureDrop package signatures (sim/trust.py)."""
     from sdw_sim import trust
 
     return trust.rpm(ctx.scenario, ctx.sim_dir, argv)
 
 
-def _qrexec_client(ctx: Context, argv: list[str], as_root: bool) -> int:
+def _qrexec_client(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """dom0's ``qrexec-client``: what the VMs do for qubesadmin and the real tools."""
     from sdw_sim import qrexec
 
     return qrexec.handle(ctx, argv)
 
 
-Handler = Callable[[Context, list[str], bool], int]
+Handler = Callable[[ToolCall, list[str], bool], int]
 
 HANDLERS: dict[str, Handler] = {
     "qvm-run": _qvm_run,

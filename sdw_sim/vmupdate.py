@@ -30,7 +30,7 @@ from types import FrameType
 
 from sdw_sim.scenario import SERVICE_VMS
 from sdw_sim.state import set_power
-from sdw_sim.tools import Context, _Parser, err, out
+from sdw_sim.tools import ToolCall, _Parser, err, out
 
 STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
 NON_TEMPLATE_DURATION = 60.0
@@ -204,7 +204,7 @@ class Batch:
 
     def __init__(
         self,
-        ctx: Context,
+        ctx: ToolCall,
         jobs: list[Job],
         concurrency: int,
         show_output: bool,
@@ -454,7 +454,7 @@ def _stale(features: dict[str, str], days: int, now: float) -> bool:
     return (now - when) // 86400 > days
 
 
-def run(ctx: Context, argv: list[str]) -> int:
+def run(ctx: ToolCall, argv: list[str]) -> int:
     """The whole tool: targets, batches, propagation, exit code (§1.6)."""
     parser = _parser()
     args = parser.parse_args(argv)
@@ -558,7 +558,7 @@ def run(ctx: Context, argv: list[str]) -> int:
     return code
 
 
-def _jobs(ctx: Context, selected: list[str]) -> list[Job]:
+def _jobs(ctx: ToolCall, selected: list[str]) -> list[Job]:
     """One job per selected qube, with the result its scenario (and history) gives."""
     state = ctx.store.read()
     pending = state.get("template_updates_pending", {})
@@ -596,7 +596,7 @@ def _jobs(ctx: Context, selected: list[str]) -> list[Job]:
     return jobs
 
 
-def _propagate(ctx: Context, jobs: list[Job], mode: str) -> int:
+def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
     """§1.5: apply successful template updates to the qubes running from them.
 
     Updated templates that run are shut down; then each running derived qube

@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from sdw_sim.journal import Entry
+from sdw_sim.journal import read_journal as sim_read_journal
+from sdw_updater.contract import CLIENT_APP_ID
+
 # Timing-free properties: CI machines are small and busy.
 settings.register_profile(
     "sdw", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=200
@@ -45,7 +49,10 @@ def stamp(epoch: float) -> str:
 def write_status(home: Path, status: str, epoch: float | None = None, **extra: object) -> None:
     directory = home / ".securedrop_updater"
     directory.mkdir(parents=True, exist_ok=True)
-    data = {"status": status, "last_status_update": stamp(time.time() if epoch is None else epoch)}
+    data: dict[str, object] = {
+        "status": status,
+        "last_status_update": stamp(time.time() if epoch is None else epoch),
+    }
     data.update(extra)
     (directory / "sdw-update-status").write_text(json.dumps(data))
 
@@ -64,15 +71,13 @@ def state_files(home: Path) -> dict[str, bytes]:
     }
 
 
-def read_journal(home: Path) -> list[dict[str, object]]:
-    path = home / ".securedrop_updater" / "sim" / "journal.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def read_journal(home: Path) -> list[Entry]:
+    """The simulator's journal of this HOME (tool calls and qubesadmin actions, in order)."""
+    return sim_read_journal(home / ".securedrop_updater" / "sim" / "journal.jsonl")
 
 
-def tools(journal: list[dict[str, object]]) -> list[str]:
-    return [str(r["tool"]) for r in journal]
+def tools(journal: list[Entry]) -> list[str]:
+    return [r["tool"] for r in journal]
 
 
 def run_updater(
@@ -90,28 +95,26 @@ def run_updater(
     )
 
 
-CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
+CLIENT_SERVICE = f"qubes.StartApp+{CLIENT_APP_ID}"
 
 
-def client_records(journal: list[dict[str, object]]) -> list[dict[str, object]]:
+def client_records(journal: list[Entry]) -> list[Entry]:
     """The journal records that started the SecureDrop app in sd-app (any tier's shape)."""
     return [
-        r
-        for r in journal
-        if "sd-app" in r["argv"] and any(CLIENT_SERVICE in str(a) for a in r["argv"])  # type: ignore[operator, union-attr]
+        r for r in journal if "sd-app" in r["argv"] and any(CLIENT_SERVICE in a for a in r["argv"])
     ]
 
 
-def client_started(journal: list[dict[str, object]]) -> bool:
+def client_started(journal: list[Entry]) -> bool:
     """Whether the app was started, and its start call did not fail."""
     return any(r["exit"] == 0 for r in client_records(journal))
 
 
-def vm_starts(journal: list[dict[str, object]]) -> list[str]:
+def vm_starts(journal: list[Entry]) -> list[str]:
     """The VMs a run started, in journal order (qubesadmin start or qvm-start)."""
     names: list[str] = []
     for r in journal:
-        argv = [str(a) for a in r["argv"]]  # type: ignore[attr-defined]
+        argv = r["argv"]
         if r["tool"] == "qubesadmin" and argv[:1] == ["start"]:
             names += argv[1:2]
         elif r["tool"] == "qvm-start":

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdw_sim.tools import _DOM0_FAILURE_LINES
+from sdw_sim.tools import DOM0_FAILURE_LINES
 from sdw_sim.vmupdate import failure_lines
 from sdw_updater import advice, diagnostics, lastrun, settings
 from sdw_updater.contract import ExitCode, UpdateStatus
@@ -59,7 +59,7 @@ def test_each_simulated_template_failure_gets_its_help(failure: str, debian: boo
     ],
 )
 def test_each_simulated_dom0_failure_gets_its_help(failure: str, kind: str) -> None:
-    lines = _DOM0_FAILURE_LINES[failure].splitlines()
+    lines = DOM0_FAILURE_LINES[failure].splitlines()
     found = advice.advise(lines, Step.DOM0_UPDATE, 1)
     assert found is not None and found.kind == kind and found.where == "dom0"
 

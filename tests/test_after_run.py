@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import client_started, read_journal, read_status, run_updater
 
 from sdw_sim import setup
+from sdw_sim.journal import Entry
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.plan import Runner
@@ -38,22 +40,22 @@ def template(name: str, **keys: object) -> str:
     return f'[templates."{name}"]\n{body}'
 
 
-def vm_updates(journal: list[dict[str, object]]) -> list[list[str]]:
+def vm_updates(journal: list[Entry]) -> list[list[str]]:
     """The --targets of every qubes-vm-update call, in order."""
     found = []
     for record in journal:
         if record["tool"] == "qubes-vm-update":
-            argv = [str(a) for a in record["argv"]]  # type: ignore[attr-defined]
+            argv = record["argv"]
             found.append(argv[argv.index("--targets") + 1].split(","))
     return found
 
 
-def last_run_file(home: Path) -> dict[str, object]:
+def last_run_file(home: Path) -> dict[str, Any]:
     return json.loads((home / ".securedrop_updater" / "sdw-last-run.json").read_text())
 
 
-def results(data: dict[str, object]) -> dict[str, str]:
-    return {t["name"]: t["result"] for t in data["templates"]}  # type: ignore[attr-defined, index]
+def results(data: dict[str, Any]) -> dict[str, str]:
+    return {t["name"]: t["result"] for t in data["templates"]}
 
 
 def test_the_summary_ends_the_run_and_is_kept_for_status(home: Path) -> None:
@@ -113,7 +115,7 @@ def test_a_transient_failure_is_retried_once_and_said_so(home: Path) -> None:
     assert "tried twice: the first failure looked transient" in run.stdout
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
     assert f"{WHONIX} failed in a way that looks transient" in log
-    entry = next(t for t in last_run_file(home)["templates"] if t["name"] == WHONIX)  # type: ignore[attr-defined]
+    entry = next(t for t in last_run_file(home)["templates"] if t["name"] == WHONIX)
     assert entry["retried"] is True and entry["result"] == "done"
     assert client_started(read_journal(home))
 
@@ -148,7 +150,7 @@ def test_each_known_template_failure_gets_its_fix(home: Path, failure: str, said
     assert run.returncode == ExitCode.FAILED
     help_lines = [line for line in run.stdout.splitlines() if "What" in line]
     assert any(said in line for line in help_lines), run.stdout
-    kinds = [h["kind"] for h in last_run_file(home)["help"]]  # type: ignore[attr-defined]
+    kinds = [h["kind"] for h in last_run_file(home)["help"]]
     assert len(kinds) == 1
 
 
@@ -165,7 +167,7 @@ def test_dom0_failures_get_their_help(home: Path, dom0: str, kind: str) -> None:
     run = run_updater(home, *FORCE, scenario=INSTANT + "[dom0]\n" + dom0)
     assert run.returncode == ExitCode.FAILED, run.stdout
     help_ = last_run_file(home)["help"]
-    assert [h["kind"] for h in help_] == [kind]  # type: ignore[union-attr, index]
+    assert [h["kind"] for h in help_] == [kind]
     assert "What to do:" in run.stdout
 
 
@@ -188,7 +190,7 @@ def test_a_stalled_template_is_stopped_and_the_others_keep_their_result(home: Pa
         VIEWER: "stalled",
         WHONIX: "done",
     }
-    stalled = next(t for t in data["templates"] if t["name"] == VIEWER)  # type: ignore[attr-defined]
+    stalled = next(t for t in data["templates"] if t["name"] == VIEWER)
     assert stalled["last_lines"], stalled
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
     assert f"{VIEWER} made no progress and printed nothing" in log
@@ -225,14 +227,14 @@ def test_retry_failed_updates_only_the_failed_template_with_every_check(home: Pa
     assert vm_updates(second) == [[VIEWER]]
     assert "qubes-dom0-update" not in names and "qubesctl" not in names
     # the checks ran again: network, keys and signatures (rpm), the templates' sources
-    argvs = [" ".join(map(str, r["argv"])) for r in second]  # type: ignore[call-overload]
+    argvs = [" ".join(map(str, r["argv"])) for r in second]
     assert any("nmcli" in a for a in argvs)
     assert "rpm" in names
     assert any("apt_freedom_press.sources" in a for a in argvs)
     assert "(earlier attempt)" in again.stdout
     data = last_run_file(home)
     assert data["attempt"] == 2 and data["outcome_name"] == "OK"
-    kept = [t["name"] for t in data["templates"] if t["kept"]]  # type: ignore[attr-defined]
+    kept = [t["name"] for t in data["templates"] if t["kept"]]
     assert sorted(kept) == ["fedora-43-xfce", "sd-inbox-debian-13", WHONIX]
     assert client_started(read_journal(home))
 
@@ -279,7 +281,7 @@ def test_extra_templates_only_when_an_admin_turns_them_on(home: Path) -> None:
     assert "Extra templates (sd-extras), updated too: tpl-extra" in on.stdout
     summary = on.stdout[on.stdout.index("Summary:") :]
     assert summary.index("Extra templates (sd-extras):") < summary.index("tpl-extra")
-    groups = {t["name"]: t["group"] for t in last_run_file(home)["templates"]}  # type: ignore[attr-defined]
+    groups = {t["name"]: t["group"] for t in last_run_file(home)["templates"]}
     assert groups["tpl-extra"] == "extras" and groups[VIEWER] == "workstation"
 
 

@@ -30,12 +30,14 @@ from conftest import (
     write_status,
 )
 
+from sdw_sim.journal import Entry
+
 FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
 
 
-def update_tools(journal: list[dict[str, object]]) -> list[str]:
+def update_tools(journal: list[Entry]) -> list[str]:
     names = {"qubes-dom0-update", "qubesctl", "sdw-admin", "qubes-vm-update"}
     return [t for t in tools(journal) if t in names]
 

@@ -39,6 +39,8 @@ from pathlib import Path
 import pytest
 from conftest import BIN, ROOT, read_journal, stamp, state_files
 
+from sdw_sim.journal import Entry
+
 if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) leaves the root out
     sys.path.insert(0, str(ROOT))
 
@@ -345,13 +347,13 @@ def seed_state(home: Path) -> dict[str, bytes]:
     return state_files(home)
 
 
-def calls(journal: list[dict[str, object]]) -> list[Call]:
+def calls(journal: list[Entry]) -> list[Call]:
     """The journal as (tool, argv) pairs: what was called, whatever its exit.
 
     VMs started together (sd-proxy and sd-app, in parallel) may be journaled in
     either order: each run of adjacent starts is put in name order.
     """
-    pairs = [(str(r["tool"]), [str(a) for a in r["argv"]]) for r in journal]  # type: ignore[attr-defined]
+    pairs = [(str(r["tool"]), [str(a) for a in r["argv"]]) for r in journal]
     settled: list[Call] = []
     for pair in pairs:
         group: list[Call] = []
@@ -370,7 +372,7 @@ class CellRun:
     home: Path
     exit: int
     stdout: str
-    journal: list[dict[str, object]]
+    journal: list[Entry]
     before: dict[str, bytes]
     after: dict[str, bytes]
     leftovers: list[int]

@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import procs
+from sdw_sim.journal import Entry
 from sdw_updater import events as ev
 from sdw_updater import process
 from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK
@@ -46,11 +47,11 @@ INSTANT = "[sim]\ntime_scale = 0.0\n"
 STATE = ".securedrop_updater"
 
 
-def changed_dom0(journal: list[dict[str, object]]) -> bool:
+def changed_dom0(journal: list[Entry]) -> bool:
     """Did the run change anything in dom0 or the templates?"""
     names = tools(journal)
     return (
-        any(r["tool"] == "qubes-dom0-update" and "-y" in r["argv"] for r in journal)  # type: ignore[operator]
+        any(r["tool"] == "qubes-dom0-update" and "-y" in r["argv"] for r in journal)
         or "qubesctl" in names
         or "qubes-vm-update" in names
     )
@@ -95,7 +96,7 @@ def test_1_a_status_that_cannot_be_written_mid_run_stops_the_run(home: Path) -> 
     assert int(result.outcome) == 1
     assert "could not record its state" in result.message
     journal = read_journal(home)
-    assert [r for r in journal if r["tool"] == "qubes-dom0-update" and "-y" in r["argv"]]  # type: ignore[operator]
+    assert [r for r in journal if r["tool"] == "qubes-dom0-update" and "-y" in r["argv"]]
     assert "qubesctl" not in tools(journal)  # stopped right after the dom0 update
     assert not client_started(journal)
 

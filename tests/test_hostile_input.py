@@ -52,6 +52,7 @@ from sdw_updater.qubes import QubesHost
 from sdw_updater.status import CLOCK_SKEW, DATE_FORMAT, StatusStore
 from sdw_updater.trust import anchors, apt, rpmdb
 from sdw_updater.trust import dnf as trust_dnf
+from sdw_updater.trust.gpg import KeyInfo
 
 NOW = time.time()
 TRUNCATED = " [line truncated]"
@@ -815,7 +816,7 @@ def test_rpm_signer_listing_names_only_asked_packages(lines: list[bytes]) -> Non
 class NoKeys:
     """A key scanner that finds nothing (gpg is not needed to reject garbage)."""
 
-    def scan(self, data: bytes) -> list[object]:
+    def scan(self, data: bytes) -> list[KeyInfo]:
         return []
 
 

@@ -136,7 +136,7 @@ def test_every_option_the_parser_has_is_on_the_page_with_its_help(
         assert help_words, (command, action.dest)
         assert help_words[1:] in page["OPTIONS"], (command, help_words)
         assert help_words[1:] in usage, (command, help_words)
-        if action.metavar:
+        if isinstance(action.metavar, str):
             assert action.metavar in page["OPTIONS"], (command, action.metavar)
     assert page["NAME"].startswith(f"{command} - ")
     assert page["SYNOPSIS"].startswith(command)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import client_records, read_journal, read_status, run_updater, tools, write_status
 
+from sdw_sim.journal import Entry
 from sdw_sim.state import StateStore, running_apps
 from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, PROXY_VM
 
@@ -54,12 +55,12 @@ def boot_id(home: Path) -> str:
     return path.read_text().strip()
 
 
-def client_calls(journal: list[dict[str, object]]) -> list[dict[str, object]]:
+def client_calls(journal: list[Entry]) -> list[Entry]:
     """The app's start calls, whatever their shape (qvm-run, qubesadmin, qrexec-client)."""
     return client_records(journal)
 
 
-def vm_update_targets(journal: list[dict[str, object]]) -> set[str]:
+def vm_update_targets(journal: list[Entry]) -> set[str]:
     for record in journal:
         argv = record["argv"]
         if record["tool"] == "qubes-vm-update" and isinstance(argv, list) and "--targets" in argv:
@@ -110,7 +111,7 @@ def test_migration_directory_is_applied_and_removed(home: Path) -> None:
         "exit": 0,
     }
     removal = journal[names.index("rm")]
-    assert "/tmp/sdw-migrations" in removal["argv"] and removal["exit"] == 0  # type: ignore[operator]
+    assert "/tmp/sdw-migrations" in removal["argv"] and removal["exit"] == 0
     assert names.index("sdw-admin") < names.index("rm") < names.index("qubes-vm-update")
     assert not flag.exists()
 

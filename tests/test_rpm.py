@@ -489,11 +489,11 @@ def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path
 
     modules = json.loads(report.read_text(encoding="utf-8"))
     assert "sdw_sim" in modules
-    installed = str(root / "usr/share" / NAME) + "/"
+    prefix = str(root / "usr/share" / NAME) + "/"
     for name, origin in modules.items():
         if name.split(".")[0] == "sdw_sim":
             continue  # from the development tree: the package does not carry it
-        assert origin is None or origin.startswith(installed), (name, origin)
+        assert origin is None or origin.startswith(prefix), (name, origin)
     assert not list(root.rglob("__pycache__"))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import BIN, read_journal, read_status, run_updater, tools
 
+from sdw_sim.journal import Entry
 from sdw_updater.trust.report import Code
 
 FORCE = ("--cli", "--skip-delta", "0")
@@ -27,7 +28,7 @@ SIGNERS_LABEL = "Checking the signatures of installed packages failed"
 SOURCES_LABEL = "Checking the templates' package sources failed"
 
 
-def applied(journal: list[dict[str, object]]) -> list[str]:
+def applied(journal: list[Entry]) -> list[str]:
     """What changed dom0 or the templates: updates, Salt, the full apply."""
     return [
         t
@@ -45,7 +46,7 @@ def logged_codes(home: Path) -> set[Code]:
 
 def assert_stopped(
     home: Path, result, label: str, codes: list[Code], words: tuple[str, ...] = ()
-) -> list[dict[str, object]]:
+) -> list[Entry]:
     """Exit 6, status "3", the step's label shown, ``codes`` logged, the app not started."""
     output = result.stdout + result.stderr
     assert result.returncode == 6, output

@@ -25,7 +25,7 @@ from PyQt5.QtWidgets import QApplication, QLabel, QPushButton
 from wizardkit import RUN, WAIT_MS, Factory
 
 from launcher import strings as S
-from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS
+from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen
 from launcher.pages import DETAILS_MAX_LINES
 from launcher.widgets import scaled
 from launcher.wizard import DETAILS_HEIGHT, FRAME_ALLOWANCE, HEIGHT, WIDTH, Wizard, run_wizard
@@ -65,7 +65,7 @@ make_wizard = pytest.fixture(wizardkit.make_wizard)
 
 
 def start(qtbot: Any, wizard: Wizard) -> None:
-    qtbot.mouseClick(wizard.intro.start_button, Qt.LeftButton)
+    qtbot.mouseClick(wizard.intro.start_button, Qt.MouseButton.LeftButton)
     assert wizard.page == "progress"
     assert wizard.busy == "update"
 
@@ -78,7 +78,7 @@ def run_to_end(qtbot: Any, wizard: Wizard) -> str:
 
 def close_and_get_code(qtbot: Any, wizard: Wizard, button: Any) -> int:
     with qtbot.waitSignal(wizard.closed, timeout=WAIT_MS) as blocker:
-        qtbot.mouseClick(button, Qt.LeftButton)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     assert not wizard.isVisible()
     return int(blocker.args[0])
 
@@ -89,11 +89,13 @@ def client_started(home: Path) -> bool:
 
 def texts(wizard: Wizard, page: str) -> str:
     """Every visible text of a screen, for "does it say X" assertions."""
-    widget = wizard.outcomes[page] if page in wizard.outcomes else wizard.stack.currentWidget()
+    screen = Screen(page)
+    outcome = wizard.outcomes.get(screen)
+    widget = outcome if outcome is not None else wizard.stack.currentWidget()
     assert widget is not None
     parts = [label.text() for label in widget.findChildren(QLabel) if label.isVisible()]
-    if page in wizard.outcomes:
-        parts.append(wizard.outcomes[page].technical.toPlainText())
+    if outcome is not None:
+        parts.append(outcome.technical.toPlainText())
     return "\n".join(parts)
 
 
@@ -127,9 +129,9 @@ def test_intro_estimate_uses_this_workstations_history(make_wizard: Factory, hom
 def test_enter_never_starts_the_update(qtbot: Any, make_wizard: Factory, home: Path) -> None:
     wizard = make_wizard()
     wizard.intro.start_button.setFocus()
-    qtbot.keyClick(wizard.intro.start_button, Qt.Key_Return)
-    qtbot.keyClick(wizard.intro.start_button, Qt.Key_Enter)
-    qtbot.keyClick(wizard, Qt.Key_Return)
+    qtbot.keyClick(wizard.intro.start_button, Qt.Key.Key_Return)
+    qtbot.keyClick(wizard.intro.start_button, Qt.Key.Key_Enter)
+    qtbot.keyClick(wizard, Qt.Key.Key_Return)
     qtbot.wait(50)
     assert wizard.page == "intro"
     assert wizard.busy is None
@@ -154,7 +156,7 @@ def test_close_button_on_intro_is_cancel(qtbot: Any, make_wizard: Factory) -> No
 def test_esc_on_intro_closes(qtbot: Any, make_wizard: Factory) -> None:
     wizard = make_wizard()
     with qtbot.waitSignal(wizard.closed) as blocker:
-        qtbot.keyClick(wizard, Qt.Key_Escape)
+        qtbot.keyClick(wizard, Qt.Key.Key_Escape)
     assert blocker.args == [1]
 
 
@@ -166,12 +168,12 @@ def test_success_then_continue_starts_client_exit_0(
 ) -> None:
     wizard = make_wizard(NO_DOM0)
     assert run_to_end(qtbot, wizard) == "complete"
-    page = wizard.outcomes["complete"]
+    page = wizard.outcomes[Screen("complete")]
     assert "complete" in page.title.text()
-    assert wizard.focusWidget() is page.buttons["continue"]
+    assert wizard.focusWidget() is page.buttons[Button("continue")]
     assert wizard.exit_code == 8  # closing now would leave the client not started
     assert not client_started(home)
-    assert close_and_get_code(qtbot, wizard, page.buttons["continue"]) == 0
+    assert close_and_get_code(qtbot, wizard, page.buttons[Button("continue")]) == 0
     assert client_started(home)
     assert read_status(home)["status"] == "0"
     assert all(row.state in ("done", "no_updates") for row in wizard.progress.rows.values())
@@ -180,11 +182,11 @@ def test_success_then_continue_starts_client_exit_0(
 def test_dom0_updated_asks_for_reboot_exit_3(qtbot: Any, make_wizard: Factory, home: Path) -> None:
     wizard = make_wizard(INSTANT)
     assert run_to_end(qtbot, wizard) == "reboot"
-    page = wizard.outcomes["reboot"]
+    page = wizard.outcomes[Screen("reboot")]
     assert "SecureDrop will not start until you restart" in page.body.text()
-    assert wizard.focusWidget() is page.buttons["later"]
-    assert not page.buttons["reboot"].autoDefault()
-    assert close_and_get_code(qtbot, wizard, page.buttons["later"]) == 3
+    assert wizard.focusWidget() is page.buttons[Button("later")]
+    assert not page.buttons[Button("reboot")].autoDefault()
+    assert close_and_get_code(qtbot, wizard, page.buttons[Button("later")]) == 3
     assert not client_started(home)
     assert read_status(home)["status"] == "2"
 
@@ -192,7 +194,9 @@ def test_dom0_updated_asks_for_reboot_exit_3(qtbot: Any, make_wizard: Factory, h
 def test_reboot_now_goes_through_the_host(qtbot: Any, make_wizard: Factory, home: Path) -> None:
     wizard = make_wizard(INSTANT)
     assert run_to_end(qtbot, wizard) == "reboot"
-    code = close_and_get_code(qtbot, wizard, wizard.outcomes["reboot"].buttons["reboot"])
+    code = close_and_get_code(
+        qtbot, wizard, wizard.outcomes[Screen("reboot")].buttons[Button("reboot")]
+    )
     assert code == 3
     assert "reboot" in tools(read_journal(home))
     assert not client_started(home)
@@ -203,12 +207,12 @@ def test_reboot_failure_is_shown_and_buttons_come_back(
 ) -> None:
     wizard = make_wizard(INSTANT + '[faults."reboot"]\nmode = "exit"\nexit = 1\n')
     assert run_to_end(qtbot, wizard) == "reboot"
-    page = wizard.outcomes["reboot"]
-    qtbot.mouseClick(page.buttons["reboot"], Qt.LeftButton)
+    page = wizard.outcomes[Screen("reboot")]
+    qtbot.mouseClick(page.buttons[Button("reboot")], Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.isVisible()
     assert "could not be restarted" in page.status.text()
-    assert page.buttons["reboot"].isEnabled() and page.buttons["later"].isEnabled()
+    assert page.buttons[Button("reboot")].isEnabled() and page.buttons[Button("later")].isEnabled()
     assert wizard.exit_code == 3
 
 
@@ -218,11 +222,16 @@ def test_pending_reboot_is_shown_at_once_without_updating(
     decision = Decision(Action.REBOOT_PENDING, "test", previous_failed=True)
     wizard = make_wizard(INSTANT, decision)
     assert wizard.page == "reboot"
-    body = wizard.outcomes["reboot"].body.text()
+    body = wizard.outcomes[Screen("reboot")].body.text()
     assert "has not restarted since" in body
     assert "did not finish" in body
     assert wizard.exit_code == 3
-    assert close_and_get_code(qtbot, wizard, wizard.outcomes["reboot"].buttons["later"]) == 3
+    assert (
+        close_and_get_code(
+            qtbot, wizard, wizard.outcomes[Screen("reboot")].buttons[Button("later")]
+        )
+        == 3
+    )
     assert read_journal(home) == []
 
 
@@ -231,25 +240,25 @@ def test_template_failure_names_the_template_exit_1(
 ) -> None:
     wizard = make_wizard(TEMPLATE_ERROR)
     assert run_to_end(qtbot, wizard) == "failed"
-    page = wizard.outcomes["failed"]
+    page = wizard.outcomes[Screen("failed")]
     body = page.body.text()
     assert "sd-viewer-debian-13" in body
     assert S.step_words("templates") in body
     assert page.log_path.text() == "~/.securedrop_updater/logs/updater.log"
     assert "sd-viewer-debian-13" in page.technical.toPlainText()
-    assert wizard.focusWidget() is page.buttons["close"]
-    assert not page.buttons["retry"].autoDefault()
+    assert wizard.focusWidget() is page.buttons[Button("close")]
+    assert not page.buttons[Button("retry")].autoDefault()
     assert wizard.progress.rows["sd-viewer-debian-13"].state == "failed"
     assert wizard.progress.rows["sd-viewer-debian-13"].text == S.tr(S.TEMPLATE_FAILED)
-    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 1
+    assert close_and_get_code(qtbot, wizard, page.buttons[Button("close")]) == 1
     assert not client_started(home)
 
 
 def test_failure_after_dom0_update_also_says_restart(qtbot: Any, make_wizard: Factory) -> None:
     wizard = make_wizard(INSTANT + '[templates."whonix-gateway-17"]\nresult = "error"\n')
     assert run_to_end(qtbot, wizard) == "failed"
-    assert S.tr(S.RESTART_OWED_TOO) in wizard.outcomes["failed"].body.text()
-    assert "reboot" in wizard.outcomes["failed"].shown_buttons
+    assert S.tr(S.RESTART_OWED_TOO) in wizard.outcomes[Screen("failed")].body.text()
+    assert "reboot" in wizard.outcomes[Screen("failed")].shown_buttons
     assert wizard.exit_code == 1
 
 
@@ -257,7 +266,9 @@ def test_retry_runs_the_updates_again(qtbot: Any, make_wizard: Factory, home: Pa
     wizard = make_wizard(TEMPLATE_ERROR)
     assert run_to_end(qtbot, wizard) == "failed"
     first_page = wizard.progress
-    qtbot.mouseClick(wizard.outcomes["failed"].buttons["retry"], Qt.LeftButton)
+    qtbot.mouseClick(
+        wizard.outcomes[Screen("failed")].buttons[Button("retry")], Qt.MouseButton.LeftButton
+    )
     assert wizard.page == "progress"
     assert wizard.progress is not first_page
     assert wizard.progress.bar.value() == 0
@@ -271,10 +282,15 @@ def test_network_down_exit_4_and_state_untouched(
 ) -> None:
     wizard = make_wizard(NETWORK_DOWN)
     assert run_to_end(qtbot, wizard) == "network"
-    assert "not connected" in wizard.outcomes["network"].body.text()
+    assert "not connected" in wizard.outcomes[Screen("network")].body.text()
     assert not (home / ".securedrop_updater" / "sdw-update-status").exists()
     assert "qubes-dom0-update" not in tools(read_journal(home))
-    assert close_and_get_code(qtbot, wizard, wizard.outcomes["network"].buttons["close"]) == 4
+    assert (
+        close_and_get_code(
+            qtbot, wizard, wizard.outcomes[Screen("network")].buttons[Button("close")]
+        )
+        == 4
+    )
 
 
 def test_skip_netcheck_is_passed_to_the_engine(qtbot: Any, make_wizard: Factory) -> None:
@@ -287,12 +303,14 @@ def test_another_updater_running_exit_5(qtbot: Any, make_wizard: Factory, home: 
     holder = hold_updater_lock(wizard.ctx.store.directory)
     try:
         assert run_to_end(qtbot, wizard) == "locked"
-        assert "already running" in wizard.outcomes["locked"].title.text()
+        assert "already running" in wizard.outcomes[Screen("locked")].title.text()
         assert wizard.exit_code == 5
     finally:
         release_lock(holder)
     # Once the other updater is gone, "Try again" runs the updates.
-    qtbot.mouseClick(wizard.outcomes["locked"].buttons["retry"], Qt.LeftButton)
+    qtbot.mouseClick(
+        wizard.outcomes[Screen("locked")].buttons[Button("retry")], Qt.MouseButton.LeftButton
+    )
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.page == "complete"
 
@@ -300,10 +318,12 @@ def test_another_updater_running_exit_5(qtbot: Any, make_wizard: Factory, home: 
 def test_dist_upgrade_exit_7(qtbot: Any, make_wizard: Factory, home: Path) -> None:
     wizard = make_wizard(DIST_UPGRADE)
     assert run_to_end(qtbot, wizard) == "dist_upgrade"
-    assert "distribution upgrade" in wizard.outcomes["dist_upgrade"].technical.toPlainText()
-    assert wizard.outcomes["dist_upgrade"].shown_buttons == ("close",)
+    assert "distribution upgrade" in wizard.outcomes[Screen("dist_upgrade")].technical.toPlainText()
+    assert wizard.outcomes[Screen("dist_upgrade")].shown_buttons == ("close",)
     assert "qubes-dom0-update" not in tools(read_journal(home))
-    code = close_and_get_code(qtbot, wizard, wizard.outcomes["dist_upgrade"].buttons["close"])
+    code = close_and_get_code(
+        qtbot, wizard, wizard.outcomes[Screen("dist_upgrade")].buttons[Button("close")]
+    )
     assert code == 7
 
 
@@ -313,11 +333,11 @@ def test_trust_failure_shows_the_engines_message_exit_6(
     # The real trust checks, against a key file holding an impostor key.
     wizard = make_wizard(INSTANT + '[trust]\ndom0_key = "rogue"\n')
     assert run_to_end(qtbot, wizard) == "trust"
-    page = wizard.outcomes["trust"]
+    page = wizard.outcomes[Screen("trust")]
     assert "key" in page.technical.toPlainText().lower()
     assert page.shown_buttons == ("close",)
     assert "qubes-dom0-update" not in tools(read_journal(home))  # nothing after the check
-    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 6
+    assert close_and_get_code(qtbot, wizard, page.buttons[Button("close")]) == 6
 
 
 def test_client_start_failure_exit_8_and_retry(
@@ -325,18 +345,22 @@ def test_client_start_failure_exit_8_and_retry(
 ) -> None:
     wizard = make_wizard(CLIENT_FAILS)
     assert run_to_end(qtbot, wizard) == "complete"
-    qtbot.mouseClick(wizard.outcomes["complete"].buttons["continue"], Qt.LeftButton)
+    qtbot.mouseClick(
+        wizard.outcomes[Screen("complete")].buttons[Button("continue")], Qt.MouseButton.LeftButton
+    )
     assert wizard.busy == "client"
     assert not wizard.close()  # refused while the client is starting
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.page == "client_failed"
-    assert "sd-app" in wizard.outcomes["client_failed"].technical.toPlainText()
+    assert "sd-app" in wizard.outcomes[Screen("client_failed")].technical.toPlainText()
     assert wizard.exit_code == 8
-    qtbot.mouseClick(wizard.outcomes["client_failed"].buttons["retry"], Qt.LeftButton)
+    qtbot.mouseClick(
+        wizard.outcomes[Screen("client_failed")].buttons[Button("retry")], Qt.MouseButton.LeftButton
+    )
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.page == "client_failed"
-    page = wizard.outcomes["client_failed"]
-    assert close_and_get_code(qtbot, wizard, page.buttons["close"]) == 8
+    page = wizard.outcomes[Screen("client_failed")]
+    assert close_and_get_code(qtbot, wizard, page.buttons[Button("close")]) == 8
 
 
 # ----- progress -------------------------------------------------------------------
@@ -385,7 +409,7 @@ def test_closing_is_refused_mid_update_and_allowed_after(qtbot: Any, make_wizard
     assert wizard.isVisible()
     assert wizard.progress.close_refused
     assert "cannot be closed yet" in wizard.progress.notice.text()
-    qtbot.keyClick(wizard, Qt.Key_Escape)
+    qtbot.keyClick(wizard, Qt.Key.Key_Escape)
     assert wizard.isVisible()
     assert wizard.page == "progress"
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
@@ -445,7 +469,7 @@ def first_template() -> str:
 
 def room(wizard: Wizard) -> int:
     """The most height the window may take on its screen."""
-    return wizard._available().height() - FRAME_ALLOWANCE
+    return wizard.available_area().height() - FRAME_ALLOWANCE
 
 
 def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Factory) -> None:
@@ -456,7 +480,7 @@ def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Fac
     assert not page.details.isVisible()
     assert wizard.height() == min(scaled(HEIGHT), room(wizard))
     assert page.details_button.accessibleDescription() == "collapsed"
-    qtbot.mouseClick(page.details_button, Qt.LeftButton)
+    qtbot.mouseClick(page.details_button, Qt.MouseButton.LeftButton)
     assert page.details.isVisible()
     assert page.details_button.accessibleDescription() == "expanded"
     assert wizard.height() == min(scaled(HEIGHT + DETAILS_HEIGHT), room(wizard))
@@ -467,7 +491,7 @@ def test_details_pane_streams_output_and_is_bounded(qtbot: Any, make_wizard: Fac
     text = page.details.toPlainText()
     assert page.details.blockCount() <= DETAILS_MAX_LINES
     assert flooded in text
-    qtbot.mouseClick(page.details_button, Qt.LeftButton)
+    qtbot.mouseClick(page.details_button, Qt.MouseButton.LeftButton)
     assert not page.details.isVisible()
 
 
@@ -477,10 +501,10 @@ def test_untrusted_text_is_never_rich_text(qtbot: Any, make_wizard: Factory) -> 
         [ev.TemplateProgress("<b>evil</b>", ev.TemplateState.UPDATING, 10.0)]
     )
     row = wizard.progress.rows["<b>evil</b>"]
-    assert row.name_label.textFormat() == Qt.PlainText
+    assert row.name_label.textFormat() == Qt.TextFormat.PlainText
     for label in wizard.findChildren(QLabel):
         if label.text() and not label.pixmap():
-            assert label.textFormat() == Qt.PlainText, label.text()
+            assert label.textFormat() == Qt.TextFormat.PlainText, label.text()
 
 
 # ----- layout and keyboard ----------------------------------------------------------
@@ -509,7 +533,7 @@ def assert_screens_fit(wizard: Wizard) -> None:
     A screen's body scrolls inside the window when it is longer than the
     room there is; its title and its footer (buttons, notices) always fit.
     """
-    area = wizard._available()
+    area = wizard.available_area()
     assert wizard.width() <= area.width() and wizard.height() <= area.height()
     assert wizard.minimumSize() != wizard.maximumSize()  # resizable
     # The longest failure there is: a step, two templates, a pending restart, notices.
@@ -536,7 +560,9 @@ def assert_screens_fit(wizard: Wizard) -> None:
         if page in wizard.outcomes.values() and page.kind != "failed":
             page.fill("word " * 80, "text " * 60, "~/.securedrop_updater/logs/updater.log", ["z"])
         wizard.stack.setCurrentWidget(page)
-        page.layout().activate()
+        layout = page.layout()
+        assert layout is not None
+        layout.activate()
         assert page.minimumSizeHint().height() <= wizard.stack.height(), page.objectName()
         assert page.minimumSizeHint().width() <= wizard.stack.width(), page.objectName()
         for button in page.findChildren(QPushButton):
@@ -553,10 +579,10 @@ def test_outcome_screens_focus_a_safe_button(make_wizard: Factory) -> None:
     for kind, roles in BASE_BUTTONS.items():
         if kind not in wizard.outcomes:
             continue
-        page = wizard.outcomes[kind]
+        page = wizard.outcomes[Screen(kind)]
         for role in (*roles, "reboot"):
-            assert page.buttons[role].autoDefault() == (role in SAFE_BUTTONS)
-            assert not page.buttons[role].isDefault()
+            assert page.buttons[Button(role)].autoDefault() == (role in SAFE_BUTTONS)
+            assert not page.buttons[Button(role)].isDefault()
         assert roles[0] in SAFE_BUTTONS, kind
 
 
@@ -589,7 +615,7 @@ def test_sdw_updater_opens_the_wizard_when_updates_are_due(qtbot: Any, home: Pat
         if wizard.page == "intro":
             wizard.intro.start_button.click()
         elif wizard.page == "complete" and wizard.busy is None:
-            wizard.outcomes["complete"].buttons["continue"].click()
+            wizard.outcomes[Screen("complete")].buttons[Button("continue")].click()
             return
         QTimer.singleShot(20, drive)
 

@@ -22,7 +22,7 @@ from wizardkit import RUN, WAIT_MS
 
 from launcher import qtapp, style
 from launcher import strings as S
-from launcher.flow import Origin
+from launcher.flow import Button, Origin, Screen
 from launcher.wizard import Wizard, key_notice_days, run_wizard
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
@@ -39,7 +39,7 @@ make_wizard = pytest.fixture(wizardkit.make_wizard)
 
 
 def run_to_end(qtbot: Any, wizard: Wizard, button: Any) -> str:
-    qtbot.mouseClick(button, Qt.LeftButton)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     return wizard.page
 
@@ -50,15 +50,15 @@ def run_to_end(qtbot: Any, wizard: Wizard, button: Any) -> str:
 def test_try_again_keeps_the_owed_restart(qtbot: Any, make_wizard: Callable[..., Wizard]) -> None:
     wizard = make_wizard(DOM0_THEN_FAILURE)
     assert run_to_end(qtbot, wizard, wizard.intro.start_button) == "failed"
-    page = wizard.outcomes["failed"]
+    page = wizard.outcomes[Screen("failed")]
     assert page.shown_buttons == ("close", "retry", "reboot")
     assert S.tr(S.RESTART_OWED_TOO) in page.body.text()
-    assert run_to_end(qtbot, wizard, page.buttons["retry"]) == "failed"
+    assert run_to_end(qtbot, wizard, page.buttons[Button("retry")]) == "failed"
     assert page.shown_buttons == ("close", "retry", "reboot")
     assert S.tr(S.RESTART_OWED_TOO) in page.body.text()
-    assert wizard.focusWidget() is page.buttons["close"]
+    assert wizard.focusWidget() is page.buttons[Button("close")]
     with qtbot.waitSignal(wizard.closed, timeout=WAIT_MS) as closed:
-        qtbot.mouseClick(page.buttons["reboot"], Qt.LeftButton)
+        qtbot.mouseClick(page.buttons[Button("reboot")], Qt.MouseButton.LeftButton)
     assert closed.args == [ExitCode.REBOOT_REQUIRED]
 
 
@@ -69,7 +69,7 @@ def test_a_success_after_an_owed_restart_asks_for_it(
     wizard.flow.restart_owed = True  # an earlier run of this window updated dom0
     assert run_to_end(qtbot, wizard, wizard.intro.start_button) == "reboot"
     assert wizard.exit_code == ExitCode.REBOOT_REQUIRED
-    assert "continue" not in wizard.outcomes["reboot"].shown_buttons
+    assert "continue" not in wizard.outcomes[Screen("reboot")].shown_buttons
 
 
 # ----- the notifier's hand-over and another updater -----------------------------------
@@ -82,7 +82,7 @@ def test_from_the_notifier_the_update_starts_without_asking(
     qtbot.waitUntil(lambda: wizard.page != "intro", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: wizard.busy is None, timeout=WAIT_MS)
     assert wizard.page == "complete"
-    assert wizard.outcomes["complete"].body.text() == S.tr(S.COMPLETE_BODY_FROM_NOTIFIER)
+    assert wizard.outcomes[Screen("complete")].body.text() == S.tr(S.COMPLETE_BODY_FROM_NOTIFIER)
     assert not wizard.intro.cancel_note.isVisible()
 
 
@@ -91,7 +91,7 @@ def test_another_updater_is_named_before_any_introduction(
 ) -> None:
     wizard = make_wizard(other_updater="sdw-updater --cli (process 4242)")
     assert wizard.page == "locked"
-    page = wizard.outcomes["locked"]
+    page = wizard.outcomes[Screen("locked")]
     assert page.shown_buttons == ("close",)
     assert "process 4242" in page.technical.toPlainText()
     assert wizard.exit_code == ExitCode.LOCKED
@@ -110,8 +110,8 @@ def test_run_wizard_takes_the_lock_first(qtbot: Any, home: Path) -> None:
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, Wizard) and widget.isVisible():
                 seen.append(widget.page)
-                seen.append(widget.outcomes["locked"].technical.toPlainText())
-                widget.outcomes["locked"].buttons["close"].click()
+                seen.append(widget.outcomes[Screen("locked")].technical.toPlainText())
+                widget.outcomes[Screen("locked")].buttons[Button("close")].click()
                 return
         QTimer.singleShot(20, close)
 
@@ -144,7 +144,7 @@ def failed_with(wizard: Wizard, days: int) -> None:
 def test_administrator_details_are_collapsed(make_wizard: Callable[..., Wizard]) -> None:
     wizard = make_wizard()
     failed_with(wizard, 174)
-    page = wizard.outcomes["failed"]
+    page = wizard.outcomes[Screen("failed")]
     assert page.admin_button.isVisible() and not page.admin.isVisible()
     assert page.admin_button.accessibleDescription() == "collapsed"
     page.admin_button.click()
@@ -160,7 +160,7 @@ def test_key_expiry_reaches_journalists_only_when_close(
 ) -> None:
     wizard = make_wizard()
     failed_with(wizard, days)
-    page = wizard.outcomes["failed"]
+    page = wizard.outcomes[Screen("failed")]
     assert page.journalist_notices.isVisible() is journalist
     if journalist:
         assert f"in {days} days" in page.journalist_notices.text()

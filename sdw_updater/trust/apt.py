@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from sdw_updater.host import Host
 from sdw_updater.trust.anchors import APT_SOURCE, PINNED, REVOKED, clean, key_name
-from sdw_updater.trust.gpg import HEX40, KeyInfo, KeyScanner
+from sdw_updater.trust.gpg import HEX40, KeyInfo, Scanner
 from sdw_updater.trust.report import Code, TrustReport
 
 log = logging.getLogger("sdw.trust")
@@ -84,7 +84,7 @@ def check_apt_source(
     template: str,
     data: bytes | None,
     env: str,
-    scanner: KeyScanner,
+    scanner: Scanner,
     read_key: KeyReader,
     now: float,
     revoked: Iterable[str] = REVOKED,
@@ -126,7 +126,7 @@ def _check_entry(
     where: str,
     stanza: dict[str, str],
     env: str,
-    scanner: KeyScanner,
+    scanner: Scanner,
     read_key: KeyReader,
     now: float,
     denied: set[str],
@@ -171,7 +171,7 @@ def _check_entry(
 
 
 def signers_of(
-    value: str, scanner: KeyScanner, read_key: KeyReader
+    value: str, scanner: Scanner, read_key: KeyReader
 ) -> tuple[list[KeyInfo], list[str]]:
     """The keys a ``Signed-By`` value names: inline key, key files or fingerprints."""
     if _ARMOR in value:

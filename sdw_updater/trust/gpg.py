@@ -23,7 +23,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sdw_updater.trust.anchors import clean
 
@@ -109,6 +109,12 @@ def _executable(candidates: tuple[str, ...]) -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+class Scanner(Protocol):
+    """What the checks need of a key scanner: the primary keys in some bytes."""
+
+    def scan(self, data: bytes) -> list[KeyInfo]: ...
 
 
 class KeyScanner:

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdw_sim.journal import read_journal
+from sdw_sim.journal import Entry, read_journal
 from sdw_updater.contract import CLIENT_APP_ID, LAST_UPDATED_FILE, STATUS_FILE
 
 from .dom0 import BIN
@@ -51,10 +51,10 @@ class Outcome:
         return found
 
 
-def calls(journal: list[dict[str, object]]) -> tuple[Call, ...]:
+def calls(journal: list[Entry]) -> tuple[Call, ...]:
     """The product's dom0 tool calls, in the order they started."""
     return tuple(
-        (str(r["tool"]), tuple(str(a) for a in r["argv"]))  # type: ignore[attr-defined]
+        (str(r["tool"]), tuple(str(a) for a in r["argv"]))
         for r in journal
         if r["tool"] not in PLUMBING
     )
@@ -78,8 +78,8 @@ def outcome(home: Path, exit_code: int | None, since: int = 0) -> Outcome:
         reboot_recorded=reboot,
         last_updated=(state / LAST_UPDATED_FILE).exists(),
         client_started=any(
-            (r["tool"] == "qvm-run" and START_APP in r["argv"])  # type: ignore[operator]
-            or (r["tool"] == "qrexec-client" and START_APP in " ".join(r["argv"]))  # type: ignore[arg-type]
+            (r["tool"] == "qvm-run" and START_APP in r["argv"])
+            or (r["tool"] == "qrexec-client" and START_APP in " ".join(r["argv"]))
             for r in journal
         ),
         calls=calls(journal),

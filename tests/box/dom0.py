@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sdw_sim
-from sdw_sim.journal import read_journal
+from sdw_sim.journal import Entry, read_journal
 
 from .inside import MARKER, kill_marked
 
@@ -95,7 +95,7 @@ class Result:
     exit: int | None  # None: the run did not end in time and was killed
     stdout: str
     stderr: str
-    journal: list[dict[str, object]] = field(default_factory=list)
+    journal: list[Entry] = field(default_factory=list)
 
     @property
     def output(self) -> str:
@@ -127,7 +127,7 @@ class Box:
     def journal_path(self) -> Path:
         return self.env.journal_path
 
-    def journal(self) -> list[dict[str, object]]:
+    def journal(self) -> list[Entry]:
         return read_journal(self.journal_path)
 
     # ----- the layout ------------------------------------------------------------

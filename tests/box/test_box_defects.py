@@ -21,7 +21,7 @@ from .dom0 import Box
 from .test_box_agreement import APP_EXITS, FORCE, HEALTHY, NO_DOM0, TEMPLATES, _merge
 
 DEFAULT = sdw_sim.load_scenario(None)
-CLIENT_TEMPLATE = DEFAULT.vms[CLIENT_VM].template
+CLIENT_TEMPLATE = str(DEFAULT.vms[CLIENT_VM].template)
 NO_TEMPLATE_UPDATES = "".join(f'[templates."{t}"]\nresult = "no_updates"\n' for t in TEMPLATES)
 # The time a run may take here before it counts as hanging (a healthy one takes seconds).
 HANG = 30
@@ -41,7 +41,7 @@ def updater_log(box: Box) -> str:
 
 def vm_update_targets(box: Box) -> list[str]:
     record = next(r for r in box.journal() if r["tool"] == "qubes-vm-update")
-    argv = [str(a) for a in record["argv"]]  # type: ignore[attr-defined]
+    argv = [str(a) for a in record["argv"]]
     return argv[argv.index("--targets") + 1].split(",")
 
 
@@ -64,9 +64,9 @@ def test_the_app_is_started_without_waiting_for_it(make_box: Callable[..., Box])
     start = [
         r
         for r in result.journal
-        if r["tool"] == "qrexec-client" and any(START_APP in str(a) for a in r["argv"])  # type: ignore[attr-defined]
+        if r["tool"] == "qrexec-client" and any(START_APP in str(a) for a in r["argv"])
     ]
-    assert start and start[-1]["exit"] == 0 and "-e" in start[-1]["argv"]  # type: ignore[operator]
+    assert start and start[-1]["exit"] == 0 and "-e" in start[-1]["argv"]
 
 
 # ----- 12.4: a VM that cannot be read is skipped silently ---------------------------------

@@ -41,7 +41,7 @@ def vm_update_targets(session: Session) -> list[list[str]]:
     found = []
     for record in session.journal():
         if record["tool"] == "qubes-vm-update":
-            argv = [str(a) for a in record["argv"]]  # type: ignore[attr-defined]
+            argv = [str(a) for a in record["argv"]]
             found.append(argv[argv.index("--targets") + 1].split(","))
     return found
 

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from sdw_sim.journal import Entry
+
 BIN = Path(sys.executable).parent
 TOOLS = ("Xvfb", "xdotool", "xwininfo", "xprop", "import")
 APT_HINT = "apt-get install xvfb xdotool x11-utils imagemagick"
@@ -134,9 +136,9 @@ class XServer:
                 reported += chunk
         finally:
             os.close(read_end)
-        reported = reported.decode().strip()
-        self.display = f":{reported}"
-        if reported.isdigit():
+        display_number = reported.decode().strip()
+        self.display = f":{display_number}"
+        if display_number.isdigit():
             try:
                 wait_for(f"Xvfb on {self.display}", self._answers, deadline=10)
                 return True
@@ -246,7 +248,7 @@ class Session:
         path = self.state / "logs" / name
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def journal(self) -> list[dict[str, object]]:
+    def journal(self) -> list[Entry]:
         path = self.state / "sim" / "journal.jsonl"
         if not path.exists():
             return []
