@@ -661,6 +661,7 @@ class OutcomePage(Page):
     def fill(
         self,
         body: str,
+        *,
         technical: str = "",
         log_path: str = "",
         admin_notices: list[str] | None = None,

@@ -232,10 +232,10 @@ class Wizard(QWidget):
             body = messages.paragraphs(body, S.tr(S.RETRY_ONLY_FAILED))
         page.fill(
             body,
-            text.technical,
-            self.log_path if text.show_log else "",
-            admin,
-            journalist,
+            technical=text.technical,
+            log_path=self.log_path if text.show_log else "",
+            admin_notices=admin,
+            journalist_notices=journalist,
             summary=summary,
             help_text=help_text,
             fixes=fixes,

@@ -103,6 +103,7 @@ class RunWorker(QThread):
         skip_netcheck: bool,
         pump: EventPump,
         parent: QObject | None = None,
+        *,
         lock: Lock | None = None,
         retry: Retry | None = None,
     ) -> None:

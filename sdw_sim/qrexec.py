@@ -309,7 +309,7 @@ def run_agent(ctx: ToolCall, vm: str) -> int:
             _close_stderr()
             job.final = "success" if value is None else str(value)
             if job.final in ("success", "no_updates"):
-                vmupdate.Batch(ctx, [job], 1, False, False, [])._record_result(job)
+                vmupdate.Batch(ctx, [job], 1, False, False, interrupted=[]).record_result(job)
             if job.final == "cancelled":
                 return 130  # the agent was interrupted (qubes-vm-update makes it 26)
             return {"success": 0, "no_updates": 100}.get(job.final, _error_exit(settings))

@@ -253,7 +253,7 @@ class QubesdSettings:
 def _qubesd_count(data: _Table, key: str, where: str) -> int | None:
     if key not in data:
         return None
-    return _int(data, key, 0, where, 0, 1_000_000)
+    return _int(data, key, 0, where, low=0, high=1_000_000)
 
 
 def _parse_qubesd(data: _Table, source: str, vms: dict[str, VMSpec]) -> QubesdSettings:
@@ -311,7 +311,7 @@ def _parse_qubesd(data: _Table, source: str, vms: dict[str, VMSpec]) -> QubesdSe
         hidden[name] = spec
     return QubesdSettings(
         delay=delay,
-        vanish_after=_int(data, "vanish_after", 0, where, 0, 1_000_000),
+        vanish_after=_int(data, "vanish_after", 0, where, low=0, high=1_000_000),
         rules=tuple(rules),
         vms=hidden,
     )
@@ -453,7 +453,7 @@ def _bool(data: _Table, key: str, default: bool, where: str) -> bool:
     return value
 
 
-def _int(data: _Table, key: str, default: int, where: str, low: int = 0, high: int = 255) -> int:
+def _int(data: _Table, key: str, default: int, where: str, *, low: int = 0, high: int = 255) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ScenarioError(f"{where}: {key} must be an integer, not {value!r}")
@@ -531,7 +531,7 @@ def _parse_sim(data: _Table, source: str) -> SimSettings:
         uptime=_number(data, "uptime", d.uptime, where),
         qubes_release=release,
         processes=tuple(p[:COMM_MAX] for p in processes),
-        cpus=_int(data, "cpus", d.cpus, where, 1, 1024),
+        cpus=_int(data, "cpus", d.cpus, where, low=1, high=1024),
         vm_start_duration=_number(data, "vm_start_duration", d.vm_start_duration, where),
         vm_shutdown_duration=_number(data, "vm_shutdown_duration", d.vm_shutdown_duration, where),
         clock_jump=_number(data, "clock_jump", d.clock_jump, where),
@@ -543,7 +543,7 @@ def _parse_network(data: _Table, source: str) -> NetworkSettings:
     d = NetworkSettings()
     _check_keys(data, ("connectivity", "connectivity_repeat", "check_duration"), where)
     connectivity = _text(data.get("connectivity", d.connectivity), "connectivity", where)
-    repeat = _int(data, "connectivity_repeat", 1, where, 1, MAX_ANSWER_BYTES)
+    repeat = _int(data, "connectivity_repeat", 1, where, low=1, high=MAX_ANSWER_BYTES)
     if len(connectivity.encode("utf-8", "surrogatepass")) * repeat > MAX_ANSWER_BYTES:
         raise ScenarioError(f"{where}: connectivity x connectivity_repeat exceeds 1 GiB")
     return NetworkSettings(
@@ -614,7 +614,7 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
     # Any text: the simulator plays hostile values too (qubesd itself stores only "X.Y").
     agent = _text(data.get("agent_version", d.agent_version), "agent_version", where)
     default_exit = TEMPLATE_FAILURES[failure] if failure else d.exit_code
-    exit_code = _int(data, "exit_code", default_exit, where, 0, 255)
+    exit_code = _int(data, "exit_code", default_exit, where, low=0, high=255)
     if exit_code not in AGENT_ERROR_CODES:
         raise ScenarioError(
             f"{where}: exit_code must be an agent error code "
@@ -626,7 +626,7 @@ def _parse_template(data: _Table, where: str) -> TemplateSettings:
     flood_line = _number(data, "flood_line_mb", d.flood_line_mb, where)
     if flood_line > 100_000:
         raise ScenarioError(f"{where}: flood_line_mb must be at most 100000, not {flood_line}")
-    fail_first = _int(data, "fail_first", d.fail_first, where, 0, 1_000_000)
+    fail_first = _int(data, "fail_first", d.fail_first, where, low=0, high=1_000_000)
     # A failure without a result or fail_first: the template fails with it, every time.
     default_result = "error" if failure and not fail_first else d.result
     return TemplateSettings(
@@ -688,7 +688,7 @@ def _parse_fault(data: _Table, where: str) -> Fault:
         raise ScenarioError(f'{where}: exit only applies to mode = "exit"')
     if mode == "missing" and match is not None:
         raise ScenarioError(f"{where}: a missing tool is missing for every call; drop match")
-    return Fault(mode=mode, exit=_int(data, "exit", 1, where, 1, 255), match=match)
+    return Fault(mode=mode, exit=_int(data, "exit", 1, where, low=1, high=255), match=match)
 
 
 def _feature_value(value: Any, where: str) -> str:

@@ -209,6 +209,7 @@ class Batch:
         concurrency: int,
         show_output: bool,
         progress: bool,
+        *,
         interrupted: list[bool],
     ) -> None:
         self.ctx = ctx
@@ -346,10 +347,10 @@ class Batch:
             self.snapshot()
             if self.show_output:
                 out(f"{job.name}:out: \n{job.name}:err: \n")
-            self._record_result(job)
+            self.record_result(job)
             self._finish(job)
 
-    def _record_result(self, job: Job) -> None:
+    def record_result(self, job: Job) -> None:
         if job.final not in ("success", "no_updates"):
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -543,7 +544,9 @@ def run(ctx: ToolCall, argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_interrupt)
     for batch_jobs in (first, second):
         if batch_jobs:
-            Batch(ctx, batch_jobs, concurrency, args.show_output, progress, interrupted).run()
+            Batch(
+                ctx, batch_jobs, concurrency, args.show_output, progress, interrupted=interrupted
+            ).run()
 
     code = 0
     for job in jobs:

@@ -19,7 +19,8 @@ import shutil
 import signal
 import sys
 import time
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, ClassVar, TextIO
 
 from sdw_updater import diagnostics, lastrun, process
 from sdw_updater import events as ev
@@ -73,45 +74,76 @@ class Printer:
             if self.tty and time.monotonic() - self.bar_drawn_at >= 0.2:
                 self._bar()
             return
-        if isinstance(event, ev.StepStarted):
-            self.label = event.label
-            self._line(f"{event.label}...")
-        elif isinstance(event, ev.StepFinished):
-            if event.skipped:
-                return
-            word = "done" if event.ok else "FAILED"
-            self._line(f"  {word}" + (f": {event.detail}" if event.detail else ""))
-        elif isinstance(event, ev.OverallProgress):
-            self.percent = event.percent
-            if not self.tty and event.percent - self.last_plain_percent >= 10:
-                self.last_plain_percent = event.percent
-                self._line(f"  progress {event.percent:.0f}%")
-        elif isinstance(event, ev.TemplateProgress):
-            previous = self.templates.get(event.name)
-            self.templates[event.name] = (event.state, event.percent)
-            if previous is None or previous[0] is not event.state:
-                if event.state is not ev.TemplateState.WAITING:
-                    self._line(f"  {event.name}: {TEMPLATE_WORDS[event.state]}")
-        elif isinstance(event, ev.TemplatesPlanned):
-            self.extras = event.extras
-            if event.extras:
-                self._line(f"Extra templates (sd-extras), updated too: {', '.join(event.extras)}")
-        elif isinstance(event, ev.TemplateActivity):
-            # A quiet template is said once a minute, with how long and its last line.
-            minutes = int(event.quiet // 60)
-            if event.quiet >= QUIET_SHOWN and self.quiet_said.get(event.name) != minutes:
-                self.quiet_said[event.name] = minutes
-                last = f" (last output: {event.last_line[:120]})" if event.last_line else ""
-                self._line(
-                    f"  {event.name}: no progress for {minutes} min; stopped after "
-                    f"{event.limit / 60:.0f} min{last}"
-                )
-        elif isinstance(event, ev.Notice):
-            self._line(f"WARNING: {event.text}")
-        elif isinstance(event, ev.LogLine) and event.level in ("warning", "error"):
-            self._line(f"{event.level.upper()}: {event.text}")
+        render = self._renderers.get(type(event))
+        text = render(self, event) if render is not None else None
+        if text is not None:
+            self._line(text)
         if self.tty:
             self._bar()
+
+    # One renderer per event type: the line it prints, or None.
+
+    def _step_started(self, event: ev.StepStarted) -> str | None:
+        self.label = event.label
+        return f"{event.label}..."
+
+    def _step_finished(self, event: ev.StepFinished) -> str | None:
+        if event.skipped:
+            return None
+        word = "done" if event.ok else "FAILED"
+        return f"  {word}" + (f": {event.detail}" if event.detail else "")
+
+    def _overall(self, event: ev.OverallProgress) -> str | None:
+        self.percent = event.percent
+        if self.tty or event.percent - self.last_plain_percent < 10:
+            return None
+        self.last_plain_percent = event.percent
+        return f"  progress {event.percent:.0f}%"
+
+    def _template(self, event: ev.TemplateProgress) -> str | None:
+        previous = self.templates.get(event.name)
+        self.templates[event.name] = (event.state, event.percent)
+        changed = previous is None or previous[0] is not event.state
+        if not changed or event.state is ev.TemplateState.WAITING:
+            return None
+        return f"  {event.name}: {TEMPLATE_WORDS[event.state]}"
+
+    def _planned(self, event: ev.TemplatesPlanned) -> str | None:
+        self.extras = event.extras
+        if not event.extras:
+            return None
+        return f"Extra templates (sd-extras), updated too: {', '.join(event.extras)}"
+
+    def _activity(self, event: ev.TemplateActivity) -> str | None:
+        """A quiet template is said once a minute, with how long and its last line."""
+        minutes = int(event.quiet // 60)
+        if event.quiet < QUIET_SHOWN or self.quiet_said.get(event.name) == minutes:
+            return None
+        self.quiet_said[event.name] = minutes
+        last = f" (last output: {event.last_line[:120]})" if event.last_line else ""
+        return (
+            f"  {event.name}: no progress for {minutes} min; stopped after "
+            f"{event.limit / 60:.0f} min{last}"
+        )
+
+    def _notice(self, event: ev.Notice) -> str | None:
+        return f"WARNING: {event.text}"
+
+    def _log(self, event: ev.LogLine) -> str | None:
+        if event.level not in ("warning", "error"):
+            return None
+        return f"{event.level.upper()}: {event.text}"
+
+    _renderers: ClassVar[dict[type, Callable[[Printer, Any], str | None]]] = {
+        ev.StepStarted: _step_started,
+        ev.StepFinished: _step_finished,
+        ev.OverallProgress: _overall,
+        ev.TemplateProgress: _template,
+        ev.TemplatesPlanned: _planned,
+        ev.TemplateActivity: _activity,
+        ev.Notice: _notice,
+        ev.LogLine: _log,
+    }
 
     def _line(self, text: str) -> None:
         if self.tty:

@@ -196,6 +196,7 @@ class Runner:
         host: Host,
         store: StatusStore,
         listener: ev.Listener = ev.null_listener,
+        *,
         skip_netcheck: bool = False,
         trust: TrustChecks | None = None,
         lock: Lock | None = None,

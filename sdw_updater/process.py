@@ -313,6 +313,73 @@ def run(
     return result
 
 
+class _Pump:
+    """Reads a running tool's two pipes until they end, it ends, or it must be stopped.
+
+    The tool's exit is watched through a pidfd in the same selector as its
+    pipes, so it is noticed at once, without polling.  After the exit the
+    pipes get :data:`PIPE_GRACE` seconds to end; a child that keeps them
+    open is not waited for.
+    """
+
+    def __init__(
+        self,
+        proc: subprocess.Popen[bytes],
+        splitters: dict[object, LineSplitter],
+        deadline: float,
+    ) -> None:
+        self.proc = proc
+        self.splitters = splitters
+        self.deadline = deadline
+        self.selector = selectors.DefaultSelector()
+        for stream in splitters:
+            os.set_blocking(stream.fileno(), False)  # type: ignore[attr-defined]
+            self.selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+        self.pidfd = _pidfd(proc.pid)
+        if self.pidfd is not None:
+            self.selector.register(self.pidfd, selectors.EVENT_READ)
+        self.exited_at: float | None = None
+
+    def pipes_open(self) -> bool:
+        watched = len(self.selector.get_map())
+        return watched > (1 if self.pidfd is not None and self.exited_at is None else 0)
+
+    def ending(self, now: float) -> str | None:
+        """Why reading must end now: "timeout", "abandoned", or None to go on."""
+        if now >= self.deadline:
+            return "timeout"
+        if self.exited_at is None and self.pidfd is None and self.proc.poll() is not None:
+            self.exited_at = now
+        if self.exited_at is not None and now - self.exited_at >= PIPE_GRACE:
+            return "abandoned"
+        return None
+
+    def read_once(self, now: float) -> None:
+        """Wait for output or the exit, at most one tick, and take what came."""
+        limit = self.deadline if self.exited_at is None else self.exited_at + PIPE_GRACE
+        for key, _ in self.selector.select(min(min(limit, self.deadline) - now, TICK)):
+            if key.fileobj == self.pidfd:
+                self.selector.unregister(self.pidfd)
+                self.exited_at = time.monotonic()
+                continue
+            try:
+                chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
+            except BlockingIOError:
+                continue
+            if chunk:
+                self.splitters[key.fileobj].feed(chunk)
+            else:
+                self.selector.unregister(key.fileobj)
+                self.splitters[key.fileobj].close()
+
+    def close(self) -> None:
+        self.selector.close()
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        for stream in self.splitters:
+            stream.close()  # type: ignore[attr-defined]
+
+
 def _pump(
     proc: subprocess.Popen[bytes],
     splitters: dict[object, LineSplitter],
@@ -320,67 +387,31 @@ def _pump(
     on_tick: Callable[[], None] | None,
     stop: Callable[[], bool] | None = None,
 ) -> tuple[int | None, bool, bool, bool]:
-    """Read both pipes until EOF, the tool's exit plus a grace, the deadline, or a stop.
-
-    Returns ``(exit code, timed out, pipes abandoned, stopped)``.  The tool's exit is
-    watched through a pidfd in the same selector, so it is noticed at once,
-    without polling.
-    """
-    selector = selectors.DefaultSelector()
-    for stream in splitters:
-        os.set_blocking(stream.fileno(), False)  # type: ignore[attr-defined]
-        selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
-    pidfd = _pidfd(proc.pid)
-    if pidfd is not None:
-        selector.register(pidfd, selectors.EVENT_READ)
-    timed_out = abandoned = stopped = False
-    exited_at: float | None = None
+    """Read the tool's output until it is done; returns (exit, timed out, abandoned, stopped)."""
+    pump = _Pump(proc, splitters, deadline)
+    ending: str | None = None
     try:
-        while len(selector.get_map()) > (1 if pidfd is not None and exited_at is None else 0):
-            now = time.monotonic()
-            if now >= deadline:
-                timed_out = True
+        while pump.pipes_open():
+            ending = pump.ending(time.monotonic())
+            if ending is not None:
                 break
-            if exited_at is None and pidfd is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at >= PIPE_GRACE:
-                abandoned = True
-                break
-            limit = deadline if exited_at is None else min(deadline, exited_at + PIPE_GRACE)
-            for key, _ in selector.select(min(limit - now, TICK)):
-                if key.fileobj == pidfd:
-                    selector.unregister(pidfd)
-                    exited_at = time.monotonic()
-                    continue
-                try:
-                    chunk = os.read(key.fileobj.fileno(), 65536)  # type: ignore[union-attr]
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    selector.unregister(key.fileobj)
-                    splitters[key.fileobj].close()
-                else:
-                    splitters[key.fileobj].feed(chunk)
+            pump.read_once(time.monotonic())
             if on_tick is not None:
                 on_tick()
-            if stop is not None and exited_at is None and stop():
-                stopped = True
+            if stop is not None and pump.exited_at is None and stop():
+                ending = "stopped"
                 break
-        if not timed_out and not stopped:
+        if ending in (None, "abandoned"):
             try:
                 code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                return code, False, abandoned, False
+                return code, False, ending == "abandoned", False
             except subprocess.TimeoutExpired:
-                timed_out = True
+                ending = "timeout"
     finally:
-        selector.close()
-        if pidfd is not None:
-            os.close(pidfd)
-        if timed_out or stopped:
+        pump.close()
+        if ending in ("timeout", "stopped"):
             _kill_group(proc)
-        for stream in splitters:
-            stream.close()  # type: ignore[attr-defined]
-    return None, timed_out, abandoned, stopped
+    return None, ending == "timeout", False, ending == "stopped"
 
 
 def _pidfd(pid: int) -> int | None:

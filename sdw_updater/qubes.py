@@ -114,6 +114,7 @@ class QubesHost:
 
     def __init__(
         self,
+        *,
         root: Path = Path("/"),
         bin_dirs: Sequence[Path] = REAL_BIN_DIRS,
         app_factory: Callable[[], Any] | None = None,

@@ -853,7 +853,7 @@ _SOURCE_LINES = st.one_of(
 def test_mangled_apt_sources_never_pass(data: bytes | None, env: str) -> None:
     """A template's source that resolves to no pinned key fails, whatever it holds."""
     report = apt.check_apt_source(
-        "sd-small-bookworm-template", data, env, NoKeys(), lambda _: None, NOW
+        "sd-small-bookworm-template", data, env, NoKeys(), read_key=lambda _: None, now=NOW
     )
     assert report.failures
 

@@ -377,7 +377,7 @@ def entries_of(scanner: KeyScanner, lines: list[bytes]) -> list[tuple[str, list[
 
 def test_rpmdb_with_pinned_and_allowlisted_keys_passes(scanner: KeyScanner) -> None:
     entries = entries_of(scanner, rpm_output(RELEASE, QUBES))
-    report = check_rpmdb(entries, {QUBES_FPR: "qubes"}, "prod", None, NOW)
+    report = check_rpmdb(entries, {QUBES_FPR: "qubes"}, "prod", None, now=NOW)
     assert report.failures == [] and report.warnings == []
 
 
@@ -404,30 +404,30 @@ def test_real_rpm_output_parses(tmp_path: Path, scanner: KeyScanner) -> None:
 
 def test_unallowlisted_rpmdb_key_fails(scanner: KeyScanner, keys: Keys) -> None:
     entries = entries_of(scanner, rpm_output(RELEASE, keys.other.armored))
-    report = check_rpmdb(entries, {}, "prod", None, NOW)
+    report = check_rpmdb(entries, {}, "prod", None, now=NOW)
     assert report.codes == [Code.RPMDB_UNLISTED_KEY]
     assert keys.other.fingerprint in report.failures[0].text
-    allowed = check_rpmdb(entries, {keys.other.fingerprint: "repo"}, "prod", None, NOW)
+    allowed = check_rpmdb(entries, {keys.other.fingerprint: "repo"}, "prod", None, now=NOW)
     assert allowed.failures == []
     # dnf's answer unknown: no key is judged against an allowlist nobody could build
-    assert check_rpmdb(entries, None, "prod", None, NOW).failures == []
+    assert check_rpmdb(entries, None, "prod", None, now=NOW).failures == []
 
 
 def test_test_key_in_prod_rpmdb_fails_even_if_referenced(scanner: KeyScanner) -> None:
     entries = entries_of(scanner, rpm_output(RELEASE, TESTKEY))
-    report = check_rpmdb(entries, {TEST_FPR: "a repo"}, "prod", None, NOW)
+    report = check_rpmdb(entries, {TEST_FPR: "a repo"}, "prod", None, now=NOW)
     assert report.codes == [Code.RPMDB_TEST_KEY_ON_PROD]
-    staging = check_rpmdb(entries_of(scanner, rpm_output(TESTKEY)), {}, "staging", None, NOW)
+    staging = check_rpmdb(entries_of(scanner, rpm_output(TESTKEY)), {}, "staging", None, now=NOW)
     assert staging.failures == []
 
 
 def test_pinned_key_missing_or_expired_in_rpmdb_fails(scanner: KeyScanner) -> None:
     entries = entries_of(scanner, rpm_output(QUBES))
-    assert check_rpmdb(entries, {QUBES_FPR: "q"}, "prod", None, NOW).codes == [
+    assert check_rpmdb(entries, {QUBES_FPR: "q"}, "prod", None, now=NOW).codes == [
         Code.RPMDB_PINNED_MISSING
     ]
     entries = entries_of(scanner, rpm_output(RELEASE))
-    report = check_rpmdb(entries, {}, "prod", None, RELEASE_EXPIRES + 1)
+    report = check_rpmdb(entries, {}, "prod", None, now=RELEASE_EXPIRES + 1)
     assert report.codes == [Code.RPMDB_PINNED_EXPIRED]
 
 
@@ -444,7 +444,7 @@ def test_stale_rpmdb_copy_warns(scanner: KeyScanner) -> None:
         False,
     )
     entries = entries_of(scanner, rpm_output(RELEASE))
-    report = check_rpmdb(entries, {}, "prod", renewed, NOW)
+    report = check_rpmdb(entries, {}, "prod", renewed, now=NOW)
     assert report.failures == [] and report.warning_codes == [Code.RPMDB_STALE_COPY]
 
 
@@ -452,7 +452,7 @@ def test_revoked_rpmdb_key_fails(scanner: KeyScanner, keys: Keys) -> None:
     lines = rpm_output(RELEASE, keys.other.armored, keys.revoked.armored + keys.revoked.revocation)
     entries = entries_of(scanner, lines)
     allow = {keys.other.fingerprint: "x", keys.revoked.fingerprint: "y"}
-    report = check_rpmdb(entries, allow, "prod", None, NOW, revoked={keys.other.fingerprint})
+    report = check_rpmdb(entries, allow, "prod", None, now=NOW, revoked={keys.other.fingerprint})
     assert report.codes == [Code.RPMDB_REVOKED_KEY, Code.RPMDB_REVOKED_KEY]
 
 
@@ -460,7 +460,7 @@ def test_rpmdb_entry_with_two_or_no_keys_fails(scanner: KeyScanner, keys: Keys) 
     lines = rpm_output(RELEASE, keys.other.armored + keys.impostor.armored, b"garbage")
     entries = entries_of(scanner, lines)
     allow = {keys.other.fingerprint: "x", keys.impostor.fingerprint: "y"}
-    report = check_rpmdb(entries, allow, "prod", None, NOW)
+    report = check_rpmdb(entries, allow, "prod", None, now=NOW)
     assert report.codes == [Code.RPMDB_ENTRY_NOT_ONE_KEY, Code.RPMDB_ENTRY_NOT_ONE_KEY]
 
 
@@ -518,15 +518,20 @@ def test_signers_resolved_through_the_rpm_database(scanner: KeyScanner) -> None:
     rpmdb = scanner.scan(RELEASE) + scanner.scan(QUBES)
     qubes = {QUBES_FPR}
     ok = [Signature(n, (RELEASE_FPR[-16:],)) for n in NAMES]
-    assert check_signers(ok, set(), rpmdb, "prod", qubes).failures == []
+    assert check_signers(ok, set(), rpmdb, "prod", qubes_keys=qubes).failures == []
     # the keyring may come signed by a Qubes key, the others may not
     by_qubes = [Signature(n, ("711AE65C7A0C25BA",)) for n in NAMES]
-    report = check_signers(by_qubes, set(), rpmdb, "prod", qubes)
+    report = check_signers(by_qubes, set(), rpmdb, "prod", qubes_keys=qubes)
     assert report.codes == [Code.SIGNER_NOT_ALLOWED, Code.SIGNER_NOT_ALLOWED]
     assert not any("securedrop-workstation-keyring" in f.text for f in report.failures)
     # a subkey's id resolves to its primary key's fingerprint
     by_subkey = [Signature(NAMES[0], ("6275A4BA4C71447A",))]
-    assert check_signers(by_subkey, set(), rpmdb, "prod", qubes, ONLY_CONFIG).failures == []
+    assert (
+        check_signers(
+            by_subkey, set(), rpmdb, "prod", qubes_keys=qubes, packages=ONLY_CONFIG
+        ).failures
+        == []
+    )
 
 
 def test_keyring_signed_by_another_repositorys_key_fails(scanner: KeyScanner, keys: Keys) -> None:
@@ -534,7 +539,9 @@ def test_keyring_signed_by_another_repositorys_key_fails(scanner: KeyScanner, ke
     rpmdb = scanner.scan(RELEASE) + scanner.scan(QUBES) + scanner.scan(keys.other.armored)
     keyring = [Signature(NAMES[1], (keys.other.key_id,))]
     only_keyring = (PACKAGES[1],)
-    report = check_signers(keyring, set(), rpmdb, "prod", {QUBES_FPR}, only_keyring)
+    report = check_signers(
+        keyring, set(), rpmdb, "prod", qubes_keys={QUBES_FPR}, packages=only_keyring
+    )
     assert report.codes == [Code.SIGNER_NOT_ALLOWED]
 
 
@@ -558,23 +565,25 @@ def test_only_qubes_key_files_make_qubes_keys(
 
 def test_unsigned_wrongly_signed_or_missing_packages_fail(scanner: KeyScanner, keys: Keys) -> None:
     rpmdb = scanner.scan(RELEASE) + scanner.scan(keys.other.armored)
-    unsigned = check_signers([Signature(NAMES[0], ())], {NAMES[1], NAMES[2]}, rpmdb, "prod", set())
+    unsigned = check_signers(
+        [Signature(NAMES[0], ())], {NAMES[1], NAMES[2]}, rpmdb, "prod", qubes_keys=set()
+    )
     # the updater is optional; the keyring is not
     assert unsigned.codes == [Code.PACKAGE_NOT_INSTALLED, Code.PACKAGE_UNSIGNED]
     assert NAMES[1] in unsigned.failures[0].text
     wrong = check_signers(
-        [Signature(NAMES[0], (keys.other.key_id,))], {NAMES[2]}, rpmdb, "prod", set()
+        [Signature(NAMES[0], (keys.other.key_id,))], {NAMES[2]}, rpmdb, "prod", qubes_keys=set()
     )
     assert wrong.codes == [Code.SIGNER_NOT_ALLOWED]
     unknown = check_signers(
-        [Signature(NAMES[0], ("0123456789ABCDEF",))], {NAMES[2]}, rpmdb, "prod", set()
+        [Signature(NAMES[0], ("0123456789ABCDEF",))], {NAMES[2]}, rpmdb, "prod", qubes_keys=set()
     )
     assert unknown.codes == [Code.SIGNER_UNKNOWN]
     # one good and one bad signature: bad
     mixed = [Signature(NAMES[0], (RELEASE_FPR[-16:], keys.other.key_id))]
-    assert check_signers(mixed, {NAMES[2]}, rpmdb, "prod", set(), ONLY_CONFIG).codes == [
-        Code.SIGNER_NOT_ALLOWED
-    ]
+    assert check_signers(
+        mixed, {NAMES[2]}, rpmdb, "prod", qubes_keys=set(), packages=ONLY_CONFIG
+    ).codes == [Code.SIGNER_NOT_ALLOWED]
 
 
 def test_ambiguous_key_id_fails(scanner: KeyScanner) -> None:
@@ -584,8 +593,8 @@ def test_ambiguous_key_id_fails(scanner: KeyScanner) -> None:
         "F" * 24 + RELEASE_FPR[-16:], frozenset({RELEASE_FPR[-16:]}), (), None, None, False, False
     )
     report = check_signers(
-        [Signature(NAMES[0], (RELEASE_FPR[-16:],))], set(), [release, twin], "prod", set(),
-        ONLY_CONFIG,
+        [Signature(NAMES[0], (RELEASE_FPR[-16:],))], set(), [release, twin], "prod", qubes_keys=set(),
+        packages=ONLY_CONFIG,
     )  # fmt: skip
     assert report.codes == [Code.SIGNER_AMBIGUOUS]
 
@@ -662,7 +671,10 @@ def test_real_rpm_signatures(
     sigs, missing, problems = parse_signers(out.split(b"\n"), [NAMES[0]])
     assert problems == [], out
     assert missing == set()
-    assert check_signers(sigs, set(), rpmdb, "prod", set(), ONLY_CONFIG).codes == codes
+    assert (
+        check_signers(sigs, set(), rpmdb, "prod", qubes_keys=set(), packages=ONLY_CONFIG).codes
+        == codes
+    )
 
 
 # ----- template apt sources ---------------------------------------------------------------
@@ -689,9 +701,9 @@ def no_files(path: str) -> bytes | None:
 
 
 def test_pinned_inline_source_passes(scanner: KeyScanner) -> None:
-    report = check_apt_source("t", source(RELEASE), "prod", scanner, no_files, NOW)
+    report = check_apt_source("t", source(RELEASE), "prod", scanner, read_key=no_files, now=NOW)
     assert report.failures == []
-    staging = check_apt_source("t", source(TESTKEY), "staging", scanner, no_files, NOW)
+    staging = check_apt_source("t", source(TESTKEY), "staging", scanner, read_key=no_files, now=NOW)
     assert staging.failures == []
 
 
@@ -732,7 +744,7 @@ def test_pinned_inline_source_passes(scanner: KeyScanner) -> None:
 def test_template_source_problems_fail(
     scanner: KeyScanner, keys: Keys, build: Callable[[Keys], bytes | None], code: Code
 ) -> None:
-    report = check_apt_source("sd-small", build(keys), "prod", scanner, no_files, NOW)
+    report = check_apt_source("sd-small", build(keys), "prod", scanner, read_key=no_files, now=NOW)
     assert code in report.codes, report.failures
 
 
@@ -742,13 +754,15 @@ def test_signed_by_key_files_and_fingerprints(scanner: KeyScanner) -> None:
     ).stdout
     files = {"/usr/share/keyrings/securedrop-keyring.gpg": binary}
     ok = source(signed_by="/usr/share/keyrings/securedrop-keyring.gpg")
-    assert check_apt_source("t", ok, "prod", scanner, files.get, NOW).failures == []
+    assert check_apt_source("t", ok, "prod", scanner, read_key=files.get, now=NOW).failures == []
     by_fpr = source(signed_by=RELEASE_FPR + "!")
-    assert check_apt_source("t", by_fpr, "prod", scanner, no_files, NOW).failures == []
-    stale = check_apt_source("t", source(RELEASE), "prod", scanner, no_files, RELEASE_EXPIRES + 1)
+    assert check_apt_source("t", by_fpr, "prod", scanner, read_key=no_files, now=NOW).failures == []
+    stale = check_apt_source(
+        "t", source(RELEASE), "prod", scanner, read_key=no_files, now=RELEASE_EXPIRES + 1
+    )
     assert stale.codes == [Code.SOURCE_EXPIRED_KEY]
     revoked = check_apt_source(
-        "t", source(RELEASE), "prod", scanner, no_files, NOW, revoked={RELEASE_FPR}
+        "t", source(RELEASE), "prod", scanner, read_key=no_files, now=NOW, revoked={RELEASE_FPR}
     )
     assert revoked.codes == [Code.SOURCE_REVOKED_KEY]
 

@@ -558,7 +558,12 @@ def assert_screens_fit(wizard: Wizard) -> None:
     pages = [wizard.intro, wizard.progress, *wizard.outcomes.values()]
     for page in pages:
         if page in wizard.outcomes.values() and page.kind != "failed":
-            page.fill("word " * 80, "text " * 60, "~/.securedrop_updater/logs/updater.log", ["z"])
+            page.fill(
+                "word " * 80,
+                technical="text " * 60,
+                log_path="~/.securedrop_updater/logs/updater.log",
+                admin_notices=["z"],
+            )
         wizard.stack.setCurrentWidget(page)
         layout = page.layout()
         assert layout is not None

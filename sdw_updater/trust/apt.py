@@ -85,6 +85,7 @@ def check_apt_source(
     data: bytes | None,
     env: str,
     scanner: Scanner,
+    *,
     read_key: KeyReader,
     now: float,
     revoked: Iterable[str] = REVOKED,
@@ -117,7 +118,16 @@ def check_apt_source(
     if not enabled:
         report.fail(Code.SOURCE_NO_ENTRY, f"{where} has no enabled entry")
     for stanza in enabled:
-        _check_entry(report, where, stanza, env, scanner, read_key, now, set(revoked))
+        _check_entry(
+            report,
+            where,
+            stanza,
+            env,
+            scanner=scanner,
+            read_key=read_key,
+            now=now,
+            denied=set(revoked),
+        )
     return report
 
 
@@ -126,6 +136,7 @@ def _check_entry(
     where: str,
     stanza: dict[str, str],
     env: str,
+    *,
     scanner: Scanner,
     read_key: KeyReader,
     now: float,

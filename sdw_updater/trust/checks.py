@@ -174,8 +174,8 @@ class CheckPoints:
                 env,
                 scanner,
                 now,
-                self.revoked,
-                self.warn_days,
+                revoked=self.revoked,
+                warn_days=self.warn_days,
             )
             report.add(key_report)
             config, dnf_report = read_dnf_config(host)
@@ -191,7 +191,7 @@ class CheckPoints:
             # Without dnf's answer no key can be allowlisted, and "no enabled repository
             # uses it" would be a guess: the run fails on dnf already.
             known = allowlist.why if config is not None else None
-            report.add(check_rpmdb(entries, known, env, file_key, now, self.revoked))
+            report.add(check_rpmdb(entries, known, env, file_key, now=now, revoked=self.revoked))
             keys = [key for _, found in entries for key in found]
             log.info("rpm database keys: %s", ", ".join(k.describe() for k in keys) or "(none)")
             return Inventory(env, report, keys, allowlist)
@@ -239,7 +239,7 @@ class CheckPoints:
                 missing,
                 inventory.rpmdb_keys,
                 inventory.env,
-                inventory.allowlist.qubes,
+                qubes_keys=inventory.allowlist.qubes,
             )
         )
 
@@ -255,7 +255,13 @@ class CheckPoints:
             )
             return report
         found = check_apt_source(
-            template, data, env, scanner, key_reader(host, template), self.clock(), self.revoked
+            template,
+            data,
+            env,
+            scanner,
+            read_key=key_reader(host, template),
+            now=self.clock(),
+            revoked=self.revoked,
         )
         if not found.failures:
             log.info("%s: the SecureDrop package source trusts only the pinned key", template)

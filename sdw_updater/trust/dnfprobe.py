@@ -170,22 +170,45 @@ class Probe:
 
     # ----- the views -----------------------------------------------------------------
 
-    def view(self, name: str, main_files: list[str], forced_reposdir: list[str] | None) -> Any:
-        import dnf
-        import dnf.conf
-        import libdnf.conf
-
-        problems: list[str] = []
+    def main_sections(
+        self, main_files: list[str], problems: list[str]
+    ) -> tuple[dict[str, str], str | None]:
+        """The [main] options of the configuration files, in order, and where gpgcheck is set."""
         raw_main: dict[str, str] = {}
         gpgcheck_set_in = None
         for path in main_files:
             if not self.readable(path, "dnf configuration", problems):
                 continue
-            sections = self.sections(path, "dnf configuration", problems)
-            main = (sections or {}).get("main", {})
+            main = (self.sections(path, "dnf configuration", problems) or {}).get("main", {})
             raw_main.update(main)
             if "gpgcheck" in main:
                 gpgcheck_set_in = path
+        return raw_main, gpgcheck_set_in
+
+    def declared(
+        self, paths: list[str], conf: Any, problems: list[str]
+    ) -> list[tuple[str, str, dict[str, str]]]:
+        """Every repository section of ``paths``: (id as dnf substitutes it, file, options)."""
+        import libdnf.conf
+
+        found: list[tuple[str, str, dict[str, str]]] = []
+        for path in paths:
+            if path != DNF_CONF and not self.readable(path, "repository file", problems):
+                continue
+            for section, options in (
+                self.sections(path, "repository file", problems) or {}
+            ).items():
+                if section != "main":
+                    repo_id = libdnf.conf.ConfigParser.substitute(section, conf.substitutions)
+                    found.append((str(repo_id), path, options))
+        return found
+
+    def view(self, name: str, main_files: list[str], forced_reposdir: list[str] | None) -> Any:
+        import dnf
+        import dnf.conf
+
+        problems: list[str] = []
+        raw_main, gpgcheck_set_in = self.main_sections(main_files, problems)
         result: dict[str, Any] = {
             "name": name,
             "main_files": main_files,
@@ -219,16 +242,7 @@ class Probe:
         if name == "dom0":
             self.variables(conf, problems)
         repo_files = [f"{d}/{n}" for d in reposdir for n in self.listing(d, ".repo", problems)]
-        declared: list[tuple[str, str, dict[str, str]]] = []
-        for path in ([DNF_CONF] if has_conf else []) + repo_files:
-            if path != DNF_CONF and not self.readable(path, "repository file", problems):
-                continue
-            for section, options in (
-                self.sections(path, "repository file", problems) or {}
-            ).items():
-                if section != "main":
-                    repo_id = libdnf.conf.ConfigParser.substitute(section, conf.substitutions)
-                    declared.append((str(repo_id), path, options))
+        declared = self.declared(([DNF_CONF] if has_conf else []) + repo_files, conf, problems)
         result.update(gpgcheck=bool(conf.gpgcheck), reposdir=reposdir, repo_files=repo_files)
         if problems:
             return result

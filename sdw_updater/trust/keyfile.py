@@ -60,6 +60,7 @@ def check_key_file(
     env: str,
     scanner: KeyScanner,
     now: float,
+    *,
     revoked: Iterable[str] = REVOKED,
     warn_days: int = EXPIRY_WARNING_DAYS,
 ) -> tuple[TrustReport, KeyInfo | None]:

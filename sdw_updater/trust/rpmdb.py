@@ -86,6 +86,7 @@ def check_rpmdb(
     allowlist: dict[str, str] | None,
     env: str,
     file_key: KeyInfo | None,
+    *,
     now: float,
     revoked: Iterable[str] = REVOKED,
 ) -> TrustReport:
@@ -275,6 +276,7 @@ def check_signers(
     missing: set[str],
     rpmdb_keys: list[KeyInfo],
     env: str,
+    *,
     qubes_keys: set[str],
     packages: tuple[PackagePolicy, ...] = PACKAGES,
 ) -> TrustReport:
