@@ -16,10 +16,14 @@ desktop theme), and the window icon.
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from PyQt5.QtCore import Qt
+from PyQt5 import sip
+from PyQt5.QtCore import QSocketNotifier, Qt
 from PyQt5.QtGui import QColor, QIcon, QPalette
 from PyQt5.QtWidgets import QApplication
 
@@ -36,6 +40,40 @@ ICON_ROOTS = (
 ICON_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
 
 _app: QApplication | None = None
+_term_notifier: QSocketNotifier | None = None
+
+
+def on_terminate(handler: Callable[[], None]) -> None:
+    """Run ``handler`` on the UI thread soon after SIGTERM (a logout, ``kill``, systemd).
+
+    Python runs a signal handler only when the interpreter gets control, and
+    Qt's event loop can sleep in C for as long as nothing happens on screen.
+    The signal's wake-up byte goes to a socket Qt watches, so the handler runs
+    at once, on the UI thread, where it may touch widgets.
+    """
+    global _term_notifier
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    pending: list[bool] = []
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        pending.append(True)
+
+    def on_wakeup() -> None:
+        try:
+            reader.recv(64)
+        except BlockingIOError:
+            pass
+        if pending:
+            pending.clear()
+            handler()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    _term_notifier = QSocketNotifier(sip.voidptr(reader.fileno()), QSocketNotifier.Type.Read)
+    _term_notifier.activated.connect(on_wakeup)
+    _term_notifier.setProperty("sdw_sockets", (reader, writer))  # kept alive with it
 
 
 def has_display() -> bool:

@@ -46,7 +46,7 @@ from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
-from sdw_updater import diagnostics, freshness, lastrun
+from sdw_updater import diagnostics, freshness, lastrun, process
 from sdw_updater.context import Context
 from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
 from sdw_updater.freshness import Decision
@@ -126,6 +126,7 @@ class Wizard(QWidget):
         self.run_started = 0.0
         self.log_path = display_path(ctx.log_dir / UPDATER_LOG)
         self._done = False
+        self._terminating = False
         self._placed = False
         self._fitted_details = False
         now = time.time()
@@ -395,6 +396,7 @@ class Wizard(QWidget):
         self.progress.finish()
         log.info("Wizard: run ended %s", result.outcome.name)
         self.show_result(result)
+        self._end_if_terminating()
 
     def show_result(self, result: RunResult) -> None:
         """The outcome screen for an engine result, in plain words."""
@@ -465,12 +467,31 @@ class Wizard(QWidget):
 
         def finished(value: Any, error: object) -> None:
             done(value, None if error is None else str(error))
+            self._end_if_terminating()
 
         worker.call_done.connect(finished)
         self.call_worker = worker
         worker.start()
 
     # ----- closing ------------------------------------------------------------
+
+    def terminate(self) -> None:
+        """SIGTERM: stop the running tools, let the run record its end, then close.
+
+        The engine's tools run in sessions of their own and do not get the
+        signal; ``process.stop_all`` ends them, the runner then fails its step,
+        records the status (an owed restart included) and returns, and the
+        window closes with the exit code of what happened.
+        """
+        log.warning("Wizard: asked to stop (SIGTERM)")
+        self._terminating = True
+        process.stop_all()
+        if self.flow.busy is None:
+            self.close()
+
+    def _end_if_terminating(self) -> None:
+        if self._terminating:
+            self.close()
 
     def request_close(self) -> None:
         """Close (a button's action); refused like the close button while busy."""
@@ -480,7 +501,7 @@ class Wizard(QWidget):
         """Refuse while something runs (say why); otherwise report the exit code."""
         if event is None:
             return
-        if not self.flow.may_close:
+        if not self.flow.may_close and not (self._terminating and self.flow.busy is None):
             event.ignore()
             self._refuse_close()
             return
@@ -570,6 +591,7 @@ def run_wizard(
             retry=retry,
         )
         server.raise_requested.connect(wizard.bring_to_front)
+    qtapp.on_terminate(wizard.terminate)
     try:
         loop = QEventLoop()
         wizard.closed.connect(loop.quit)

@@ -16,7 +16,9 @@ xdotool this module is one skipped line; in CI (``CI`` set) it fails.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Callable
 
 import pytest
@@ -252,3 +254,36 @@ def test_the_window_fits_opens_centred_and_can_be_resized(
     session.screenshot(f"{screen}-details")
     assert grown.inside((width, height)), grown
     updater.kill()
+
+
+SLOW_SALT = "[sim]\ntime_scale = 0.05\n[dom0]\ncheck_duration = 1\nupdate_duration = 1\nhighstate_duration = 4000\n"
+
+
+def test_sigterm_during_a_run_stops_the_tools_records_and_closes(session: Session) -> None:
+    """A logout (SIGTERM) mid-update: no tool left running, the status says failed, lock freed."""
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(SLOW_SALT))
+    )
+    window = session.window(updater)
+    session.key("alt+s")  # Start updates
+    xsession.wait_for("the Salt step", lambda: "qubesctl" in session.tools())
+    os.kill(updater.pid, signal.SIGTERM)
+    assert updater.wait() == ExitCode.FAILED, updater.output()
+    status = (session.state / "sdw-update-status").read_text()
+    assert '"status": "3"' in status and "reboot_requested_at" in status  # dom0 was updated
+    salt = [r for r in session.journal() if r["tool"] == "qubesctl"]
+    assert salt and salt[-1]["exit"] == -15
+    assert not client_started(session)
+    assert not session.windows(updater)
+    assert window
+
+
+def test_sigterm_on_the_first_screen_closes_at_once_and_changes_nothing(session: Session) -> None:
+    updater = session.start(
+        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(NO_DOM0))
+    )
+    session.window(updater)
+    os.kill(updater.pid, signal.SIGTERM)
+    assert updater.wait() == ExitCode.FAILED, updater.output()  # nothing ran: "not updated"
+    assert not (session.state / "sdw-update-status").exists()
+    assert session.tools() == [] or "qubes-dom0-update" not in session.tools()
