@@ -67,13 +67,22 @@ class Context:
         """Why Qubes looks mid in-place upgrade (checked on every launch), else None.
 
         A VM list that cannot be read is not evidence of an upgrade; the
-        updater, which needs that list, will then stop and say why.
+        updater, which needs that list, will then stop and say why.  Only
+        a template whose agent release differs from dom0's can be evidence,
+        so the templates' agent versions are read first (a few Admin API
+        calls); the whole VM list, to tell which templates the workstation
+        uses, only when one differs.  The answer is the same either way.
         """
+        release = self.host.dom0_release()
+        if release is None:
+            return None
         try:
+            agents = self.host.template_agents()
+            if all(agent is None or agent == release for agent in agents.values()):
+                return None
             vms = self.host.vms()
         except HostError:
             return None
-        release = self.host.dom0_release()
         evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
         if not evidence:
             return None

@@ -102,6 +102,14 @@ class Host(Protocol):
         """
         ...
 
+    def template_agents(self) -> dict[str, str | None]:
+        """Each TemplateVM's ``qubes-agent-version`` (None when unset); raises HostError.
+
+        What the in-place-upgrade guard needs first, for far fewer Admin
+        API calls than :meth:`vms` (it runs on every launch).
+        """
+        ...
+
     def power_state(self, name: str) -> str:
         """One VM's power state now; "NA" when it cannot be told."""
         ...
