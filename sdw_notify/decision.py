@@ -28,7 +28,7 @@ not warn yet; one second more does.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 WARNING_THRESHOLD = 432000  # 5 days, in seconds
 GRACE_PERIOD = 1800  # 30 minutes of uptime, in seconds
@@ -45,8 +45,7 @@ PROVISIONING_PROCESSES: frozenset[str] = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """Whether to warn, a short machine-readable ``code`` and a human ``reason``.
 
     ``code`` is one of ``updater_running``, ``other_notifier``,
@@ -61,7 +60,7 @@ class Decision:
 
     def as_dict(self) -> dict[str, object]:
         """The JSON shape of ``sdw-notify --dry-run``."""
-        return asdict(self)
+        return dict(self._asdict())
 
 
 def conflicting(processes: Iterable[str]) -> list[str]:

@@ -8,16 +8,17 @@ module is on the fast path (fresh workstation, client started at once).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from sdw_updater import freshness
 from sdw_updater.contract import LOG_DIR_NAME, ExitCode, UpdateStatus
 from sdw_updater.host import Host, HostError
-from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
 from sdw_updater.qubes import QubesHost
 from sdw_updater.status import StatusRecord, StatusStore, format_time, state_dir
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 log = logging.getLogger("sdw.context")
 
@@ -26,12 +27,16 @@ class UsageError(Exception):
     """A bad command line or scenario: exit code 2."""
 
 
-@dataclass
 class Context:
-    host: Host
-    store: StatusStore
-    simulated: bool
-    scenario: Any = None
+    """What every front end works with: the host, the state files, and whether it is simulated."""
+
+    def __init__(
+        self, host: Host, store: StatusStore, simulated: bool, scenario: Any = None
+    ) -> None:
+        self.host = host
+        self.store = store
+        self.simulated = simulated
+        self.scenario = scenario
 
     @property
     def log_dir(self) -> Path:
@@ -83,6 +88,8 @@ class Context:
             vms = self.host.vms()
         except HostError:
             return None
+        from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
+
         evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
         if not evidence:
             return None

@@ -11,10 +11,10 @@ what the updater can do to dom0 at all, read this file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from sdw_updater.process import ToolResult, Watch
+if TYPE_CHECKING:
+    from sdw_updater.process import ToolResult, Watch
 
 
 class HostError(Exception):
@@ -31,8 +31,12 @@ class HostError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class VMInfo:
+# The records here are NamedTuples, not dataclasses: they are on the launcher's fast
+# path, and ``dataclasses`` (with inspect, ast and dis) costs more to import than
+# deciding and starting the app takes.
+
+
+class VMInfo(NamedTuple):
     """A snapshot of one VM, as qubesadmin told it."""
 
     name: str
@@ -43,16 +47,14 @@ class VMInfo:
     agent_version: str | None
 
 
-@dataclass(frozen=True)
-class Boot:
+class Boot(NamedTuple):
     """What identifies this boot of dom0: the kernel's boot id and when it booted."""
 
     boot_id: str | None
     booted_at: float | None  # wall-clock estimate (now - uptime); for logs and old files
 
 
-@dataclass(frozen=True)
-class ClientStart:
+class ClientStart(NamedTuple):
     """How starting the app went: ``ok``, or what went wrong in plain words."""
 
     ok: bool

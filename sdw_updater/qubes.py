@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +35,8 @@ from sdw_updater.host import Boot, ClientStart, HostError, VMInfo
 from sdw_updater.status import read_bounded
 
 if TYPE_CHECKING:
+    import subprocess
+
     from sdw_updater.process import ToolResult, Watch
     from sdw_updater.steps import Step
 
@@ -408,6 +408,8 @@ class QubesHost:
 
     def _launch_app(self) -> str | None:
         """Ask sd-app to start the app; None when qrexec accepted the call."""
+        import subprocess
+
         service = f"qubes.StartApp+{CLIENT_APP_ID}"
         try:
             vm = self.app.domains[CLIENT_VM]
@@ -458,6 +460,9 @@ def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     more on every click.  A pidfd becomes readable the moment the process
     exits (Linux 5.3+); without one, Popen's own wait is the fallback.
     """
+    import select
+    import subprocess
+
     opener = getattr(os, "pidfd_open", None)
     try:
         pidfd: int | None = opener(proc.pid) if opener is not None else None

@@ -17,8 +17,8 @@ import os
 import re
 import stat
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sdw_updater.contract import (
     DATE_FORMAT,
@@ -35,8 +35,7 @@ _BOOT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
 CLOCK_SKEW = 300.0  # seconds a timestamp may lie in the future before we distrust it
 
 
-@dataclass(frozen=True)
-class StatusRecord:
+class StatusRecord(NamedTuple):
     """A trusted, parsed status file.
 
     ``reboot_requested_at`` is our extension: the time a run asked for a

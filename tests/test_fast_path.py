@@ -109,3 +109,29 @@ def test_app_start_that_never_returns_is_cut_at_its_timeout(home: Path) -> None:
     assert qubes._wait_exit(done, 30) == 0
     failed = subprocess.Popen(["false"])
     assert qubes._wait_exit(failed, 30) == 1
+
+
+# ----- the command line without argparse ------------------------------------------------
+
+
+def test_no_arguments_mean_what_argparse_says() -> None:
+    """The icon's ``sdw-updater`` (no argument) skips argparse: same defaults, same meaning."""
+    from launcher import entry
+
+    assert vars(entry.build_parser().parse_args([])) == entry.parse_arguments([])._asdict()
+    assert vars(entry.parse_arguments(["--cli"]))["cli"] is True  # anything else: argparse
+
+
+@pytest.mark.parametrize("argv", [[], ["--dry-run"], ["--dry-run", "--dry-run"]])
+def test_the_timers_arguments_mean_what_argparse_says(argv: list[str]) -> None:
+    from sdw_notify import entry
+
+    assert vars(entry.build_parser().parse_args(argv)) == entry.parse_arguments(argv)._asdict()
+
+
+def test_other_notifier_arguments_go_through_argparse() -> None:
+    from sdw_notify import entry
+
+    with pytest.raises(SystemExit):
+        entry.parse_arguments(["--dry-run", "--bogus"])
+    assert entry.parse_arguments(["--dry", "--simulate"]).simulate == ""
