@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdw_updater import freshness
 from sdw_updater.contract import LOG_DIR_NAME, ExitCode, UpdateStatus
 from sdw_updater.host import Host, HostError
 from sdw_updater.qubes import QubesHost
@@ -19,6 +18,8 @@ from sdw_updater.status import StatusRecord, StatusStore, format_time, state_dir
 
 if TYPE_CHECKING:
     from typing import TextIO
+
+    from sdw_updater import freshness
 
 log = logging.getLogger("sdw.context")
 
@@ -43,6 +44,8 @@ class Context:
         return self.store.directory / LOG_DIR_NAME
 
     def decide(self, skip_delta: int) -> tuple[freshness.Decision, StatusRecord | None]:
+        from sdw_updater import freshness  # not for the notifier, which decides otherwise
+
         now = self.host.now()
         record = self.store.read_status(now)
         boot = self.host.boot() if record is not None and record.reboot_requested_at else None
@@ -50,6 +53,8 @@ class Context:
 
     def status_report(self, skip_delta: int) -> dict[str, object]:
         """The ``--status`` JSON: reads only, writes nothing."""
+        from sdw_updater import freshness
+
         now = self.host.now()
         record = self.store.read_status(now)
         last = self.store.read_last_updated(now)

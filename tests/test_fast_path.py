@@ -135,3 +135,46 @@ def test_other_notifier_arguments_go_through_argparse() -> None:
     with pytest.raises(SystemExit):
         entry.parse_arguments(["--dry-run", "--bogus"])
     assert entry.parse_arguments(["--dry", "--simulate"]).simulate == ""
+
+
+# ----- logging on the fast path -----------------------------------------------------------
+
+
+def test_plain_log_appends_and_hands_over_to_rotation_near_the_limit(tmp_path: Path) -> None:
+    """A launch appends a few lines; near the rotation size the rotating handler takes over."""
+    import logging
+
+    from sdw_updater import logs
+
+    log_dir = tmp_path / "logs"
+    logs.configure_plain(log_dir)
+    logging.getLogger("sdw.launcher").info("first launch")
+    logs.configure_plain(log_dir)
+    logging.getLogger("sdw.launcher").info("second launch")
+    text = (log_dir / "updater.log").read_text()
+    assert "first launch" in text and "second launch" in text
+    assert not (log_dir / "updater-detail.log").exists()
+
+    (log_dir / "updater.log").write_text("x" * logs.MAIN_LOG_BYTES)
+    logs.configure_plain(log_dir)
+    logging.getLogger("sdw.launcher").info("after the limit")
+    assert (log_dir / "updater.log.1").stat().st_size == logs.MAIN_LOG_BYTES
+    assert "after the limit" in (log_dir / "updater.log").read_text()
+    logs.configure(log_dir)  # leave the tree as the other tests expect it
+
+
+def test_plain_log_refuses_a_planted_symlink(tmp_path: Path) -> None:
+    """The plain handler opens its file as the rotating one does: never through a symlink."""
+    import logging
+
+    from sdw_updater import logs
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    target = tmp_path / "elsewhere"
+    target.write_text("")
+    (log_dir / "updater.log").symlink_to(target)
+    logs.configure_plain(log_dir)
+    logging.getLogger("sdw.launcher").info("must not reach the target")
+    assert target.read_text() == ""
+    logs.configure(tmp_path / "other-logs")
