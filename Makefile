@@ -85,10 +85,11 @@ screenshots: venv
 test-window: venv
 	$(BIN)/python -m pytest -q -m window
 
-bench: venv
+# The fast-path figure runs in the box (real qubesadmin): the pinned archives, when present.
+bench: venv $(BOX_DEPS)
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: venv
+bench-quick: venv $(BOX_DEPS)
 	$(BIN)/python -m benchmarks.run --quick
 
 rpm:
