@@ -198,7 +198,10 @@ def notify_dry_run(work: Path, mode: Mode) -> Result:
         "(decision: no warning), and `python -c pass` with the same interpreter (installed "
         "package, no editable hook).",
         f"`sdw-notify --dry-run`: **{report['notify_ms']:.1f} ms**; `python -c pass`: "
-        f"{report['pass_ms']:.1f} ms; ratio **{report['ratio']:.2f}**.",
+        f"{report['pass_ms']:.1f} ms; ratio **{report['ratio']:.2f}**. For scale, `python -c "
+        f'"{speed.STDLIB_FLOOR}"` (what the standard library alone costs a program that '
+        f"logs and prints JSON): {report['stdlib_ms']:.1f} ms = "
+        f"{report['stdlib_ms'] / report['pass_ms']:.2f} × `pass`.",
         f"Qt, gnupg, the trust checks, the plan or the window imported: "
         f"{report['heavy'] or 'none'}; a Qubes call (`qubesadmin` or the tool runner loaded): "
         f"{'yes' if report['qubes_calls'] else 'none'} ({report['modules']} modules in all).",

@@ -8,7 +8,8 @@ move.  To change how a Qubes tool is called, change ``qubes.py``; to see
 what the updater can do to dom0 at all, read this file.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
+# every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -122,15 +123,15 @@ class Host(Protocol):
 
     # ----- the update's tools -------------------------------------------------------
 
-    def check_network(self) -> ToolResult:
+    def check_network(self) -> "ToolResult":
         """``nmcli networking connectivity check`` in sys-net."""
         ...
 
-    def dom0_check(self, watch: Watch) -> ToolResult:
+    def dom0_check(self, watch: "Watch") -> "ToolResult":
         """``qubes-dom0-update --check-only``: 100 updates, 0 none (or a hidden failure)."""
         ...
 
-    def dom0_update(self, watch: Watch) -> ToolResult:
+    def dom0_update(self, watch: "Watch") -> "ToolResult":
         """``sudo qubes-dom0-update -y``; every question it asks is answered "no"."""
         ...
 
@@ -138,40 +139,40 @@ class Host(Protocol):
         """What changes when a package is installed in dom0 (None: cannot be told)."""
         ...
 
-    def highstate(self, watch: Watch) -> ToolResult:
+    def highstate(self, watch: "Watch") -> "ToolResult":
         """dom0's Salt state (``qubesctl --show-output state.highstate``)."""
         ...
 
-    def apply_migration(self, watch: Watch) -> ToolResult:
+    def apply_migration(self, watch: "Watch") -> "ToolResult":
         """The full provisioning a migration needs (``sdw-admin --apply``)."""
         ...
 
-    def clear_migration(self) -> ToolResult: ...
+    def clear_migration(self) -> "ToolResult": ...
 
-    def update_templates(self, names: Sequence[str], watch: Watch) -> ToolResult:
+    def update_templates(self, names: Sequence[str], watch: "Watch") -> "ToolResult":
         """``qubes-vm-update`` for exactly ``names``, progress lines on stderr."""
         ...
 
-    def start_vms(self, names: Sequence[str]) -> ToolResult: ...
+    def start_vms(self, names: Sequence[str]) -> "ToolResult": ...
 
-    def shutdown_vms(self, names: Sequence[str]) -> ToolResult: ...
+    def shutdown_vms(self, names: Sequence[str]) -> "ToolResult": ...
 
     def start_client(self) -> ClientStart:
         """Start the SecureDrop app in its VM and the proxy VM beside it."""
         ...
 
-    def reboot(self) -> ToolResult: ...
+    def reboot(self) -> "ToolResult": ...
 
     # ----- what the trust checks read ------------------------------------------------
 
-    def rpm_keys(self) -> ToolResult:
+    def rpm_keys(self) -> "ToolResult":
         """The public keys in dom0's rpm database (armored, one after the other)."""
         ...
 
-    def rpm_signers(self, packages: Sequence[str]) -> ToolResult:
+    def rpm_signers(self, packages: Sequence[str]) -> "ToolResult":
         """Name and signature of each installed package named."""
         ...
 
-    def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> ToolResult:
+    def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> "ToolResult":
         """A file inside a VM (untrusted: the VM answers; base64 when ``binary``)."""
         ...
