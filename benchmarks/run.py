@@ -284,6 +284,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
     from sdw_updater import logs
     from sdw_updater.cli import Printer
     from sdw_updater.plan import Runner
+    from sdw_updater.process import Watch
     from sdw_updater.qubes import QubesHost
     from sdw_updater.status import StatusStore
 
@@ -310,9 +311,8 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
                 logs.configure(work / f"pipeline-logs-{rep}-{log_output}")
                 runner = Runner(host, StatusStore(work / "pipeline-state"), Printer(devnull, False))
                 began = time.perf_counter()
-                result = host.run(
-                    [cat, str(data)], 600, on_stdout=runner._output, log_output=log_output
-                )
+                watch = Watch(on_stdout=runner._output)
+                result = host.run([cat, str(data)], 600, watch, log_output=log_output)
                 into.append(count / (time.perf_counter() - began))
                 assert result.ok
     logging_off = _median(rates)
