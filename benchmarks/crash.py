@@ -55,10 +55,18 @@ def _calls(records: list[dict[str, object]]) -> list[Call]:
 
 
 def _is_client(call: Call) -> bool:
+    """A call that starts the app or its VMs: the launch, not the update before it.
+
+    The app is started with qubesadmin (sd-proxy and sd-app started at once,
+    then ``qrexec-client -e`` for ``qubes.StartApp``); the older form was
+    ``qvm-start sd-proxy`` and ``qvm-run ... qubes.StartApp``.
+    """
     tool, argv = call
-    return (tool == "qvm-run" and CLIENT_SERVICE in argv) or (
-        tool == "qvm-start" and "sd-proxy" in argv
-    )
+    if tool in ("qvm-run", "qrexec-client"):
+        return any(CLIENT_SERVICE in arg for arg in argv)
+    if tool == "qubesadmin":
+        return argv[:1] == ["start"] and argv[1:2] in (["sd-app"], ["sd-proxy"])
+    return tool == "qvm-start" and "sd-proxy" in argv
 
 
 @dataclass(frozen=True)
