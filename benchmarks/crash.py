@@ -321,7 +321,7 @@ def _judge_next(
     record = parse_status(status_raw, time.time()) if status_raw else None
     fresh_finish = record is not None and trial.finished and record.status.value in ("0", "2")
     if trial.next_exit not in (0, 3):
-        trial.problems.append(f"the next launch exited {trial.next_exit}: {stdout[-300:]}")
+        trial.problems.append(f"the next launch exited {trial.next_exit}: {stdout[-3000:]}")
     if first_client is not None and (first_update is None or first_client < first_update):
         if not fresh_finish:
             trial.problems.append("the next launch started the client without updating")
