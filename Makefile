@@ -90,6 +90,8 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/mypy tests      # runs of their own: tests/ is not a package (tests/box/ is), and
+	$(BIN)/mypy benchmarks # benchmarks/ imports the box harness as tests.box
 
 # Every screen, from a real X server (Xvfb), at 1366x768 and at scale 2 on 1920x1080.
 screenshots: venv
@@ -99,10 +101,11 @@ screenshots: venv
 test-window: venv
 	$(BIN)/python -m pytest -q -m window
 
-bench: venv
+# The fast-path figure runs in the box (real qubesadmin): the pinned archives, when present.
+bench: venv $(BOX_DEPS)
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: venv
+bench-quick: venv $(BOX_DEPS)
 	$(BIN)/python -m benchmarks.run --quick
 
 rpm:

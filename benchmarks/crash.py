@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import procs
-from sdw_sim.journal import read_journal
+from sdw_sim.journal import Entry, read_journal
 from sdw_updater.status import format_time, parse_status
 
 BIN = Path(sys.executable).parent
@@ -50,15 +50,23 @@ STALE = 10 * 86400
 Call = tuple[str, list[str]]
 
 
-def _calls(records: list[dict[str, object]]) -> list[Call]:
-    return [(str(r["tool"]), [str(a) for a in r["argv"]]) for r in records]  # type: ignore[attr-defined]
+def _calls(records: list[Entry]) -> list[Call]:
+    return [(r["tool"], list(r["argv"])) for r in records]
 
 
 def _is_client(call: Call) -> bool:
+    """A call that starts the app or its VMs: the launch, not the update before it.
+
+    The app is started with qubesadmin (sd-proxy and sd-app started at once,
+    then ``qrexec-client -e`` for ``qubes.StartApp``); the older form was
+    ``qvm-start sd-proxy`` and ``qvm-run ... qubes.StartApp``.
+    """
     tool, argv = call
-    return (tool == "qvm-run" and CLIENT_SERVICE in argv) or (
-        tool == "qvm-start" and "sd-proxy" in argv
-    )
+    if tool in ("qvm-run", "qrexec-client"):
+        return any(CLIENT_SERVICE in arg for arg in argv)
+    if tool == "qubesadmin":
+        return argv[:1] == ["start"] and argv[1:2] in (["sd-app"], ["sd-proxy"])
+    return tool == "qvm-start" and "sd-proxy" in argv
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,7 @@ def run_trial(
     workdir: Path,
     index: int,
     calibration: Calibration,
+    *,
     power_cut: bool,
     seeded: bool,
     moment: float,
@@ -242,7 +251,7 @@ def run_trial(
 def _judge_kill(
     trial: Trial,
     calibration: Calibration,
-    killed: list[dict[str, object]],
+    killed: list[Entry],
     before: bytes | None,
     raw: bytes | None,
 ) -> None:
@@ -313,7 +322,7 @@ def _judge_next(
     record = parse_status(status_raw, time.time()) if status_raw else None
     fresh_finish = record is not None and trial.finished and record.status.value in ("0", "2")
     if trial.next_exit not in (0, 3):
-        trial.problems.append(f"the next launch exited {trial.next_exit}: {stdout[-300:]}")
+        trial.problems.append(f"the next launch exited {trial.next_exit}: {stdout[-3000:]}")
     if first_client is not None and (first_update is None or first_client < first_update):
         if not fresh_finish:
             trial.problems.append("the next launch started the client without updating")
@@ -331,6 +340,7 @@ def run_trials(
     count: int,
     seed: int,
     time_scale: float,
+    *,
     scenarios: tuple[str, ...] = (),
     workers: int = 2,
 ) -> list[Trial]:
@@ -350,9 +360,9 @@ def run_trials(
                 workdir,
                 index,
                 calibrations[index % len(calibrations)],
-                index % 2 == 1,
-                seeded,
-                moment,
+                power_cut=index % 2 == 1,
+                seeded=seeded,
+                moment=moment,
             )
             for index, seeded, moment in plans
         ]

@@ -30,17 +30,17 @@ _BEGAN = time.perf_counter()
 def main(argv: list[str]) -> int:
     report_path, program, *args = argv
     imported = time.perf_counter()
-    from sdw_updater import host as host_module
+    from sdw_updater import qubes as host_module
 
     host_imported = time.perf_counter()
     import sdw_sim as sim_module
 
     sim_imported = time.perf_counter()
     spent = {"tools": 0.0, "calls": 0, "sim_setup": 0.0, "qubesadmin": 0.0}
-    original_run = host_module.Host.run
+    original_run = host_module.QubesHost.run
     original_setup = sim_module.setup
-    original_vms = host_module.Host.vms
-    original_power = host_module.Host.power_state
+    original_vms = host_module.QubesHost.vms
+    original_power = host_module.QubesHost.power_state
 
     def timed_run(self, *a, **k):
         began = time.perf_counter()
@@ -67,9 +67,9 @@ def main(argv: list[str]) -> int:
 
         return wrapper
 
-    host_module.Host.run = timed_run  # type: ignore[method-assign]
-    host_module.Host.vms = timed_admin(original_vms)  # type: ignore[method-assign]
-    host_module.Host.power_state = timed_admin(original_power)  # type: ignore[method-assign]
+    host_module.QubesHost.run = timed_run  # type: ignore[method-assign]
+    host_module.QubesHost.vms = timed_admin(original_vms)  # type: ignore[method-assign]
+    host_module.QubesHost.power_state = timed_admin(original_power)  # type: ignore[method-assign]
     sim_module.setup = timed_setup
     entry_began = time.perf_counter()
     if program == "updater":

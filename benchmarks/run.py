@@ -1,9 +1,12 @@
-"""The benchmarks of issue 6, measured on this machine (``make bench``, ``make bench-quick``).
+"""The benchmarks of issues 6 and 14, measured on this machine (``make bench``, ``make bench-quick``).
 
 ``python -m benchmarks.run --full`` measures every goal with enough
 repetitions for stable medians and rewrites the results section of
 BENCHMARKS.md; ``--quick`` (CI) runs fewer repetitions, a 64 MiB flood and
 ten crash trials, and only prints.  ``--only NAME`` runs one benchmark.
+Issue 14's three figures (``time_to_window``, ``fast_path``,
+``notify_dry_run``, in ``benchmarks/speed.py``) are ratios of medians taken
+in alternating rounds of one run, against the installed package.
 
 The exit code reflects correctness only (a crash trial that leaves "ok", a
 flood that fails the run, Qt on the notifier's path, a fast path that does
@@ -27,15 +30,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmarks import crash, flood
+from benchmarks import crash, flood, speed
+
+if TYPE_CHECKING:
+    from sdw_sim.journal import Entry
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DOC = ROOT / "BENCHMARKS.md"
 BEGIN = "<!-- results:begin (written by `python -m benchmarks.run --full`) -->"
 END = "<!-- results:end -->"
-CLIENT_SERVICE = "qubes.StartApp+press.freedom.SecureDropApp"
 
 
 @dataclass
@@ -60,41 +66,25 @@ class Mode:
     pipeline_mb: int
     orchestration_reps: int
     trials: int
+    window_reps: int
 
     @property
     def flag(self) -> str:
         return "--full" if self.full else "--quick"
 
 
-FULL = Mode(True, 21, 9, 1024, 64, 3, 50)
-QUICK = Mode(False, 7, 3, 64, 16, 1, 10)
+FULL = Mode(True, 21, 9, 1024, 64, 3, 50, 5)
+QUICK = Mode(False, 7, 3, 64, 16, 1, 10, 1)
 
 
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
-
 def _env(home: Path) -> dict[str, str]:
     runtime = home / "run"
     runtime.mkdir(parents=True, mode=0o700, exist_ok=True)
     return dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime))
-
-
-def _stamp(epoch: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
-
-
-def _fresh_state(home: Path) -> None:
-    """A workstation updated a minute ago: the launcher's fast path."""
-    state = home / ".securedrop_updater"
-    state.mkdir(parents=True, exist_ok=True)
-    now = _stamp(time.time() - 60)
-    (state / "sdw-update-status").write_text(f'{{"last_status_update": "{now}", "status": "0"}}')
-    (state / "sdw-last-updated").write_text(now)
 
 
 def _probe(home: Path, program: str, *args: str) -> tuple[float, dict[str, float]]:
@@ -115,124 +105,119 @@ def _probe(home: Path, program: str, *args: str) -> tuple[float, dict[str, float
     return wall, json.loads(report.read_text())
 
 
-def _timed(home: Path, argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
-    began = time.perf_counter()
-    done = subprocess.run(
-        argv,
-        env=_env(home),
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    return time.perf_counter() - began, done
-
-
-def _journal(home: Path) -> list[dict[str, object]]:
+def _journal(home: Path) -> list[Entry]:
     from sdw_sim.journal import read_journal
 
     return read_journal(home / ".securedrop_updater" / "sim" / "journal.jsonl")
 
 
-# ----- fast path -------------------------------------------------------------------------
+# ----- issue 14: seconds to the journalist's window (benchmarks/speed.py) ------------------
+
+_INSTALLED: dict[str, Path] = {}
 
 
-def fast_path(work: Path, mode: Mode) -> Result:
-    """Process start to client start on a fresh workstation, minus the simulator's share."""
-    home = work / "fast-path"
-    scenario = home / "scenario.toml"
-    home.mkdir()
-    scenario.write_text("[sim]\ntime_scale = 0.0\n")
-    _fresh_state(home)
-    args = ("--simulate", str(scenario))
-    _probe(home, "updater", *args)  # warm up: the simulator writes its files once
-    ours, walls, tools, setups, imports, interp, admin = [], [], [], [], [], [], []
-    correct = True
-    for _ in range(mode.reps):
-        before = len(_journal(home))
-        wall, report = _probe(home, "updater", *args)
-        after = _journal(home)[before:]
-        started = bool(after) and CLIENT_SERVICE in after[-1]["argv"]  # type: ignore[operator]
-        correct = correct and report["exit"] == 0 and started and not report["qt_loaded"]
-        walls.append(wall)
-        tools.append(report["tools"])
-        setups.append(report["sim_setup"] + report["sim_import"])
-        imports.append(report["entry_import"] + report["host_import"])
-        interp.append(wall - report["in_process"])
-        admin.append(report["qubesadmin"])
-        ours.append(wall - report["tools"] - report["sim_setup"] - report["sim_import"])
-    plain = [_timed(home, [str(BIN / "sdw-updater"), *args])[0] for _ in range(mode.reps)]
-    bare = [_timed(home, [sys.executable, "-c", "pass"])[0] for _ in range(mode.reps)]
-    nosite = [_timed(home, [sys.executable, "-S", "-c", "pass"])[0] for _ in range(mode.reps)]
-    value = _median(ours)
+def installed(work: Path) -> Path:
+    """This tree installed as dom0 would have it (no editable hook), once per run."""
+    if "venv" not in _INSTALLED:
+        base = work.parent / "installed"
+        base.mkdir(exist_ok=True)
+        _INSTALLED["venv"] = speed.install(base)
+    return _INSTALLED["venv"]
+
+
+def time_to_window(work: Path, mode: Mode) -> Result:
+    report = speed.time_to_window(work, installed(work), mode.window_reps)
+    cases = report["cases"]
+    details = [
+        f"`sdw-updater --simulate` (the icon's command) on a workstation updated a minute ago, "
+        f"`[sim] time_scale = {report['time_scale']}`, `[client] start_duration = 0`, "
+        f"median of {mode.window_reps} clicks per case; the app started every time: "
+        f"{'yes' if report['correct'] else 'NO'}.",
+    ]
+    for label, case in cases.items():
+        details.append(
+            f"{label} (sd-proxy {case['proxy_s']:.1f} s, sd-app {case['app_s']:.1f} s): click to "
+            f"the app's start **{case['to_app_s']:.2f} s** = {case['ratio']:.3f} × the longer "
+            f"boot; click to exit (both VMs confirmed running) {case['to_exit_s']:.2f} s = "
+            f"{case['exit_ratio']:.3f} × (one boot after the other: {case['sum_ratio']:.2f} ×)."
+        )
+    details.append(
+        "What remains above the boot is the updater's own start (interpreter, imports, the "
+        "upgrade guard) and the simulator's qrexec-client, a Python process of its own (in "
+        "dom0 a C program) that records the app as started."
+    )
     return Result(
-        "fast_path",
-        "≤ 100 ms of our own work, process start to client start",
-        _ms(value),
-        value <= 0.100,
-        f"python -m benchmarks.run --only fast_path {mode.flag}",
-        [
-            f"{mode.reps} runs of `sdw-updater --simulate` (no `--cli`: the desktop icon's "
-            "command) on a workstation updated a minute ago; each started the client "
-            "(`qvm-start sd-proxy`, then `qvm-run ... qubes.StartApp+...`) and never imported "
-            f"PyQt5: {'yes' if correct else 'NO'}.",
-            f"median wall time, process start to exit: {_ms(_median(walls))} "
-            f"(the plain console script, no probe: {_ms(_median(plain))});",
-            f"inside the simulator's tools (2 processes, each a Python interpreter): "
-            f"{_ms(_median(tools))}; importing and preparing the simulated dom0 "
-            f"(`sdw_sim`, `sim.setup`): {_ms(_median(setups))};",
-            f"ours = wall − tools − simulator = **{_ms(value)}**, of which interpreter start "
-            f"{_ms(_median(interp))}, importing the engine and the entry point "
-            f"{_ms(_median(imports))}, and the simulator's in-process `qubesadmin` (VM power "
-            f"states, counted as ours) {_ms(_median(admin))}.",
-            f"for scale: this virtualenv's Python starts and exits in {_ms(_median(bare))} "
-            f"(`python -c pass`), {_ms(_median(nosite))} without `site` (`-S`); the "
-            "difference is mostly the development install's editable-import hook, which an "
-            "RPM install in dom0 does not have.",
-        ],
-        correct,
+        "time_to_window",
+        "click to the app's start ≤ 1.10 × the longer of the sd-proxy and sd-app boots",
+        f"{report['ratio']:.3f} × the longer boot",
+        report["ratio"] <= 1.10,
+        f"python -m benchmarks.run --only time_to_window {mode.flag}",
+        details,
+        report["correct"],
     )
 
 
-# ----- notifier --------------------------------------------------------------------------
+def fast_path(work: Path, mode: Mode) -> Result:
+    venv = installed(work)
+    report = speed.box_fast_path(venv, mode.reps)
+    command = f"python -m benchmarks.run --only fast_path {mode.flag}"
+    goal = 'real mode in the box, installed: median wall ≤ 1.5 × `python -c "import qubesadmin"`'
+    if "skipped" in report:
+        return Result("fast_path", goal, "not measured", None, command, [report["skipped"]])
+    details = [
+        f"{report['rounds']} alternating rounds in one box (Qubes {speed.BOX_VERSION}'s real "
+        "`qubesadmin` against the simulated qubesd, VM starts that succeed at once), the "
+        "package installed with `pip install .` into its own venv (no editable-import hook), "
+        "before each `sdw-updater`: sd-app and sd-proxy halted, status one minute old.",
+        f"`sdw-updater` (the icon's command, real mode): **{report['updater_ms']:.1f} ms**; "
+        f'`python -c "import qubesadmin"`: {report["import_ms"]:.1f} ms; `python -c pass`: '
+        f"{report['pass_ms']:.1f} ms (same interpreter, same environment). Ratio "
+        f"**{report['ratio']:.2f}**.",
+        "every run exited 0, said the app started, left sd-app and sd-proxy running, and made "
+        f"the app's qrexec call: {'yes' if report['correct'] else 'NO'}; modules that must not "
+        f"load (Qt, gnupg, the trust checks, the plan, the window) loaded: "
+        f"{report['heavy'] or 'none'} ({report['modules']} modules in all).",
+        "`/usr/lib/qubes/qrexec-client` is a stand-in that notes the call and returns at once, "
+        "as dom0's C program returns once the call is connected; the simulator's own is a "
+        "Python process (about 80 ms) that dom0 never runs. What the launcher adds to the bare "
+        "import: its imports, reading the status, the in-place-upgrade guard (five Admin API "
+        "calls) and the start (five calls, the qrexec call, one thread).",
+    ]
+    return Result(
+        "fast_path",
+        goal,
+        f"{report['ratio']:.2f} × ({report['updater_ms']:.0f} ms / {report['import_ms']:.0f} ms)",
+        report["ratio"] <= 1.5,
+        command,
+        details,
+        report["correct"],
+    )
 
 
 def notify_dry_run(work: Path, mode: Mode) -> Result:
-    """``sdw-notify --dry-run`` when nothing is due, in dom0 mode and simulated."""
-    home = work / "notify"
-    home.mkdir()
-    _fresh_state(home)
-    scenario = home / "scenario.toml"
-    scenario.write_text("[sim]\nuptime = 7200\n")
-    correct = True
-    real, simulated = [], []
-    for _ in range(mode.reps):
-        wall, done = _timed(home, [str(BIN / "sdw-notify"), "--dry-run"])
-        correct = correct and done.returncode == 0 and json.loads(done.stdout)["warn"] is False
-        real.append(wall)
-        wall, done = _timed(
-            home, [str(BIN / "sdw-notify"), "--dry-run", "--simulate", str(scenario)]
-        )
-        correct = correct and done.returncode == 0 and json.loads(done.stdout)["warn"] is False
-        simulated.append(wall)
-    _, report = _probe(home, "notify", "--dry-run", "--simulate", str(scenario))
-    correct = correct and not report["qt_loaded"] and report["exit"] == 0
-    value = _median(real)
+    report = speed.notify_dry_run(work, installed(work), mode.reps)
+    details = [
+        f"{report['rounds']} alternating rounds of `sdw-notify --dry-run` as the systemd timer "
+        "would run it in dom0 (no `--simulate`: this machine's /proc), last update a minute ago "
+        "(decision: no warning), and `python -c pass` with the same interpreter (installed "
+        "package, no editable hook).",
+        f"`sdw-notify --dry-run`: **{report['notify_ms']:.1f} ms**; `python -c pass`: "
+        f"{report['pass_ms']:.1f} ms; ratio **{report['ratio']:.2f}**. For scale, `python -c "
+        f'"{speed.STDLIB_FLOOR}"` (what the standard library alone costs a program that '
+        f"logs and prints JSON): {report['stdlib_ms']:.1f} ms = "
+        f"{report['stdlib_ms'] / report['pass_ms']:.2f} × `pass`.",
+        f"Qt, gnupg, the trust checks, the plan or the window imported: "
+        f"{report['heavy'] or 'none'}; a Qubes call (`qubesadmin` or the tool runner loaded): "
+        f"{'yes' if report['qubes_calls'] else 'none'} ({report['modules']} modules in all).",
+    ]
     return Result(
         "notify_dry_run",
-        "< 100 ms, no Qt",
-        f"{_ms(value)}, Qt {'loaded' if report['qt_loaded'] else 'not loaded'}",
-        value < 0.100 and not report["qt_loaded"],
+        "nothing due: median wall ≤ 3.5 × `python -c pass`, no Qt, no Qubes call",
+        f"{report['ratio']:.2f} × ({report['notify_ms']:.0f} ms / {report['pass_ms']:.0f} ms)",
+        report["ratio"] <= 3.5 and not report["heavy"] and not report["qubes_calls"],
         f"python -m benchmarks.run --only notify_dry_run {mode.flag}",
-        [
-            f"median of {mode.reps} runs of `sdw-notify --dry-run`, whole process, last update a "
-            "minute ago (decision: no warning). dom0 mode (this machine's real /proc, as in "
-            f"dom0): **{_ms(value)}**; with `--simulate` (adds preparing the simulated dom0): "
-            f"{_ms(_median(simulated))}.",
-            f"`PyQt5` in `sys.modules` after `main()`: {report['qt_loaded']}.",
-        ],
-        correct,
+        details,
+        report["correct"],
     )
 
 
@@ -302,8 +287,9 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
     """Lines/s through Host.run + the runner's output fan-out + the CLI printer."""
     from sdw_updater import logs
     from sdw_updater.cli import Printer
-    from sdw_updater.host import Host
     from sdw_updater.plan import Runner
+    from sdw_updater.process import Watch
+    from sdw_updater.qubes import QubesHost
     from sdw_updater.status import StatusStore
 
     data = work / "pipeline.txt"
@@ -320,7 +306,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
             count += 1
     cat = shutil.which("cat")
     assert cat is not None
-    host = Host(bin_dirs=[Path(cat).parent])
+    host = QubesHost(bin_dirs=[Path(cat).parent])
     rates: list[float] = []
     logged_rates: list[float] = []
     with open(os.devnull, "w") as devnull:
@@ -329,9 +315,8 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
                 logs.configure(work / f"pipeline-logs-{rep}-{log_output}")
                 runner = Runner(host, StatusStore(work / "pipeline-state"), Printer(devnull, False))
                 began = time.perf_counter()
-                result = host.run(
-                    [cat, str(data)], 600, on_stdout=runner._output, log_output=log_output
-                )
+                watch = Watch(on_stdout=runner._output)
+                result = host.run([cat, str(data)], 600, watch, log_output=log_output)
                 into.append(count / (time.perf_counter() - began))
                 assert result.ok
     logging_off = _median(rates)
@@ -355,7 +340,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
 # ----- orchestration overhead --------------------------------------------------------------
 
 
-def critical_path(scenario_path: Path, journal: list[dict[str, object]]) -> float:
+def critical_path(scenario_path: Path, journal: list[Entry]) -> float:
     """Simulated seconds the default inventory's forced run must wait, step after step.
 
     The simulator sleeps ``time_scale`` real seconds per simulated second,
@@ -520,6 +505,7 @@ def _counts(counts: object) -> str:
 # ----- report -------------------------------------------------------------------------------
 
 BENCHMARKS: dict[str, Callable[[Path, Mode], Result]] = {
+    "time_to_window": time_to_window,
     "fast_path": fast_path,
     "notify_dry_run": notify_dry_run,
     "parser": parser_throughput,

@@ -4,12 +4,12 @@ The command line is a stable contract (design §3): admins, the notifier,
 the desktop entry and other people's tests rely on its flags and exit codes.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
+# every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
-import argparse
-import json
 import logging
 import sys
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sdw_updater import contract, logs
 from sdw_updater.context import Context, UsageError, open_context
@@ -17,10 +17,15 @@ from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import DEFAULT_SKIP_DELTA, Action
 from sdw_updater.version import __version__
 
+if TYPE_CHECKING:
+    import argparse
+
 log = logging.getLogger("sdw.launcher")
 
 
 def non_negative_int(text: str) -> int:
+    import argparse
+
     try:
         value = int(text, 10)
     except ValueError:
@@ -30,7 +35,9 @@ def non_negative_int(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> "argparse.ArgumentParser":
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="sdw-updater",
         description="Update SecureDrop Workstation if needed, then start the SecureDrop app.",
@@ -135,17 +142,38 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+class NoArguments(NamedTuple):
+    """What ``build_parser().parse_args([])`` gives (tests/test_fast_path.py holds them equal)."""
+
+    skip_delta: int = DEFAULT_SKIP_DELTA
+    skip_netcheck: bool = False
+    cli: bool = False
+    status: bool = False
+    simulate: str | None = None
+    retry_failed: bool = False
+
+
+def parse_arguments(argv: list[str] | None) -> Any:
+    """The command line.  The desktop icon passes none: then argparse is not even imported."""
+    if not (sys.argv[1:] if argv is None else argv):
+        return NoArguments()
+    return build_parser().parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
     try:
         ctx = open_context(args.simulate is not None, args.simulate or None, readonly=args.status)
     except UsageError as exc:
         print(f"sdw-updater: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if args.status:
+        import json
+
         print(json.dumps(ctx.status_report(args.skip_delta), sort_keys=True))
         return 0
-    logs.configure(ctx.log_dir)
+    # A few lines, unless an update runs: then launch() sets up the rotating logs.
+    logs.configure_plain(ctx.log_dir)
     return launch(
         ctx, args.skip_delta, args.skip_netcheck, args.cli, retry_failed=args.retry_failed
     )
@@ -156,6 +184,7 @@ def launch(
     skip_delta: int,
     skip_netcheck: bool,
     cli: bool,
+    *,
     from_notifier: bool = False,
     retry_failed: bool = False,
 ) -> int:
@@ -177,6 +206,7 @@ def launch(
             print(upgrade, file=sys.stderr)
             return ExitCode.DIST_UPGRADE
         return ctx.start_client(sys.stdout)
+    logs.configure(ctx.log_dir)  # an update may run: the rotating logs, the tools' detail log
     if cli:
         from sdw_updater.cli import run_cli
 

@@ -8,16 +8,18 @@ module is on the fast path (fresh workstation, client started at once).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
-from sdw_updater import freshness
 from sdw_updater.contract import LOG_DIR_NAME, ExitCode, UpdateStatus
 from sdw_updater.host import Host, HostError
-from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
 from sdw_updater.qubes import QubesHost
 from sdw_updater.status import StatusRecord, StatusStore, format_time, state_dir
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from sdw_updater import freshness
 
 log = logging.getLogger("sdw.context")
 
@@ -26,18 +28,24 @@ class UsageError(Exception):
     """A bad command line or scenario: exit code 2."""
 
 
-@dataclass
 class Context:
-    host: Host
-    store: StatusStore
-    simulated: bool
-    scenario: Any = None
+    """What every front end works with: the host, the state files, and whether it is simulated."""
+
+    def __init__(
+        self, host: Host, store: StatusStore, simulated: bool, scenario: Any = None
+    ) -> None:
+        self.host = host
+        self.store = store
+        self.simulated = simulated
+        self.scenario = scenario
 
     @property
     def log_dir(self) -> Path:
         return self.store.directory / LOG_DIR_NAME
 
     def decide(self, skip_delta: int) -> tuple[freshness.Decision, StatusRecord | None]:
+        from sdw_updater import freshness  # not for the notifier, which decides otherwise
+
         now = self.host.now()
         record = self.store.read_status(now)
         boot = self.host.boot() if record is not None and record.reboot_requested_at else None
@@ -45,6 +53,8 @@ class Context:
 
     def status_report(self, skip_delta: int) -> dict[str, object]:
         """The ``--status`` JSON: reads only, writes nothing."""
+        from sdw_updater import freshness
+
         now = self.host.now()
         record = self.store.read_status(now)
         last = self.store.read_last_updated(now)
@@ -75,13 +85,24 @@ class Context:
         """Why Qubes looks mid in-place upgrade (checked on every launch), else None.
 
         A VM list that cannot be read is not evidence of an upgrade; the
-        updater, which needs that list, will then stop and say why.
+        updater, which needs that list, will then stop and say why.  Only
+        a template whose agent release differs from dom0's can be evidence,
+        so the templates' agent versions are read first (a few Admin API
+        calls); the whole VM list, to tell which templates the workstation
+        uses, only when one differs.  The answer is the same either way.
         """
+        release = self.host.dom0_release()
+        if release is None:
+            return None
         try:
+            agents = self.host.template_agents()
+            if all(agent is None or agent == release for agent in agents.values()):
+                return None
             vms = self.host.vms()
         except HostError:
             return None
-        release = self.host.dom0_release()
+        from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
+
         evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
         if not evidence:
             return None

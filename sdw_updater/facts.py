@@ -21,14 +21,16 @@ def parse_connectivity(stdout: bytes) -> str | None:
     return None
 
 
-_RELEASE = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})")
+# Patterns, not compiled objects: ``re`` compiles (and caches) them on first use, so
+# importing this module (the launcher and the notifier do) costs no compilation.
+_RELEASE = r"([0-9]{1,3})\.([0-9]{1,3})"
 
 
 def parse_release(text: str | None) -> str | None:
     """Normalise a Qubes release ("4.2", "4.2.3", "R4.2") to "major.minor"; None if absent."""
     if not text or len(text) > 64:
         return None
-    match = _RELEASE.search(text)
+    match = re.search(_RELEASE, text)
     if match is None:
         return None
     return f"{int(match.group(1))}.{int(match.group(2))}"
@@ -62,11 +64,11 @@ def parse_uptime(raw: bytes) -> float | None:
     return value
 
 
-_BOOT_ID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n?")
+_BOOT_ID = rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n?"
 
 
 def parse_boot_id(raw: bytes) -> str | None:
     """The kernel's boot id (``/proc/sys/kernel/random/boot_id``): a UUID, else None."""
-    if len(raw) > 64 or _BOOT_ID.fullmatch(raw) is None:
+    if len(raw) > 64 or re.fullmatch(_BOOT_ID, raw) is None:
         return None
     return raw.strip().decode("ascii")

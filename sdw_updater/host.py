@@ -8,13 +8,14 @@ move.  To change how a Qubes tool is called, change ``qubes.py``; to see
 what the updater can do to dom0 at all, read this file.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
+# every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
-from sdw_updater.process import ToolResult, Watch
+if TYPE_CHECKING:
+    from sdw_updater.process import ToolResult, Watch
 
 
 class HostError(Exception):
@@ -31,8 +32,12 @@ class HostError(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class VMInfo:
+# The records here are NamedTuples, not dataclasses: they are on the launcher's fast
+# path, and ``dataclasses`` (with inspect, ast and dis) costs more to import than
+# deciding and starting the app takes.
+
+
+class VMInfo(NamedTuple):
     """A snapshot of one VM, as qubesadmin told it."""
 
     name: str
@@ -43,16 +48,14 @@ class VMInfo:
     agent_version: str | None
 
 
-@dataclass(frozen=True)
-class Boot:
+class Boot(NamedTuple):
     """What identifies this boot of dom0: the kernel's boot id and when it booted."""
 
     boot_id: str | None
     booted_at: float | None  # wall-clock estimate (now - uptime); for logs and old files
 
 
-@dataclass(frozen=True)
-class ClientStart:
+class ClientStart(NamedTuple):
     """How starting the app went: ``ok``, or what went wrong in plain words."""
 
     ok: bool
@@ -102,6 +105,14 @@ class Host(Protocol):
         """
         ...
 
+    def template_agents(self) -> dict[str, str | None]:
+        """Each TemplateVM's ``qubes-agent-version`` (None when unset); raises HostError.
+
+        What the in-place-upgrade guard needs first, for far fewer Admin
+        API calls than :meth:`vms` (it runs on every launch).
+        """
+        ...
+
     def power_state(self, name: str) -> str:
         """One VM's power state now; "NA" when it cannot be told."""
         ...
@@ -112,15 +123,15 @@ class Host(Protocol):
 
     # ----- the update's tools -------------------------------------------------------
 
-    def check_network(self) -> ToolResult:
+    def check_network(self) -> "ToolResult":
         """``nmcli networking connectivity check`` in sys-net."""
         ...
 
-    def dom0_check(self, watch: Watch) -> ToolResult:
+    def dom0_check(self, watch: "Watch") -> "ToolResult":
         """``qubes-dom0-update --check-only``: 100 updates, 0 none (or a hidden failure)."""
         ...
 
-    def dom0_update(self, watch: Watch) -> ToolResult:
+    def dom0_update(self, watch: "Watch") -> "ToolResult":
         """``sudo qubes-dom0-update -y``; every question it asks is answered "no"."""
         ...
 
@@ -128,45 +139,45 @@ class Host(Protocol):
         """What changes when a package is installed in dom0 (None: cannot be told)."""
         ...
 
-    def highstate(self, watch: Watch) -> ToolResult:
+    def highstate(self, watch: "Watch") -> "ToolResult":
         """dom0's Salt state (``qubesctl --show-output state.highstate``)."""
         ...
 
-    def apply_migration(self, watch: Watch) -> ToolResult:
+    def apply_migration(self, watch: "Watch") -> "ToolResult":
         """The full provisioning a migration needs (``sdw-admin --apply``)."""
         ...
 
-    def clear_migration(self) -> ToolResult: ...
+    def clear_migration(self) -> "ToolResult": ...
 
-    def update_templates(self, names: Sequence[str], watch: Watch) -> ToolResult:
+    def update_templates(self, names: Sequence[str], watch: "Watch") -> "ToolResult":
         """``qubes-vm-update`` for exactly ``names``, progress lines on stderr."""
         ...
 
-    def start_vms(self, names: Sequence[str]) -> ToolResult: ...
+    def start_vms(self, names: Sequence[str]) -> "ToolResult": ...
 
-    def shutdown_vms(self, names: Sequence[str]) -> ToolResult: ...
+    def shutdown_vms(self, names: Sequence[str]) -> "ToolResult": ...
 
     def start_client(self) -> ClientStart:
         """Start the SecureDrop app in its VM and the proxy VM beside it."""
         ...
 
-    def reboot(self) -> ToolResult: ...
+    def reboot(self) -> "ToolResult": ...
 
     # ----- what the trust checks read ------------------------------------------------
 
-    def rpm_keys(self) -> ToolResult:
+    def rpm_keys(self) -> "ToolResult":
         """The public keys in dom0's rpm database (armored, one after the other)."""
         ...
 
-    def rpm_signers(self, packages: Sequence[str]) -> ToolResult:
+    def rpm_signers(self, packages: Sequence[str]) -> "ToolResult":
         """Name and signature of each installed package named."""
         ...
 
-    def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> ToolResult:
+    def read_vm_file(self, vm: str, path: str, limit: int, binary: bool = False) -> "ToolResult":
         """A file inside a VM (untrusted: the VM answers; base64 when ``binary``)."""
         ...
 
-    def dnf_config(self, releasever: str, limit: int) -> ToolResult:
+    def dnf_config(self, releasever: str, limit: int) -> "ToolResult":
         """dom0's repository configuration as dnf's own parser reads it (JSON on stdout).
 
         Run by the system Python, which owns dnf's module, on this host's dom0

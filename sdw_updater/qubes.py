@@ -5,21 +5,22 @@ Under simulation this same class runs; the simulator only gives it other
 directories to find executables in, another ``qubesadmin`` app object,
 another root for dom0's files and a clock of its own (``sdw_sim``).
 ``qubesadmin`` is imported lazily: it is a dom0 package, and the launcher's
-fast path pays for it only when it starts the app.
+fast path pays for it only when it starts the app.  So are the tool runner
+and the steps (``process``, ``steps``): the fast path (decide, start the
+app) and the notifier run no dom0 tool and must not pay for importing them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sdw_updater import facts, process
+from sdw_updater import facts
 from sdw_updater.contract import (
     BOOT_ID,
     CLIENT_APP_ID,
@@ -31,9 +32,13 @@ from sdw_updater.contract import (
     PROXY_VM,
 )
 from sdw_updater.host import Boot, ClientStart, HostError, VMInfo
-from sdw_updater.process import ToolResult, Watch
 from sdw_updater.status import read_bounded
-from sdw_updater.steps import STEPS, Step
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from sdw_updater.process import ToolResult, Watch
+    from sdw_updater.steps import Step
 
 log = logging.getLogger("sdw.host")
 
@@ -178,10 +183,12 @@ class QubesHost:
 
     def running_processes(self) -> set[str]:
         names: set[str] = set()
+        # Plain strings: a Path a process costs the notifier's timer run more than the read.
+        proc = os.path.join(self.path("/proc"), "")
         for entry in self.list_dir("/proc"):
             if entry.isdigit():
-                raw = self.read_file(f"/proc/{entry}/comm", 64)
-                if raw:
+                raw = read_bounded(f"{proc}{entry}/comm", 64)
+                if raw and len(raw) <= 64:
                     names.add(raw.decode("utf-8", "replace").strip())
         return names
 
@@ -208,6 +215,35 @@ class QubesHost:
             info = _vm_info(vm)
             result[info.name] = info
         return result
+
+    def template_agents(self) -> dict[str, str | None]:
+        """Each TemplateVM's ``qubes-agent-version`` ("" counts as unset), cheaply.
+
+        One ``admin.vm.List`` (which tells each VM's class) and one feature
+        read per template, where :meth:`vms` reads four properties of every
+        VM: the launcher's in-place-upgrade guard asks this on every click.
+        Raises HostError when a read fails, as :meth:`vms` does.
+        """
+        try:
+            listed = list(self.app.domains)
+        except Exception as exc:  # qubesadmin raises many kinds
+            raise HostError("dom0", "admin.vm.List", _reason(exc)) from exc
+        agents: dict[str, str | None] = {}
+        for vm in listed:
+            try:
+                name = str(vm.name)
+                klass = str(vm.klass)
+            except Exception as exc:
+                raise HostError(str(vm), "admin.vm.List", _reason(exc)) from exc
+            if klass != "TemplateVM":
+                continue
+            try:
+                agent = vm.features.get("qubes-agent-version", None)
+            except Exception as exc:
+                call = "admin.vm.feature.Get qubes-agent-version"
+                raise HostError(name, call, _reason(exc)) from exc
+            agents[name] = str(agent) if agent not in (None, "") else None
+        return agents
 
     def power_state(self, name: str) -> str:
         try:
@@ -248,10 +284,12 @@ class QubesHost:
         stdin_data: bytes = b"",
     ) -> ToolResult:
         """Run one dom0 tool by name (found in this host's bin dirs), with a scaled timeout."""
+        from sdw_updater import process
+
         program = self.which(argv[0])
         if program is None:
             log.error("Executable %s not found", argv[0])
-            return ToolResult(list(argv), None, missing=True)
+            return process.ToolResult(list(argv), None, missing=True)
         command = [program, *argv[1:]]
         if sudo:
             sudo_path = self.which("sudo")
@@ -259,7 +297,7 @@ class QubesHost:
                 log.error("Executable sudo not found")
                 # Name sudo, not the program: "qubesctl was not found" would send
                 # an admin looking for the wrong executable.
-                return ToolResult(["sudo", *argv], None, missing=True)
+                return process.ToolResult(["sudo", *argv], None, missing=True)
             command = [sudo_path, "-n", *command]
         result = process.run(
             command,
@@ -277,13 +315,17 @@ class QubesHost:
     def _step_tool(
         self, step: Step, argv: list[str], watch: Watch, sudo: bool = False
     ) -> ToolResult:
-        return self.run(argv, STEPS[step].timeout, watch, sudo=sudo)
+        return self.run(argv, _step_timeout(step), watch, sudo=sudo)
 
     def check_network(self) -> ToolResult:
+        from sdw_updater.steps import Step
+
         argv = ["qvm-run", "-p", NET_VM, "nmcli", "networking", "connectivity", "check"]
-        return self.run(argv, STEPS[Step.NETCHECK].timeout, stdout_limit=256)
+        return self.run(argv, _step_timeout(Step.NETCHECK), stdout_limit=256)
 
     def dom0_check(self, watch: Watch) -> ToolResult:
+        from sdw_updater.steps import Step
+
         return self._step_tool(Step.DOM0_CHECK, ["qubes-dom0-update", "--check-only"], watch)
 
     def dom0_update(self, watch: Watch) -> ToolResult:
@@ -291,9 +333,11 @@ class QubesHost:
         # itself asks, and at its reboot prompt anything but "n" (EOF too)
         # reboots dom0.  Every question is answered "no": no tool decides a
         # restart or an upgrade for the journalist.
+        from sdw_updater.steps import Step
+
         argv = ["qubes-dom0-update", "-y"]
         return self.run(
-            argv, STEPS[Step.DOM0_UPDATE].timeout, watch, sudo=True, stdin_data=ANSWER_NO
+            argv, _step_timeout(Step.DOM0_UPDATE), watch, sudo=True, stdin_data=ANSWER_NO
         )
 
     def rpmdb_stamp(self) -> tuple[int, ...] | None:
@@ -309,16 +353,22 @@ class QubesHost:
         return tuple(stamp) if stamp else None
 
     def highstate(self, watch: Watch) -> ToolResult:
+        from sdw_updater.steps import Step
+
         argv = ["qubesctl", "--show-output", "state.highstate"]
         return self._step_tool(Step.DOM0_STATE, argv, watch, sudo=True)
 
     def apply_migration(self, watch: Watch) -> ToolResult:
+        from sdw_updater.steps import Step
+
         return self._step_tool(Step.MIGRATION, ["sdw-admin", "--apply"], watch)
 
     def clear_migration(self) -> ToolResult:
         return self.run(["rm", "-rf", "--", MIGRATION_DIR], 60, sudo=True)
 
     def update_templates(self, names: Sequence[str], watch: Watch) -> ToolResult:
+        from sdw_updater.steps import Step
+
         argv = [
             "qubes-vm-update",
             "--apply-to-all",
@@ -370,6 +420,8 @@ class QubesHost:
             "--releasever",
             releasever,
         ]
+        from sdw_updater import process  # not on the fast path
+
         return process.run(
             command,
             self.timeout(DNF_TIMEOUT),
@@ -425,6 +477,8 @@ class QubesHost:
 
     def _launch_app(self) -> str | None:
         """Ask sd-app to start the app; None when qrexec accepted the call."""
+        import subprocess
+
         service = f"qubes.StartApp+{CLIENT_APP_ID}"
         try:
             vm = self.app.domains[CLIENT_VM]
@@ -441,9 +495,8 @@ class QubesHost:
             return f"{name} was not found, so the app could not be started"
         except Exception as exc:
             return f"{CLIENT_VM} could not start the app: {_reason(exc)}"
-        try:
-            code = proc.wait(timeout=self.timeout(CLIENT_TIMEOUT))
-        except subprocess.TimeoutExpired:
+        code = _wait_exit(proc, self.timeout(CLIENT_TIMEOUT))
+        if code is None:
             proc.kill()
             proc.wait()
             return f"starting the app in {CLIENT_VM} did not return in time"
@@ -466,6 +519,44 @@ class QubesHost:
             ):
                 return ", ".join(down)
             time.sleep(0.2)
+
+
+def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit code of ``proc``, or None when it is still running after ``timeout`` seconds.
+
+    ``Popen.wait(timeout=...)`` polls, sleeping up to 50 ms between looks,
+    so a qrexec-client that returns in 2 ms could cost the journalist 50 ms
+    more on every click.  A pidfd becomes readable the moment the process
+    exits (Linux 5.3+); without one, Popen's own wait is the fallback.
+    """
+    import select
+    import subprocess
+
+    opener = getattr(os, "pidfd_open", None)
+    try:
+        pidfd: int | None = opener(proc.pid) if opener is not None else None
+    except OSError:
+        pidfd = None
+    if pidfd is None:
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(0, int(timeout * 1000))):
+            return None
+    finally:
+        os.close(pidfd)
+    return proc.wait()
+
+
+def _step_timeout(step: Step) -> float:
+    """A step's timeout (``steps`` is imported here: the fast path runs no step)."""
+    from sdw_updater.steps import STEPS
+
+    return STEPS[step].timeout
 
 
 def _real_app() -> Any:

@@ -9,17 +9,17 @@ Every write is atomic (temp file, fsync, rename, fsync of the directory) so
 a power cut never leaves a half-written file behind.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
+# every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
 import json
 import logging
 import os
 import re
 import stat
-import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sdw_updater.contract import (
     DATE_FORMAT,
@@ -32,12 +32,12 @@ from sdw_updater.contract import (
 log = logging.getLogger("sdw.status")
 
 MAX_FILE_BYTES = 64 * 1024
-_BOOT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# Patterns, not compiled objects: ``re`` compiles (and caches) them on first use.
+_BOOT_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 CLOCK_SKEW = 300.0  # seconds a timestamp may lie in the future before we distrust it
 
 
-@dataclass(frozen=True)
-class StatusRecord:
+class StatusRecord(NamedTuple):
     """A trusted, parsed status file.
 
     ``reboot_requested_at`` is our extension: the time a run asked for a
@@ -66,13 +66,44 @@ def format_time(epoch: float) -> str:
     return time.strftime(DATE_FORMAT, time.localtime(epoch))
 
 
+# What ``time.strptime(text, DATE_FORMAT)`` accepts, spelled out: the very
+# pattern _strptime builds for "%Y-%m-%d %H:%M:%S" (any Unicode digit, one or
+# more whitespace characters between date and time, one-digit fields and a
+# space-padded day where strptime allows them, seconds up to 61), matched
+# from the start with nothing left over.  strptime itself costs the launcher
+# a module import and a locale probe on every click; the property test in
+# tests/test_status.py holds this parser to strptime's answers.
+_STAMP = (
+    r"(?P<Y>\d\d\d\d)-(?P<m>1[0-2]|0[1-9]|[1-9])-(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])"
+    r"\s+(?P<H>2[0-3]|[0-1]\d|\d):(?P<M>[0-5]\d|\d):(?P<S>6[0-1]|[0-5]\d|\d)"
+)
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _valid_date(year: int, month: int, day: int) -> bool:
+    """A real calendar day (strptime refuses Feb 30 and year 0 through ``datetime.date``)."""
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    return year >= 1 and day <= _MONTH_DAYS[month - 1] + (1 if month == 2 and leap else 0)
+
+
 def parse_time(text: object, now: float) -> float | None:
-    """Parse an on-disk timestamp strictly; ``None`` if malformed or in the future."""
+    """Parse an on-disk timestamp strictly; ``None`` if malformed or in the future.
+
+    Accepts exactly what ``time.strptime(text, DATE_FORMAT)`` accepts among
+    19-character strings, and gives the same local time.
+    """
     if not isinstance(text, str) or len(text) != 19:
         return None
+    found = re.match(_STAMP, text, re.IGNORECASE)
+    if found is None or found.end() != len(text):
+        return None
+    year, month, day = int(found["Y"]), int(found["m"]), int(found["d"])
+    if not _valid_date(year, month, day):
+        return None
+    fields = (year, month, day, int(found["H"]), int(found["M"]), int(found["S"]), 0, 1, -1)
     try:
-        parsed = time.strptime(text, DATE_FORMAT)
-        epoch = time.mktime(parsed)
+        # mktime ignores the weekday and day of the year; -1: local time decides DST.
+        epoch = time.mktime(fields)
     except (ValueError, OverflowError):
         return None
     if epoch > now + CLOCK_SKEW:
@@ -109,7 +140,7 @@ def parse_status(raw: bytes, now: float) -> StatusRecord | None:
     elif status is UpdateStatus.REBOOT_REQUIRED:
         requested = stamp
     boot_id = data.get("reboot_boot_id")
-    if not (isinstance(boot_id, str) and _BOOT_ID.fullmatch(boot_id)):
+    if not (isinstance(boot_id, str) and re.fullmatch(_BOOT_ID, boot_id)):
         boot_id = None
     return StatusRecord(status, stamp, requested, boot_id if requested is not None else None)
 
@@ -125,7 +156,7 @@ def parse_last_updated(raw: bytes, now: float) -> float | None:
     return parse_time(text, now)
 
 
-def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
+def read_bounded(path: Path | str, limit: int = MAX_FILE_BYTES) -> bytes | None:
     """Read at most ``limit + 1`` bytes of a regular file; ``None`` if unreadable.
 
     Opened non-blocking and checked with fstat so a FIFO or device planted
@@ -155,6 +186,8 @@ def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically and durably (raises OSError)."""
+    import tempfile  # only when writing: the launcher's fast path reads
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=path.parent)
     try:

@@ -137,7 +137,9 @@ def test_reason_names_the_numbers():
 def test_warns_exactly_when_the_rules_say(age, uptime, updater, other, provisioning):
     last = None if age is None else NOW - age
     processes = ["qubesctl"] if provisioning else ["cmake"]
-    decision = decide(last, NOW, uptime, updater, other, processes)
+    decision = decide(
+        last, NOW, uptime, updater_running=updater, other_notifier=other, processes=processes
+    )
     overdue = last is None or NOW - last > T
     past_grace = uptime is None or uptime > G
     expected = overdue and past_grace and not (updater or other or provisioning)

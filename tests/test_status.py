@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sdw_updater.contract import DATE_FORMAT
 from sdw_updater.status import (
     StatusStore,
     UpdateStatus,
     format_time,
     parse_last_updated,
     parse_status,
+    parse_time,
 )
 
 NOW = time.mktime(time.strptime("2026-11-22 12:00:00", "%Y-%m-%d %H:%M:%S"))
@@ -133,3 +136,80 @@ def test_status_parser_json_shapes(data: dict[str, object]) -> None:
     if record is not None:
         assert isinstance(data.get("status"), str)
         assert record.timestamp <= NOW + 300
+
+
+# ----- the timestamp parser against strptime ------------------------------------------
+
+DIGITS = "0123456789٠١٢٣٤٥٦٧٨٩０１２３４５６７８９"
+
+
+def strptime_epoch(text: str) -> float | None:
+    """The strict reference: what the parser did with ``time.strptime``, before the future check."""
+    if len(text) != 19:
+        return None
+    try:
+        return time.mktime(time.strptime(text, DATE_FORMAT))
+    except (ValueError, OverflowError):
+        return None
+
+
+@st.composite
+def shaped_stamps(draw: st.DrawFn) -> str:
+    """Strings shaped like a timestamp: fields of 1-4 digits or spaces, odd separators."""
+
+    def field(width: int) -> str:
+        return draw(st.text(alphabet=DIGITS + " ", min_size=1, max_size=width))
+
+    gap = draw(st.text(alphabet=" \t\n\u3000\x85-", min_size=1, max_size=3))
+    dash = draw(st.sampled_from(["-", "-", "-", "/", ":", " "]))
+    colon = draw(st.sampled_from([":", ":", ":", "-", " "]))
+    return (
+        f"{field(4)}{dash}{field(2)}{dash}{field(2)}{gap}{field(2)}{colon}{field(2)}{colon}"
+        f"{field(2)}"
+    )
+
+
+@st.composite
+def near_misses(draw: st.DrawFn) -> str:
+    """A valid timestamp with a few characters changed (a digit, a space, a separator)."""
+    moment = draw(st.datetimes(min_value=datetime(1000, 1, 1)))
+    chars = list(moment.strftime(DATE_FORMAT))
+    for _ in range(draw(st.integers(1, 3))):
+        chars[draw(st.integers(0, len(chars) - 1))] = draw(st.sampled_from(DIGITS + " -:\t"))
+    return "".join(chars)
+
+
+STAMPS = st.one_of(
+    st.datetimes(min_value=datetime(1000, 1, 1)).map(lambda m: m.strftime(DATE_FORMAT)),
+    near_misses(),
+    shaped_stamps(),
+    st.text(alphabet=DIGITS[:10] + " -:\t", min_size=17, max_size=21),
+    st.text(max_size=25),
+)
+
+
+@settings(max_examples=3000)
+@given(STAMPS)
+def test_timestamp_parser_agrees_with_strptime(text: str) -> None:
+    """Same accepted strings, same local time, as ``time.strptime(text, DATE_FORMAT)``."""
+    assert parse_time(text, float("inf")) == strptime_epoch(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-22 10:00:00",
+        "2026-1-22  10:00:00",  # one-digit month, two spaces
+        "2026-11- 2 10:00:00",  # space-padded day
+        "2026-11-22\t\t10:0:00",
+        "2024-02-29 23:59:60",  # a leap day, a leap second
+        "２０２６-11-22 10:00:00",  # fullwidth digits are digits to strptime
+        "2026-02-29 10:00:00",  # no such day
+        "0000-01-01 00:00:00",  # no year 0
+        "2026-11-22 24:00:00",
+        "2026-11-22 10:00:0x",
+        "2026-13-22 10:00:00",
+    ],
+)
+def test_timestamp_parser_edge_cases(text: str) -> None:
+    assert parse_time(text, float("inf")) == strptime_epoch(text)

@@ -105,7 +105,15 @@ class Result:
 class Box:
     """One simulated workstation (one HOME) and the dom0 to run programs against it."""
 
-    def __init__(self, workdir: Path, version: str, scenario: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        version: str,
+        scenario: str | None = None,
+        qrexec_client: str | None = None,
+    ) -> None:
+        """``qrexec_client``: the text of ``/usr/lib/qubes/qrexec-client`` instead of the
+        simulator's (the benchmark's stand-in for dom0's C program, which returns at once)."""
         if version not in VERSIONS:
             raise ValueError(f"unknown Qubes version {version}")
         self.workdir = workdir
@@ -115,6 +123,7 @@ class Box:
         self.dir = workdir / "box"
         self.state_dir = self.home / ".securedrop_updater"
         self.scenario_path: Path | None = None
+        self.qrexec_client = qrexec_client
         self.home.mkdir(parents=True, exist_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -151,9 +160,8 @@ class Box:
                 _write(bin_dir / tool, sdw_sim.wrapper_script(tool, env.sim_dir), 0o755)
         for tool, module in REAL_TOOLS.items():
             _write(bin_dir / tool, real_tool_script(tool, module, self.version, env), 0o755)
-        _write(
-            lib_dir / "qrexec-client", sdw_sim.wrapper_script("qrexec-client", env.sim_dir), 0o755
-        )
+        client = self.qrexec_client or sdw_sim.wrapper_script("qrexec-client", env.sim_dir)
+        _write(lib_dir / "qrexec-client", client, 0o755)
         release = env.scenario.sim.qubes_release
         _write(etc_dir / "qubes-release", f"Qubes release {release} (R{release})\n", 0o644)
         boot_id = env.root / "proc" / "sys" / "kernel" / "random" / "boot_id"
