@@ -201,11 +201,17 @@ def launch(
         # As SecureDrop Workstation does on every launch: never start the app
         # in the middle of a Qubes in-place upgrade.
         upgrade = ctx.upgrade_in_progress()
-        if upgrade is not None:
-            log.error("%s", upgrade)
-            print(upgrade, file=sys.stderr)
+        if upgrade is None:
+            return ctx.start_client(sys.stdout)
+        log.error("%s", upgrade)
+        print(upgrade, file=sys.stderr)
+        if cli:
             return ExitCode.DIST_UPGRADE
-        return ctx.start_client(sys.stdout)
+        # The journalist clicked the icon: say so in the window, not only in a log.
+        from launcher.wizard import show_outcome
+        from sdw_updater.plan import RunResult
+
+        return show_outcome(ctx, decision, RunResult(ExitCode.DIST_UPGRADE, upgrade))
     logs.configure(ctx.log_dir)  # an update may run: the rotating logs, the tools' detail log
     if cli:
         from sdw_updater.cli import run_cli

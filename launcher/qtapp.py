@@ -43,7 +43,7 @@ _app: QApplication | None = None
 _term_notifier: QSocketNotifier | None = None
 
 
-def on_terminate(handler: Callable[[], None]) -> None:
+def on_terminate(handler: Callable[[], object]) -> None:
     """Run ``handler`` on the UI thread soon after SIGTERM (a logout, ``kill``, systemd).
 
     Python runs a signal handler only when the interpreter gets control, and

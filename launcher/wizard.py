@@ -530,6 +530,28 @@ class Wizard(QWidget):
             self.outcomes[self.flow.screen].set_status(S.tr(S.BUSY_CLOSE_REFUSED))
 
 
+def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
+    """The window on one outcome screen (nothing runs); its exit code when it closes.
+
+    For what the launcher finds before any run: Qubes in the middle of an
+    in-place upgrade on a workstation that is otherwise fresh.
+    """
+    if not qtapp.has_display():
+        return int(result.outcome)
+    app = qtapp.application()
+    wizard = Wizard(ctx, decision, notice_days=key_notice_days())
+    wizard.show_result(result)
+    qtapp.on_terminate(wizard.close)
+    loop = QEventLoop()
+    wizard.closed.connect(loop.quit)
+    wizard.show()
+    wizard.raise_()
+    wizard.activateWindow()
+    loop.exec_()
+    app.processEvents()
+    return wizard.exit_code
+
+
 def run_wizard(
     ctx: Context,
     decision: Decision,

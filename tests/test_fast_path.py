@@ -89,7 +89,8 @@ def test_upgrade_guard_answers_as_the_full_check(home: Path, extra: str, upgradi
 def test_fresh_launch_refuses_when_a_workstation_template_lags(home: Path) -> None:
     write_status(home, "0")
     extra = '[templates."sd-inbox-debian-13"]\nagent_version = "4.2"\n'
-    result = run_updater(home, scenario=HEALTHY + extra)
+    # --cli: without it the window shows the refusal (tests/window covers that screen)
+    result = run_updater(home, "--cli", scenario=HEALTHY + extra)
     assert result.returncode == 7, result.stdout + result.stderr
     assert "sd-inbox-debian-13 (4.2)" in result.stderr
     assert read_journal(home) == []

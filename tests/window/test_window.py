@@ -16,9 +16,11 @@ xdotool this module is one skipped line; in CI (``CI`` set) it fails.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import time
 from collections.abc import Callable
 
 import pytest
@@ -287,3 +289,20 @@ def test_sigterm_on_the_first_screen_closes_at_once_and_changes_nothing(session:
     assert updater.wait() == ExitCode.FAILED, updater.output()  # nothing ran: "not updated"
     assert not (session.state / "sdw-update-status").exists()
     assert session.tools() == [] or "qubes-dom0-update" not in session.tools()
+
+
+def test_a_fresh_workstation_mid_upgrade_says_so_in_the_window(session: Session) -> None:
+    """The icon on a fresh workstation while Qubes is upgraded in place: a screen, exit 7."""
+    state = session.state
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "sdw-update-status").write_text(
+        json.dumps({"status": "0", "last_status_update": time.strftime("%Y-%m-%d %H:%M:%S")})
+    )
+    scenario = session.scenario('[sim]\ntime_scale = 0.0\nqubes_release = "4.4"\n')
+    updater = session.start("sdw-updater", "--simulate", str(scenario))
+    window = session.window(updater)
+    session.wait_log(r"distribution upgrade", program=updater)
+    session.screenshot("dist-upgrade-fast-path", window)
+    session.key("Escape")
+    assert updater.wait() == ExitCode.DIST_UPGRADE, updater.output()
+    assert not client_started(session)
