@@ -37,8 +37,8 @@ setup(
     extras_require={"gui": ["PyQt5>=5.15"]},
     entry_points={
         "console_scripts": [
-            "sdw-updater=launcher.entry:main",
-            "sdw-notify=sdw_notify.entry:main",
+            "sdw-updater=launcher.entry:console",
+            "sdw-notify=sdw_notify.entry:console",
             "sdw-login=sdw_notify.login:main",
         ]
     },

@@ -7,6 +7,7 @@ the desktop entry and other people's tests rely on its flags and exit codes.
 # No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
 # every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
+import gc
 import logging
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -177,6 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     return launch(
         ctx, args.skip_delta, args.skip_netcheck, args.cli, retry_failed=args.retry_failed
     )
+
+
+def console() -> int:
+    """The console script: ``main()`` on the process's own arguments, then exit.
+
+    ``gc.freeze()`` before the exit spares the interpreter's teardown a full
+    collection over every object the imports made (about 3 ms of a click
+    that takes some 45 ms in all); the process ends right after, so nothing
+    frozen is ever needed again.  Tests call ``main()``, which freezes nothing.
+    """
+    code = main()
+    gc.freeze()
+    return code
 
 
 def launch(

@@ -18,6 +18,7 @@ journalist has just chosen it.
 # No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles
 # every field's annotation string (about 0.2 ms a field, on the launcher's fast path).
 
+import gc
 import json
 import logging
 import sys
@@ -188,6 +189,19 @@ def main(argv: list[str] | None = None) -> int:
         # Seen by admins in the log, not only in the systemd journal.
         log.exception("sdw-notify failed")
         return 1
+
+
+def console() -> int:
+    """The console script: ``main()`` on the process's own arguments, then exit.
+
+    ``gc.freeze()`` before the exit spares the interpreter's teardown a full
+    collection over every object the imports made (about 3 ms of a timer run
+    that takes some 45 ms in all); the process ends right after, so nothing
+    frozen is ever needed again.  Tests call ``main()``, which freezes nothing.
+    """
+    code = main()
+    gc.freeze()
+    return code
 
 
 def dry_run(ctx: Context) -> int:
