@@ -542,13 +542,19 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     wizard = Wizard(ctx, decision, notice_days=key_notice_days())
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
+    code = _until_closed(wizard)
+    app.processEvents()
+    return code
+
+
+def _until_closed(wizard: Wizard) -> int:
+    """Show the window in front and run Qt's loop until it closes; its exit code."""
     loop = QEventLoop()
     wizard.closed.connect(loop.quit)
     wizard.show()
     wizard.raise_()
     wizard.activateWindow()
     loop.exec_()
-    app.processEvents()
     return wizard.exit_code
 
 
@@ -615,13 +621,7 @@ def run_wizard(
         server.raise_requested.connect(wizard.bring_to_front)
     qtapp.on_terminate(wizard.terminate)
     try:
-        loop = QEventLoop()
-        wizard.closed.connect(loop.quit)
-        wizard.show()
-        wizard.raise_()
-        wizard.activateWindow()
-        loop.exec_()
-        return wizard.exit_code
+        return _until_closed(wizard)
     finally:
         if server is not None:
             server.server.close()
