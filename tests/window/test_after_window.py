@@ -19,7 +19,7 @@ from conftest import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
 from window import xsession
-from window.xsession import Session
+from window.xsession import ACCESSIBILITY, Session, accessible
 
 pytestmark = pytest.mark.window
 xsession.skip_unless_tools()
@@ -163,3 +163,30 @@ def test_extra_templates_are_their_own_group(session: Session) -> None:
     assert "tpl-extra" in vm_update_targets(session)[0]
     session.key("Return")
     assert updater.wait() == ExitCode.OK, updater.output()
+
+
+def test_a_transient_failure_is_retried_once_and_the_summary_says_so(session: Session) -> None:
+    """Whonix's Tor drops once: the run retries it by itself and ends OK, saying so."""
+    whonix = "whonix-gateway-17"
+    scenario = INSTANT + NO_DOM0 + f'[templates."{whonix}"]\nfail_first = 1\nfailure = "network"\n'
+    updater = session.start(
+        "sdw-updater",
+        "--skip-delta",
+        "0",
+        "--simulate",
+        str(session.scenario(scenario)),
+        env=ACCESSIBILITY,
+    )
+    window = session.window(updater)
+    session.key("alt+s")
+    session.wait_log(r"Wizard: run ended OK", program=updater)
+    session.screenshot("auto-retried", window)
+    targets = vm_update_targets(session)
+    assert len(targets) == 2 and targets[1] == [whonix], targets
+    assert f"{whonix} failed in a way that looks transient" in session.log()
+    session.key("Return")  # Continue
+    assert updater.wait() == ExitCode.OK, updater.output()
+    assert journal_client_started(session.journal())
+    # What the summary showed, as a screen reader reads it.
+    shown = {name for name, _role in accessible(updater)}
+    assert "Updated (on a second try)" in shown, sorted(shown)

@@ -28,7 +28,7 @@ from conftest import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
 from window import xsession
-from window.xsession import NOTIFIER_TITLE, Program, Session
+from window.xsession import ACCESSIBILITY, NOTIFIER_TITLE, Program, Session, accessible
 
 pytestmark = pytest.mark.window
 xsession.skip_unless_tools()
@@ -171,18 +171,6 @@ def test_a_second_updater_names_a_running_text_updater(session: Session) -> None
 
 # Qt's accessibility layer switched on (as a screen reader would), and its
 # log of every accessible interface it builds: name, role and object.
-ACCESSIBILITY = {
-    "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
-    "QT_LOGGING_RULES": "qt.accessibility.cache=true",
-}
-_INTERFACE = re.compile(r'name="(?P<name>[^"]*)" role=(?P<role>[A-Za-z]+)')
-
-
-def accessible(program: Program) -> set[tuple[str, str]]:
-    """(name, role) of every accessible interface Qt built in the program."""
-    return {(m["name"], m["role"]) for m in _INTERFACE.finditer(program.output())}
-
-
 def test_the_accessibility_tree_has_headings_named_bars_and_buttons(session: Session) -> None:
     updater = session.start(
         "sdw-updater",

@@ -222,6 +222,20 @@ class Program:
             self.proc.wait(timeout=10)
 
 
+#: Environment for a program whose accessibility tree a test reads: Qt builds
+#: the tree as a screen reader would see it and logs each interface it makes.
+ACCESSIBILITY = {
+    "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
+    "QT_LOGGING_RULES": "qt.accessibility.cache=true",
+}
+_INTERFACE = re.compile(r'name="(?P<name>[^"]*)" role=(?P<role>[A-Za-z]+)')
+
+
+def accessible(program: Program) -> set[tuple[str, str]]:
+    """(name, role) of every accessible interface Qt built in the program."""
+    return {(m["name"], m["role"]) for m in _INTERFACE.finditer(program.output())}
+
+
 @dataclass
 class Session:
     """A desktop session for one test: X server, HOME, runtime dir, programs."""
