@@ -184,8 +184,8 @@ def console() -> int:
     """The console script: ``main()`` on the process's own arguments, then exit.
 
     ``gc.freeze()`` before the exit spares the interpreter's teardown a full
-    collection over every object the imports made (about 3 ms of a click
-    that takes some 45 ms in all); the process ends right after, so nothing
+    collection over every object the imports made (6-7 ms of the 47 ms a
+    click took, see BENCHMARKS.md); the process ends right after, so nothing
     frozen is ever needed again.  Tests call ``main()``, which freezes nothing.
     """
     code = main()

@@ -195,8 +195,8 @@ def console() -> int:
     """The console script: ``main()`` on the process's own arguments, then exit.
 
     ``gc.freeze()`` before the exit spares the interpreter's teardown a full
-    collection over every object the imports made (about 3 ms of a timer run
-    that takes some 45 ms in all); the process ends right after, so nothing
+    collection over every object the imports made (3-4 ms of the 28 ms a
+    timer run took, see BENCHMARKS.md); the process ends right after, so nothing
     frozen is ever needed again.  Tests call ``main()``, which freezes nothing.
     """
     code = main()
