@@ -287,9 +287,6 @@ REBOOT_FAILED = N_(
 FAILED_TITLE = N_("The updates did not finish")
 FAILED_STEP = N_("The step that failed: {step}.")
 FAILED_STEP_UNKNOWN = N_("An unexpected error stopped the updates.")
-FAILED_REBOOT_TOO = N_(
-    "Some updates were installed before the problem, so the computer will also need a restart."
-)
 FAILED_NEXT = N_(
     "SecureDrop will not start until the updates succeed. Choose Try again. If it fails "
     "again, contact your administrator."

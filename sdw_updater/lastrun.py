@@ -113,9 +113,6 @@ class LastRun:
             counts[template.result.value] = counts.get(template.result.value, 0) + 1
         return counts
 
-    def not_updated(self) -> list[TemplateOutcome]:
-        return [t for t in self.templates if not t.updated]
-
 
 def summarize(result: RunResult) -> LastRun:
     """The summary of a finished run (what every front end shows)."""

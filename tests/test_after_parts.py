@@ -225,6 +225,18 @@ def mutate(data: dict[str, object], key: str, value: object) -> bytes:
     return json.dumps(changed).encode()
 
 
+def template_entry(name: str, result: str, group: str) -> dict[str, object]:
+    """One template of the summary file, as written, with no retry and no last lines."""
+    return {
+        "name": name,
+        "result": result,
+        "group": group,
+        "retried": False,
+        "kept": False,
+        "last_lines": [],
+    }
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -238,45 +250,9 @@ def mutate(data: dict[str, object], key: str, value: object) -> bytes:
         ("attempt", 0),
         ("failed_step", "lunch"),
         ("steps", [{"step": "templates", "result": "maybe"}]),
-        (
-            "templates",
-            [
-                {
-                    "name": "../etc",
-                    "result": "done",
-                    "group": "workstation",
-                    "retried": False,
-                    "kept": False,
-                    "last_lines": [],
-                }
-            ],
-        ),
-        (
-            "templates",
-            [
-                {
-                    "name": "a",
-                    "result": "updating",
-                    "group": "workstation",
-                    "retried": False,
-                    "kept": False,
-                    "last_lines": [],
-                }
-            ],
-        ),
-        (
-            "templates",
-            [
-                {
-                    "name": "a",
-                    "result": "done",
-                    "group": "vip",
-                    "retried": False,
-                    "kept": False,
-                    "last_lines": [],
-                }
-            ],
-        ),
+        ("templates", [template_entry(name="../etc", result="done", group="workstation")]),
+        ("templates", [template_entry(name="a", result="updating", group="workstation")]),
+        ("templates", [template_entry(name="a", result="done", group="vip")]),
         ("restarted", "sys-net"),
         ("reboot_owed", "no"),
         ("message", "x" * 5000),

@@ -68,9 +68,7 @@ def test_failed_template_summary_help_copy_and_try_again(session: Session) -> No
     scenario = (
         INSTANT + NO_DOM0 + f'[templates."{VIEWER}"]\nfail_first = 1\nfailure = "disk_full"\n'
     )
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
-    )
+    updater = session.forced_update(scenario)
     window = session.window(updater)
     session.key("alt+s")
     session.wait_log(r"Wizard: run ended FAILED", program=updater)
@@ -110,9 +108,7 @@ def test_a_stalled_template_is_shown_then_stopped(session: Session) -> None:
         + NO_DOM0
         + f'[templates."{VIEWER}"]\nresult = "hang"\nduration = 100\n'
     )
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
-    )
+    updater = session.forced_update(scenario)
     window = session.window(updater)
     session.key("alt+s")
     session.wait_log(rf"Window: template {VIEWER} shown as making no progress", program=updater)
@@ -131,9 +127,7 @@ def test_a_slow_step_shows_its_clock_and_then_that_it_takes_longer(session: Sess
     session.state.mkdir(parents=True, exist_ok=True)
     # One earlier run where the check took 2 s: "usually" is 2 s here.
     history.write_text('{"runs": [{"dom0_check": 2.0, "total": 60.0}]}')
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
-    )
+    updater = session.forced_update(scenario)
     window = session.window(updater)
     session.key("alt+s")
     session.wait_log(r"Window: step dom0_check is taking longer than usual", program=updater)
@@ -150,9 +144,7 @@ def test_extra_templates_are_their_own_group(session: Session) -> None:
         + '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
         + '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
     )
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
-    )
+    updater = session.forced_update(scenario)
     window = session.window(updater)
     session.key("alt+s")
     session.wait_log(
@@ -169,14 +161,7 @@ def test_a_transient_failure_is_retried_once_and_the_summary_says_so(session: Se
     """Whonix's Tor drops once: the run retries it by itself and ends OK, saying so."""
     whonix = "whonix-gateway-17"
     scenario = INSTANT + NO_DOM0 + f'[templates."{whonix}"]\nfail_first = 1\nfailure = "network"\n'
-    updater = session.start(
-        "sdw-updater",
-        "--skip-delta",
-        "0",
-        "--simulate",
-        str(session.scenario(scenario)),
-        env=ACCESSIBILITY,
-    )
+    updater = session.forced_update(scenario, env=ACCESSIBILITY)
     window = session.window(updater)
     session.key("alt+s")
     session.wait_log(r"Wizard: run ended OK", program=updater)

@@ -49,9 +49,7 @@ def client_started(session: Session) -> bool:
 
 def run_to(session: Session, scenario: str, outcome: str) -> tuple[Program, str]:
     """Start sdw-updater, choose Start updates, wait for the run's outcome."""
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(scenario))
-    )
+    updater = session.forced_update(scenario)
     window = session.window(updater)
     session.key("alt+s")  # Start updates
     session.wait_log(rf"Wizard: run ended {outcome}", program=updater)
@@ -59,9 +57,7 @@ def run_to(session: Session, scenario: str, outcome: str) -> tuple[Program, str]
 
 
 def test_healthy_update_then_continue_starts_the_app(session: Session) -> None:
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(NO_DOM0))
-    )
+    updater = session.forced_update(NO_DOM0)
     window = session.window(updater)
     session.screenshot("intro", window)
     # With the mouse: "Start updates" is the last button, in the bottom right corner.
@@ -172,14 +168,7 @@ def test_a_second_updater_names_a_running_text_updater(session: Session) -> None
 # Qt's accessibility layer switched on (as a screen reader would), and its
 # log of every accessible interface it builds: name, role and object.
 def test_the_accessibility_tree_has_headings_named_bars_and_buttons(session: Session) -> None:
-    updater = session.start(
-        "sdw-updater",
-        "--skip-delta",
-        "0",
-        "--simulate",
-        str(session.scenario(NO_DOM0)),
-        env=ACCESSIBILITY,
-    )
+    updater = session.forced_update(NO_DOM0, env=ACCESSIBILITY)
     session.window(updater)
     session.key("alt+s")
     session.wait_log(r"Wizard: run ended OK", program=updater)
@@ -223,9 +212,7 @@ def test_the_window_fits_opens_centred_and_can_be_resized(
 ) -> None:
     width, height, scale = SCREENS[screen]
     session = session_factory(width, height, scale)
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(SLOW))
-    )
+    updater = session.forced_update(SLOW)
     window = session.window(updater)
     opened = session.geometry(window)
     assert opened.inside((width, height)), opened
@@ -251,9 +238,7 @@ SLOW_SALT = "[sim]\ntime_scale = 0.05\n[dom0]\ncheck_duration = 1\nupdate_durati
 
 def test_sigterm_during_a_run_stops_the_tools_records_and_closes(session: Session) -> None:
     """A logout (SIGTERM) mid-update: no tool left running, the status says failed, lock freed."""
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(SLOW_SALT))
-    )
+    updater = session.forced_update(SLOW_SALT)
     window = session.window(updater)
     session.key("alt+s")  # Start updates
     xsession.wait_for("the Salt step", lambda: "qubesctl" in session.tools())
@@ -269,9 +254,7 @@ def test_sigterm_during_a_run_stops_the_tools_records_and_closes(session: Sessio
 
 
 def test_sigterm_on_the_first_screen_closes_at_once_and_changes_nothing(session: Session) -> None:
-    updater = session.start(
-        "sdw-updater", "--skip-delta", "0", "--simulate", str(session.scenario(NO_DOM0))
-    )
+    updater = session.forced_update(NO_DOM0)
     session.window(updater)
     os.kill(updater.pid, signal.SIGTERM)
     assert updater.wait() == ExitCode.FAILED, updater.output()  # nothing ran: "not updated"

@@ -308,6 +308,11 @@ class Session:
         self.programs.append(program)
         return program
 
+    def forced_update(self, scenario: str, env: dict[str, str] | None = None) -> Program:
+        """``sdw-updater --skip-delta 0`` (an admin's forced run) against ``scenario``."""
+        path = str(self.scenario(scenario))
+        return self.start("sdw-updater", "--skip-delta", "0", "--simulate", path, env=env)
+
     # ----- X -----------------------------------------------------------------------
 
     def x(self, *argv: str, check: bool = True) -> str:
