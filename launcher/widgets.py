@@ -3,8 +3,8 @@
 Every label is plain text (engine messages, template names and tool output
 are untrusted and must never be read as Qt rich text); sizes grow with the
 application font; read-only boxes show the keyboard focus; disclosure
-buttons ("Show details") are push buttons that say whether what they open
-is expanded or collapsed.
+buttons ("Show details") are push buttons that report whether what they
+open is expanded or collapsed.
 """
 
 from __future__ import annotations
@@ -154,7 +154,10 @@ class Disclosure(QPushButton):
     """A button that shows or hides a part of the screen ("Show details").
 
     A plain push button, not a check box: screen readers announce it as a
-    button whose description says whether the part is expanded or collapsed.
+    button with Qt's *expandable* state and *expanded* or *collapsed*
+    (:func:`a11y.mark_disclosure`).  On a Qt build where those states cannot
+    be added, its accessible description says "expanded" or "collapsed"
+    instead (with the states, the description would repeat them).
     """
 
     toggled_open = pyqtSignal(bool)
@@ -170,6 +173,7 @@ class Disclosure(QPushButton):
         self.setStyleSheet(style.DISCLOSURE_STYLE)
         self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.clicked.connect(self.toggle_open)
+        self.states_reported = a11y.mark_disclosure(self, self.expanded)
         self._update()
 
     def toggle_open(self) -> None:
@@ -192,7 +196,8 @@ class Disclosure(QPushButton):
                 else QStyle.StandardPixmap.SP_ArrowRight
             )
             self.setIcon(widget_style.standardIcon(arrow))
-        state = "expanded" if self.expanded else "collapsed"
+        a11y.set_expanded(self, self.expanded)
         self.setAccessibleName(self.text().replace("&", ""))
-        self.setAccessibleDescription(state)
+        if not self.states_reported:
+            self.setAccessibleDescription("expanded" if self.expanded else "collapsed")
         self.setProperty("expanded", self.expanded)

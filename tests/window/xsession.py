@@ -290,14 +290,16 @@ class Session:
             env["QT_SCALE_FACTOR"] = str(self.scale)
         return env
 
-    def start(self, script: str, *args: str, env: dict[str, str] | None = None) -> Program:
+    def start(
+        self, script: str, *args: str, env: dict[str, str] | None = None, bindir: Path = BIN
+    ) -> Program:
         """Start an installed console script (``.venv/bin/NAME``) as the desktop would."""
         index = len(self.programs)
         out = self.shots / f"{index}-{script}.out"
         err = self.shots / f"{index}-{script}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             proc = subprocess.Popen(
-                [str(BIN / script), *args],
+                [str(bindir / script), *args],
                 env={**self.env(), **(env or {})},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
@@ -308,10 +310,14 @@ class Session:
         self.programs.append(program)
         return program
 
-    def forced_update(self, scenario: str, env: dict[str, str] | None = None) -> Program:
+    def forced_update(
+        self, scenario: str, env: dict[str, str] | None = None, bindir: Path = BIN
+    ) -> Program:
         """``sdw-updater --skip-delta 0`` (an admin's forced run) against ``scenario``."""
         path = str(self.scenario(scenario))
-        return self.start("sdw-updater", "--skip-delta", "0", "--simulate", path, env=env)
+        return self.start(
+            "sdw-updater", "--skip-delta", "0", "--simulate", path, env=env, bindir=bindir
+        )
 
     # ----- X -----------------------------------------------------------------------
 
