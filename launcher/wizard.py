@@ -25,6 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
@@ -539,12 +540,49 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     if not qtapp.has_display():
         return int(result.outcome)
     app = qtapp.application()
+    state = ctx.store.directory
+    lock = single.take_lock(state)
+    if lock is None and _raised_the_running_window(state):
+        return int(ExitCode.LOCKED)
     wizard = Wizard(ctx, decision, notice_days=key_notice_days())
+    server = _serve_raise_requests(state, lock, wizard)
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
-    code = _until_closed(wizard)
-    app.processEvents()
-    return code
+    try:
+        return _until_closed(wizard)
+    finally:
+        _release(server, lock)
+        app.processEvents()
+
+
+def _raised_the_running_window(state: Path) -> bool:
+    """Ask the window that holds the lock to come to the front; True when it did."""
+    if not single.ask_running_window_to_raise(state):
+        return False
+    log.info("Another updater is already running: its window was brought to the front")
+    print(
+        "sdw-updater: another updater is already running; its window was brought to the front.",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _serve_raise_requests(
+    state: Path, lock: Lock | None, wizard: Wizard
+) -> single.WindowServer | None:
+    """While ``wizard`` holds the lock, a second launch raises it instead of opening another."""
+    if lock is None:
+        return None
+    server = single.WindowServer(state)
+    server.raise_requested.connect(wizard.bring_to_front)
+    return server
+
+
+def _release(server: single.WindowServer | None, lock: Lock | None) -> None:
+    if server is not None:
+        server.server.close()
+    if lock is not None:
+        lock.release()
 
 
 def _until_closed(wizard: Wizard) -> int:
@@ -587,15 +625,8 @@ def run_wizard(
         retry, why = retry_of_last_run(ctx)
         log.info("--retry-failed: %s", why)
     lock = single.take_lock(state)
-    server: single.WindowServer | None = None
     if lock is None:
-        if single.ask_running_window_to_raise(state):
-            log.info("Another updater is already running: its window was brought to the front")
-            print(
-                "sdw-updater: another updater is already running; its window was brought "
-                "to the front.",
-                file=sys.stderr,
-            )
+        if _raised_the_running_window(state):
             return int(ExitCode.LOCKED)
         holder = single.describe_holder(state)
         log.warning("Another updater is already running: %s", holder or "unknown process")
@@ -608,7 +639,6 @@ def run_wizard(
             notice_days=key_notice_days(),
         )
     else:
-        server = single.WindowServer(state)
         wizard = Wizard(
             ctx,
             decision,
@@ -618,13 +648,10 @@ def run_wizard(
             notice_days=key_notice_days(),
             retry=retry,
         )
-        server.raise_requested.connect(wizard.bring_to_front)
+    server = _serve_raise_requests(state, lock, wizard)
     qtapp.on_terminate(wizard.terminate)
     try:
         return _until_closed(wizard)
     finally:
-        if server is not None:
-            server.server.close()
-        if lock is not None:
-            lock.release()
+        _release(server, lock)
         app.processEvents()

@@ -262,18 +262,39 @@ def test_sigterm_on_the_first_screen_closes_at_once_and_changes_nothing(session:
     assert session.tools() == [] or "qubes-dom0-update" not in session.tools()
 
 
-def test_a_fresh_workstation_mid_upgrade_says_so_in_the_window(session: Session) -> None:
-    """The icon on a fresh workstation while Qubes is upgraded in place: a screen, exit 7."""
+def mid_upgrade_icon(session: Session) -> Program:
+    """The icon clicked on a fresh workstation while Qubes is upgraded in place."""
     state = session.state
     state.mkdir(parents=True, exist_ok=True)
     (state / "sdw-update-status").write_text(
         json.dumps({"status": "0", "last_status_update": time.strftime("%Y-%m-%d %H:%M:%S")})
     )
     scenario = session.scenario('[sim]\ntime_scale = 0.0\nqubes_release = "4.4"\n')
-    updater = session.start("sdw-updater", "--simulate", str(scenario))
+    return session.start("sdw-updater", "--simulate", str(scenario))
+
+
+def test_a_fresh_workstation_mid_upgrade_says_so_in_the_window(session: Session) -> None:
+    """The icon on a fresh workstation while Qubes is upgraded in place: a screen, exit 7."""
+    updater = mid_upgrade_icon(session)
     window = session.window(updater)
     session.wait_log(r"distribution upgrade", program=updater)
     session.screenshot("dist-upgrade-fast-path", window)
     session.key("Escape")
     assert updater.wait() == ExitCode.DIST_UPGRADE, updater.output()
     assert not client_started(session)
+
+
+def test_a_second_click_mid_upgrade_raises_the_notice_instead_of_a_second_one(
+    session: Session,
+) -> None:
+    """An impatient double click: one notice on the screen, brought to the front."""
+    first = mid_upgrade_icon(session)
+    first_window = session.window(first)
+    session.wait_log(r"distribution upgrade", program=first)
+    second = mid_upgrade_icon(session)
+    assert second.wait() == ExitCode.LOCKED, second.output()
+    assert "already running" in second.output()
+    session.wait_log(r"Window: brought to the front", program=first)
+    assert session.all_windows() == [first_window]
+    session.key("Escape")
+    assert first.wait() == ExitCode.DIST_UPGRADE, first.output()
