@@ -200,4 +200,3 @@ class Disclosure(QPushButton):
         self.setAccessibleName(self.text().replace("&", ""))
         if not self.states_reported:
             self.setAccessibleDescription("expanded" if self.expanded else "collapsed")
-        self.setProperty("expanded", self.expanded)

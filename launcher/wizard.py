@@ -545,14 +545,11 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     if lock is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
     wizard = Wizard(ctx, decision, notice_days=key_notice_days())
-    server = _serve_raise_requests(state, lock, wizard)
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
-    try:
-        return _until_closed(wizard)
-    finally:
-        _release(server, lock)
-        app.processEvents()
+    code = _until_closed(wizard, state, lock)
+    app.processEvents()
+    return code
 
 
 def _raised_the_running_window(state: Path) -> bool:
@@ -567,33 +564,28 @@ def _raised_the_running_window(state: Path) -> bool:
     return True
 
 
-def _serve_raise_requests(
-    state: Path, lock: Lock | None, wizard: Wizard
-) -> single.WindowServer | None:
-    """While ``wizard`` holds the lock, a second launch raises it instead of opening another."""
-    if lock is None:
-        return None
-    server = single.WindowServer(state)
-    server.raise_requested.connect(wizard.bring_to_front)
-    return server
+def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
+    """Show the window in front and run Qt's loop until it closes; its exit code.
 
-
-def _release(server: single.WindowServer | None, lock: Lock | None) -> None:
+    While the window holds the updater lock it answers a second launch's
+    "raise" (``single.WindowServer``); the lock is released when it closes.
+    """
+    server = single.WindowServer(state) if lock is not None else None
     if server is not None:
-        server.server.close()
-    if lock is not None:
-        lock.release()
-
-
-def _until_closed(wizard: Wizard) -> int:
-    """Show the window in front and run Qt's loop until it closes; its exit code."""
+        server.raise_requested.connect(wizard.bring_to_front)
     loop = QEventLoop()
     wizard.closed.connect(loop.quit)
-    wizard.show()
-    wizard.raise_()
-    wizard.activateWindow()
-    loop.exec_()
-    return wizard.exit_code
+    try:
+        wizard.show()
+        wizard.raise_()
+        wizard.activateWindow()
+        loop.exec_()
+        return wizard.exit_code
+    finally:
+        if server is not None:
+            server.server.close()
+        if lock is not None:
+            lock.release()
 
 
 def run_wizard(
@@ -648,10 +640,7 @@ def run_wizard(
             notice_days=key_notice_days(),
             retry=retry,
         )
-    server = _serve_raise_requests(state, lock, wizard)
     qtapp.on_terminate(wizard.terminate)
-    try:
-        return _until_closed(wizard)
-    finally:
-        _release(server, lock)
-        app.processEvents()
+    code = _until_closed(wizard, state, lock)
+    app.processEvents()
+    return code

@@ -24,9 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from window.xsession import DEADLINE, Session, wait_for
+from window.xsession import DEADLINE, Session, fail_in_ci_else_skip, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 A11Y_BIN = ROOT / ".venv-a11y" / "bin"
@@ -53,12 +51,8 @@ def missing() -> list[str]:
 def require() -> None:
     """Fail in CI (``.ci/run`` installs all of it), skip elsewhere."""
     lacking = missing()
-    if not lacking:
-        return
-    message = f"screen-reader tier needs {', '.join(lacking)} ({APT_HINT})"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    if lacking:
+        fail_in_ci_else_skip(f"screen-reader tier needs {', '.join(lacking)} ({APT_HINT})")
 
 
 @dataclass

@@ -66,11 +66,15 @@ def skip_unless_tools() -> None:
 
 def require_tools() -> None:
     """Fail in CI (``.ci/run`` installs the tools), skip elsewhere (conftest skips first)."""
-    if not missing_tools():
-        return
+    if missing_tools():
+        fail_in_ci_else_skip(missing_message())
+
+
+def fail_in_ci_else_skip(message: str) -> None:
+    """Something a tier needs is missing: a broken set-up in CI, a skip elsewhere."""
     if os.environ.get("CI"):
-        pytest.fail(missing_message(), pytrace=False)
-    pytest.skip(missing_message())
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 def wait_for(what: str, check: Callable[[], object], deadline: float = DEADLINE) -> object:
