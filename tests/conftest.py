@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,61 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Seconds a test may keep Qt's event loop running before its windows are closed: under
+#: pytest's per-test timeout (pyproject.toml), which cannot end such a wait by itself.
+#: SDW_TEST_QT_DEADLINE shortens it for the test of this very fixture.
+QT_DEADLINE = float(os.environ.get("SDW_TEST_QT_DEADLINE", "240"))
+
+
+def _on_screen(widget: object) -> str:
+    page = getattr(widget, "page", None)
+    title = widget.windowTitle()  # type: ignore[attr-defined]
+    return f"{type(widget).__name__} {title!r}" + (f" on its {page!r} screen" if page else "")
+
+
+@pytest.fixture(autouse=True)
+def qt_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test waiting in Qt's event loop for a screen nobody closes fails, naming the screen.
+
+    pytest-timeout's alarm cannot end that wait: it raises inside a Qt callback,
+    which Qt reports and then carries on.  So once a test that uses Qt has run
+    QT_DEADLINE seconds, the windows on screen are noted, every running event
+    loop is told to exit (``exit`` ends nested loops too, a window's or a modal
+    dialog's) and the windows are hidden; the test then fails saying what was
+    shown instead of hanging.
+    """
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    from pytestqt.qt_compat import qt_api
+
+    app = request.getfixturevalue("qapp")
+    started = time.monotonic()
+    shown: list[str] = []
+
+    def check() -> None:
+        if shown or time.monotonic() - started < QT_DEADLINE:
+            return
+        windows = [w for w in app.topLevelWidgets() if w.isVisible()]
+        shown.append("; ".join(_on_screen(w) for w in windows) or "no window")
+        app.exit(1)
+        for window in windows:
+            window.hide()
+
+    timer = qt_api.QtCore.QTimer()
+    timer.timeout.connect(check)
+    timer.start(1000)
+    yield
+    timer.stop()
+    if shown:
+        # ``exit`` left Qt's "quit now" flag set, which ends every later loop at
+        # once; only a completed ``exec`` clears it.
+        qt_api.QtCore.QTimer.singleShot(0, lambda: app.exit(0))
+        app.exec()
+        pytest.fail(
+            f"Qt's event loop still ran after {QT_DEADLINE:.0f} s, waiting on: {shown[0]}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
