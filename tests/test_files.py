@@ -1,8 +1,8 @@
 """The files installed into dom0 are valid, with the names the RPM spec installs.
 
 The validators come from Debian's ``desktop-file-utils`` and ``systemd``
-packages; a test that needs one is skipped, saying so, only when the tool is
-missing (CI installs both).
+packages (``make test`` installs both); without one, the test that needs it
+fails naming the package (``needs.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from needs import tool as _tool
 
 FILES = Path(__file__).resolve().parent.parent / "files"
 DESKTOP_ENTRY = FILES / "press.freedom.SecureDropUpdater.desktop"
@@ -27,20 +28,6 @@ PRESET = FILES / "90-securedrop-updater.preset"
 SVG = FILES / "icons" / "securedrop-updater.svg"
 SIZES = (16, 32, 48, 64, 128, 256)
 TIMEOUT = 60
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian package: {_PACKAGES[name]})")
-    return path
-
-
-_PACKAGES = {
-    "desktop-file-validate": "desktop-file-utils",
-    "systemd-analyze": "systemd",
-    "systemctl": "systemd",
-}
 
 
 def _ini(path: Path) -> configparser.ConfigParser:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import pytest
+import needs
 
 from sdw_updater.qubes import QubesHost
 
-SEQ = shutil.which("seq")
 
-
-@pytest.mark.skipif(SEQ is None, reason="coreutils seq is not installed")
 def test_stdout_is_kept_in_whole_lines_and_overflow_is_told() -> None:
-    host = QubesHost(bin_dirs=[Path(str(SEQ)).parent])
+    host = QubesHost(bin_dirs=[Path(needs.tool("seq")).parent])
     small = host.run(["seq", "1", "3"], 10)
     assert small.ok
     assert small.stdout_lines == [b"1", b"2", b"3"]

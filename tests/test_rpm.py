@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import needs
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,11 +40,6 @@ COMMANDS = ("sdw-updater", "sdw-notify", "sdw-login")
 MANDIR = "/usr/share/man/man1"
 DOCDIR = f"/usr/share/doc/{NAME}"
 LICENSEDIR = f"/usr/share/licenses/{NAME}"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("rpmbuild") is None or shutil.which("rpm") is None,
-    reason="rpmbuild/rpm not installed (Debian: apt-get install rpm)",
-)
 
 
 def run(
@@ -116,6 +112,9 @@ def query(package: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the builds go; every build needs git, rpmbuild and rpm."""
+    for tool in ("git", "rpmbuild", "rpm"):
+        needs.tool(tool)
     return tmp_path_factory.mktemp("rpm")
 
 
@@ -333,10 +332,8 @@ def test_readme_and_licence_are_the_projects(installed: Path) -> None:
     assert licence.startswith(b"                    GNU AFFERO GENERAL PUBLIC LICENSE\n")
 
 
-@pytest.mark.skipif(
-    shutil.which("man") is None, reason="man-db not installed (Debian: apt-get install man-db)"
-)
 def test_man_shows_the_installed_pages(installed: Path, scratch: Path) -> None:
+    needs.tool("man")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "MANWIDTH": "80", "MANPAGER": "cat"}
     env["LANG"] = "C.UTF-8"
     for command in COMMANDS:
@@ -381,8 +378,7 @@ RPMLINT_ALLOWED: dict[tuple[str, str], str] = {
 
 
 def test_rpmlint_finds_nothing_but_what_is_explained(first_build, scratch: Path) -> None:
-    if shutil.which("rpmlint") is None:
-        pytest.skip("rpmlint not installed (Debian: apt-get install rpmlint)")
+    needs.tool("rpmlint")
     dist, _ = first_build
     home = scratch / "rpmlint-home"
     home.mkdir(exist_ok=True)
@@ -497,19 +493,18 @@ def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path
     assert not list(root.rglob("__pycache__"))
 
 
-def host_python_version() -> tuple[int, int] | None:
+def require_host_python() -> None:
+    """The installed commands start with ``#!/usr/bin/python3``, which must be 3.11 or later."""
     python = Path("/usr/bin/python3")
     if not python.exists():
-        return None
+        needs.missing("/usr/bin/python3", "python3")
     out = run([str(python), "-I", "-c", "import sys; print(*sys.version_info[:2])"], timeout=30)
     major, minor = out.stdout.split()
-    return int(major), int(minor)
+    assert (int(major), int(minor)) >= (3, 11), f"/usr/bin/python3 is {major}.{minor}, not 3.11+"
 
 
-@pytest.mark.skipif(
-    (host_python_version() or (0, 0)) < (3, 11), reason="no /usr/bin/python3 >= 3.11 here"
-)
 def test_installed_commands_start_through_their_shebang(installed: Path, scratch: Path) -> None:
+    require_host_python()
     home = scratch / "shebang-home"
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -24,35 +23,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from window.xsession import DEADLINE, Session, fail_in_ci_else_skip, wait_for
+import needs
+
+from window.xsession import DEADLINE, Session, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 A11Y_BIN = ROOT / ".venv-a11y" / "bin"
 WALKER = Path(__file__).with_name("atspi_tree.py")
 BUS_SERVICE = Path("/usr/share/dbus-1/services/org.a11y.Bus.service")
-APT_HINT = (
-    "make .venv-a11y/.installed, after apt-get install python3-pyqt5 python3-dbus "
-    "python3-venv at-spi2-core dbus-daemon"
-)
 
 Node = dict[str, Any]
 
 
-def missing() -> list[str]:
-    """What this tier needs and this machine lacks."""
-    wanted = {
-        "dbus-daemon": shutil.which("dbus-daemon") is not None,
-        "at-spi2-core (org.a11y.Bus)": BUS_SERVICE.exists(),
-        ".venv-a11y": (A11Y_BIN / "sdw-updater").exists(),
-    }
-    return [name for name, present in wanted.items() if not present]
-
-
 def require() -> None:
-    """Fail in CI (``.ci/run`` installs all of it), skip elsewhere."""
-    lacking = missing()
-    if lacking:
-        fail_in_ci_else_skip(f"screen-reader tier needs {', '.join(lacking)} ({APT_HINT})")
+    """What this tier needs, or the test fails naming the Debian package that brings it.
+
+    ``.venv-a11y`` is built by ``make test`` from the distribution's Python and
+    PyQt5 (``python3-venv``, ``python3-pyqt5``, ``python3-dbus``), once
+    ``deps/install test`` has installed them.
+    """
+    needs.tool("dbus-daemon")
+    if not BUS_SERVICE.exists():
+        needs.missing(f"the accessibility bus ({BUS_SERVICE})", "at-spi2-core")
+    if not (A11Y_BIN / "sdw-updater").exists():
+        needs.missing(
+            f"{A11Y_BIN.parent} (make test builds it on the system's Python and PyQt5)",
+            "python3-venv python3-pyqt5 python3-dbus",
+        )
 
 
 @dataclass

@@ -18,11 +18,9 @@ import pytest
 from conftest import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
-from window import xsession
 from window.xsession import ACCESSIBILITY, Session, accessible
 
 pytestmark = pytest.mark.window
-xsession.skip_unless_tools()
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"

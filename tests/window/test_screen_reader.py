@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import pytest
 
-from window import screenreader, xsession
+from window import screenreader
 from window.screenreader import A11Y_BIN
 from window.xsession import Session
 
 pytestmark = pytest.mark.window
-xsession.skip_unless_tools()
 
 # A run that stays in its first dom0 step for a minute: long enough to read it.
 SLOW = "[sim]\ntime_scale = 0.1\n[dom0]\nupdates = false\ncheck_duration = 600\n"
