@@ -1,8 +1,8 @@
 """A fake ``qubesadmin`` app: the simulated dom0's Admin API.
 
-It honours the qubesadmin semantics the engine relies on (reference:
-qubes-contract §5): domains sorted by name with dom0 included, KeyError for
-a missing qube, ``template`` raising AttributeError where qubesadmin has no
+It honours the qubesadmin semantics the engine relies on (docs/qubes-tools.md,
+"The qubesadmin Python API"): domains sorted by name with dom0 included,
+KeyError for a missing qube, ``template`` raising AttributeError where qubesadmin has no
 such property, string-valued features, power states read fresh on every
 call (the fake tools change them from other processes), and exceptions
 whose class names mirror qubesadmin's.
@@ -318,7 +318,7 @@ class Domains:
 
     The list is read once and kept for the app's lifetime: VMs that
     ``sdw-admin --apply`` creates or removes meanwhile are not seen until
-    ``clear_cache()`` (reference §8.7).
+    ``clear_cache()`` (docs/qubes-tools.md, "qubesadmin caches the VM list").
     """
 
     def __init__(self, app: FakeApp) -> None:

@@ -1,6 +1,6 @@
 """Scenarios: what the simulated workstation looks like and how its tools behave.
 
-A scenario is a TOML file (design §5, docs/simulator.md).  Every key is
+A scenario is a TOML file (docs/simulator.md).  Every key is
 optional; a missing key takes the healthy default, so the empty scenario is
 the built-in one ``--simulate`` uses without a file.  Anything the parser
 does not know is an error, not silently ignored: a typo in a fault matrix
@@ -41,7 +41,8 @@ FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
 KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
 POWER_STATES = ("Running", "Halted")
 MIGRATION_FORMS = ("directory", "file")
-#: Exit codes a failing update agent leaves with qubes-vm-update (reference §8.9):
+#: Exit codes a failing update agent leaves with qubes-vm-update (docs/qubes-tools.md,
+#: "qubes-vm-update exit codes, measured"):
 #: 21-25 are the agent's own (general, prerequisites, refresh, install, cleanup),
 #: 26 stands for any other failure inside the qube.
 AGENT_ERROR_CODES = (21, 22, 23, 24, 25, 26)
@@ -384,7 +385,7 @@ class Scenario:
         return self.sim.vm_start_duration
 
 
-# ----- the default inventory (design §5) ------------------------------------
+# ----- the default inventory (docs/simulator.md) ----------------------------
 
 SERVICE_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
 FEDORA = "fedora-43-xfce"
@@ -395,7 +396,7 @@ WS = ("sd-workstation",)
 
 
 def default_inventory() -> dict[str, VMSpec]:
-    """SecureDrop Workstation 1.7 on Qubes 4.3 (design §5), as VM specs (features filled later).
+    """SecureDrop Workstation 1.7 on Qubes 4.3, as VM specs (features filled later).
 
     The Qubes 4.2 layout (fedora-40-xfce, the two bookworm templates,
     sd-whonix) is the shipped scenario ``scenarios/qubes-4.2.toml``.

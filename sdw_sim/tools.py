@@ -2,8 +2,8 @@
 
 Each wrapper calls ``main(TOOL, argv, sim_dir)``.  A call is journaled when
 it starts, its faults (``[faults."TOOL"]``) are applied, then the tool does
-what the real one does to the simulated workstation (reference:
-qubes-contract.md): same command lines, messages that matter, exit codes.
+what the real one does to the simulated workstation (docs/qubes-tools.md): same
+command lines, messages that matter, exit codes.
 
 Root: the simulator treats a tool as running as root only when it was
 started through the fake ``sudo``, whatever the real user is, so a missing
@@ -325,7 +325,8 @@ def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
 
 
 def _service(ctx: ToolCall, vm: str, service: str, wait: bool, quiet: bool) -> int:
-    """A qrexec service call from dom0 (reference §4 and §8.5).
+    """A qrexec service call from dom0 (docs/qubes-tools.md, "The qvm tools" and
+    "qvm-run -p and qubes.StartApp wait for the app to exit").
 
     Without ``-p`` qvm-run does not wait: it returns 0 at once whatever the
     service does.  With ``-p`` it waits for the service, and
@@ -528,7 +529,7 @@ def _dnf_rejects(arg: str) -> str:
 
 
 def _dom0_update(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    """``qubes-dom0-update`` of R4.2/R4.3 (reference §2 and §8.1-8.4).
+    """``qubes-dom0-update`` of R4.2/R4.3 (docs/qubes-tools.md, "qubes-dom0-update").
 
     ``--check-only`` needs no root and only asks the UpdateVM; an update
     (``sudo ... -y``) downloads there, then installs in dom0 with dnf.
@@ -587,7 +588,8 @@ def _dom0_check(ctx: ToolCall, options: list[str]) -> int:
     if dom0.check_exit is not None and dom0.check_exit != 100:
         code = dom0.check_exit
     elif dom0.check_dnf_error or rejected:
-        # reference §8.2: the UpdateVM's script exits 0 for every dnf exit but 1 and 100.
+        # docs/qubes-tools.md, "qubes-dom0-update --check-only exits 0 for most dnf
+        # failures": the UpdateVM's script exits 0 for every dnf exit but 1 and 100.
         if rejected:
             err(_dnf_rejects(rejected[0]))
         else:
@@ -748,7 +750,7 @@ _SALT_STATES = (
 
 
 def _qubesctl(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    """``qubesctl [opts] state.highstate`` (reference §3 and §8.10).
+    """``qubesctl [opts] state.highstate`` (docs/qubes-tools.md, "qubesctl").
 
     dom0 first (``salt-call --local``); when it fails: "DOM0 configuration
     failed, not continuing" and exit 1, whatever salt-call's own code.
