@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import needs
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -33,6 +35,47 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: pytest's per-test timeout (pyproject.toml), which cannot end such a wait by itself.
 #: SDW_TEST_QT_DEADLINE shortens it for the test of this very fixture.
 QT_DEADLINE = float(os.environ.get("SDW_TEST_QT_DEADLINE", "240"))
+
+
+def qt_platform_plugin(platform: str) -> Path:
+    """Where the Qt that pytest-qt uses keeps a platform plugin (``offscreen``, ``xcb``)."""
+    from pytestqt.qt_compat import qt_api
+
+    info = qt_api.QtCore.QLibraryInfo
+    try:
+        plugins = info.path(info.LibraryPath.PluginsPath)  # Qt 6
+    except AttributeError:
+        plugins = info.location(info.PluginsPath)  # Qt 5
+    return Path(plugins) / "platforms" / f"libq{platform}.so"
+
+
+@functools.cache
+def _qt_platform_missing() -> tuple[str, str] | None:
+    """The libraries Qt's platform plugin cannot load here, and their Debian packages.
+
+    Without one, creating the QApplication aborts the whole test process (Qt's
+    fatal "could not load the Qt platform plugin"), so it is checked first.
+    """
+    platform = os.environ.get("QT_QPA_PLATFORM", "offscreen")
+    plugin = qt_platform_plugin(platform)
+    if not plugin.is_file():
+        return None
+    found = subprocess.run(
+        [needs.tool("ldd"), str(plugin)], capture_output=True, text=True, timeout=60, check=False
+    )
+    lacking = needs.unresolved_libraries(found.stdout)
+    if not lacking:
+        return None
+    packages = " ".join(sorted({needs.library_package(name) for name in lacking}))
+    return f"{', '.join(lacking)} (for Qt's {platform} platform plugin)", packages
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that makes Qt's application fails, naming the package, when Qt cannot start."""
+    if "qapp" in getattr(item, "fixturenames", ()):
+        missing = _qt_platform_missing()
+        if missing is not None:
+            needs.missing(*missing)
 
 
 def _on_screen(widget: object) -> str:
