@@ -142,8 +142,9 @@ def download(pin: Pin, work: Path) -> Path:
         for argv, timeout in steps:
             done = _git(argv, repo, timeout)
             if done.returncode != 0:
-                message = done.stderr.decode(errors="replace").strip().splitlines()
-                raise OSError(f"git {argv[0]} {pin.repository} {pin.ref}: {message[-1:]}")
+                said = done.stderr.decode(errors="replace").strip().splitlines()
+                why = said[-1] if said else f"exit {done.returncode}"
+                raise OSError(f"git {argv[0]} {pin.repository} {pin.ref}: {why}")
         head = _git(["rev-parse", "FETCH_HEAD^{commit}"], repo, GIT_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise OSError(f"git timed out after {exc.timeout:.0f} s ({pin.repository})") from exc
