@@ -18,7 +18,7 @@ admin and a reviewer rely on:
   process group), and a hang cost about its timeout.
 
 The expected value of every cell is written out below (``EXPECTED``) and
-follows from the design; ``NOTES`` says why for the cells that are not
+follows from the contract (docs/contract.md); ``NOTES`` says why for the cells that are not
 plain failures.  The cells run two at a time (each is a chain of short
 processes; hangs mostly wait).  When every cell has run and passed, the
 module writes the matrix to ``docs/fault-matrix.md`` when asked (``make docs``,
