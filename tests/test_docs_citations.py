@@ -20,7 +20,7 @@ CITATION = re.compile(r"docs/([a-z-]+\.md),?\s+\"([^\"]+)\"")
 COMMENT = re.compile(r"^\s*(?:#:?|\*|//)?\s?")
 OUTSIDE = re.compile(
     r"\.\./shared|design\.md|qubes-contract|anchor-behaviours|reference/signatures"
-    r"|contract section|section 8\."
+    r"|contract section|section 8\.|design section|\u00a7"
 )
 
 
