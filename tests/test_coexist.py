@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,7 +145,7 @@ def test_undone_only_counts_when_the_switch_is_on() -> None:
 # ----- what on plans (pure) -------------------------------------------------------------
 
 
-def facts(**change: object) -> switch.Facts:
+def facts(**change: Any) -> switch.Facts:
     base = switch.Facts(
         switch="off",
         previous=None,
@@ -192,7 +193,7 @@ def test_on_again_repairs_and_keeps_the_first_record() -> None:
         ({"ours": "not-found"}, "securedrop-updater-notify.timer is not installed"),
     ],
 )
-def test_on_refuses_before_changing_anything(change: dict[str, object], words: str) -> None:
+def test_on_refuses_before_changing_anything(change: dict[str, Any], words: str) -> None:
     reason = switch.refusal(facts(**change))
     assert reason is not None and words in reason
     assert switch.refusal(facts()) is None

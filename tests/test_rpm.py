@@ -6,7 +6,7 @@ not ignore) is copied into a scratch repository and committed with a fixed
 date, then cloned wherever a build needs it.
 
 SecureDrop Workstation's own ``securedrop-workstation-dom0-config`` is played
-by a stand-in owning its every path (tests/packages.py): rpm itself must
+by a stand-in owning its every path (tests/rpmkit.py): rpm itself must
 install both into one root without a conflict (docs/dom0-install.md).
 """
 
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-from packages import (
+from rpmkit import (
     COMMIT_EPOCH,
     ROOT,
     UPSTREAM_NAME,

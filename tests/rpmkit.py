@@ -178,7 +178,7 @@ AutoReqProv: no
 %global debug_package %{{nil}}
 
 %description
-Owns the paths of {name} {version} with placeholder contents (tests/packages.py).
+Owns the paths of {name} {version} with placeholder contents (tests/rpmkit.py).
 
 %install
 cp -a {tree}/. "$RPM_BUILD_ROOT/"
