@@ -192,7 +192,7 @@ def note_switch_undone(ctx: Context) -> None:
 
     On the fast path: with the switch off (no state file) this is one
     ``lstat``; only when it is on is the check imported and run, a few
-    reads and ``stat`` calls (docs/dom0-install.md, "Checking").
+    reads and ``stat`` calls (docs/dom0-install.md, "Checking which updater runs").
     """
     import os
 

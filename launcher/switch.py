@@ -87,7 +87,7 @@ MASKED = ("masked", "masked-runtime")
 ENABLED = ("enabled", "enabled-runtime", "linked", "linked-runtime", "alias")
 
 #: The group whose member is dom0's desktop user (SecureDrop Workstation's Salt
-#: writes that user's icon and autostart entry: docs/upstream.md).
+#: writes that user's icon and autostart entry: docs/dom0-install.md).
 GUI_GROUP = "qubes"
 
 

@@ -4,8 +4,8 @@ A dom0 with SecureDrop Workstation 1.7 already has an updater of its own
 (``securedrop-workstation-dom0-config``: ``/usr/bin/sdw-updater``,
 ``sdw-notify``, ``sdw-login`` and the ``sdw-notify.timer`` user unit), and
 its Salt run writes the desktop icon and the login autostart entry, both
-finding ``sdw-updater`` through ``PATH`` (docs/upstream.md, "The launcher
-in dom0"). This package installs under names of its own
+finding ``sdw-updater`` through ``PATH`` (docs/dom0-install.md, "What
+SecureDrop Workstation installs"). This package installs under names of its own
 (``/usr/libexec/securedrop-updater/sdw-*``) and changes nothing of that by
 installing; ``securedrop-updater-switch on`` links ``/usr/local/bin/sdw-*``
 (ahead of ``/usr/bin`` in a session's ``PATH``) to our programs, masks the
@@ -32,7 +32,7 @@ from typing import NamedTuple
 from sdw_updater.contract import SWITCH_STATE_FILE
 from sdw_updater.status import read_bounded
 
-#: The programs, by the names of the command line contract (docs/upstream.md).
+#: The programs, by the names of the command line contract (README, "Command line").
 PROGRAMS = ("sdw-updater", "sdw-notify", "sdw-login")
 #: Where securedrop-workstation-dom0-config installs its programs.
 UPSTREAM_BIN = "/usr/bin"
@@ -226,7 +226,8 @@ def autostart_runs(home: Path, path_env: str, own: str | None = None) -> Runs:
     """What the login autostart entry ends up running.
 
     Upstream's ``/usr/bin/sdw-login`` waits, then runs ``sdw-updater``
-    through ``PATH`` (docs/upstream.md); ours runs the ``sdw-updater``
+    through ``PATH`` (docs/dom0-install.md, "What SecureDrop Workstation
+    installs"); ours runs the ``sdw-updater``
     installed beside it. Any other program counts as the updater itself.
     """
     text = read_entry(home / AUTOSTART_ENTRY)
@@ -375,7 +376,7 @@ def undone_parts(switch: str, icon: str, autostart: str, masked: bool) -> list[s
 
 
 def report(home: Path, path_env: str, own: str | None = None) -> dict[str, object]:
-    """The ``launcher`` key of ``sdw-updater --status`` (docs/dom0-install.md, "Checking")."""
+    """The ``launcher`` key of ``sdw-updater --status`` (docs/dom0-install.md, "Checking which updater runs")."""
     icon = icon_runs(home, path_env, own)
     autostart = autostart_runs(home, path_env, own)
     switch, _ = read_state()

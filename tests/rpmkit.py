@@ -5,7 +5,8 @@ tell: the same name and every path of its ``%files``
 (``tests/data/securedrop-workstation-dom0-config.files``, where the list
 says where it comes from). Most files hold one line naming the stand-in;
 the few a dom0 test runs or reads carry what upstream's do, as far as this
-project relies on it (docs/upstream.md, docs/dom0-install.md):
+project relies on it (docs/dom0-install.md, "What SecureDrop Workstation
+installs"):
 
 - ``/usr/bin/sdw-updater`` and ``sdw-notify`` say they are upstream's;
 - ``/usr/bin/sdw-login`` runs ``sdw-updater`` through ``PATH``, as
