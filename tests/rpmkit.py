@@ -228,6 +228,21 @@ def build_owner_of(path: str, name: str, work: Path) -> Path:
     return rpmbuild(spec(name, "1.0", [path], tree), name, work)
 
 
+def build_provider(
+    name: str, work: Path, provides: tuple[str, ...] = (), files: tuple[str, ...] = ()
+) -> Path:
+    """A package named ``name`` that provides ``provides`` and owns ``files`` (what dom0 has)."""
+    tree = work / f"{name}-tree"
+    for path in files:
+        target = tree / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"{name}: {path}\n")
+    tree.mkdir(parents=True, exist_ok=True)
+    text = spec(name, "1.0", list(files), tree)
+    extra = "".join(f"Provides: {item}\n" for item in provides)
+    return rpmbuild(text.replace("AutoReqProv: no\n", "AutoReqProv: no\n" + extra), name, work)
+
+
 def rpm_argv(root: Path, *args: str) -> list[str]:
     """``rpm`` on the database of ``root``; in a user namespace when not root."""
     argv = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm", *args]

@@ -31,6 +31,7 @@ from rpmkit import (
     UPSTREAM_NAME,
     UPSTREAM_VERSION,
     build_owner_of,
+    build_provider,
     build_standin,
     clean_env,
     commit,
@@ -618,6 +619,59 @@ def test_installs_beside_securedrop_workstation_and_leaves_it_whole(
     verify = run(rpm_argv(root, "-V", UPSTREAM_NAME), env=clean_env(root.parent))
     assert (verify.returncode, verify.stdout) == (0, ""), verify.stdout + verify.stderr
     assert not [p for p in ours if os.path.lexists(root / p.lstrip("/"))]
+
+
+#: What a dom0 offers for our Requires, besides the Qt binding (tests/rpmkit.py).
+DOM0_PACKAGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("bash", (), ("/bin/sh",)),
+    ("python3", ("python3 = 3.13.0",), ()),
+    ("python3-dnf", (), ()),
+    ("python3-qubesadmin", (), ()),
+    ("python3-gnupg", (), ()),
+    ("gnupg2", (), ()),
+    ("systemd", (), ()),
+)
+
+
+@pytest.mark.skipif(
+    shutil.which("dnf") is None or shutil.which("createrepo_c") is None,
+    reason="dnf or createrepo_c not installed (Debian: apt-get install dnf createrepo-c)",
+)
+@pytest.mark.parametrize(("qubes", "qt"), [("4.3", "python3-pyqt6"), ("4.2", "python3-qt5")])
+def test_dnf_installs_it_from_the_file_beside_securedrop_workstation(
+    package: Path, standin: Path, scratch: Path, qubes: str, qt: str
+) -> None:
+    """The README's ``dnf install ./securedrop-updater-*.rpm``, in a root whose repository
+    holds stand-ins of what that dom0 has: Qubes 4.3's PyQt6 or 4.2's PyQt5, not both."""
+    work = scratch / f"dnf-{qubes}"
+    repo = work / "repo"
+    repo.mkdir(parents=True)
+    for name, provides, files in (*DOM0_PACKAGES, (qt, (), ())):
+        shutil.copy(build_provider(name, work, provides, files), repo)
+    shutil.copy(standin, repo)
+    ok(["createrepo_c", "--quiet", str(repo)])
+    root = work / "root"
+    (work / "no-repos").mkdir()
+    dnf = ["dnf", "-y", "-q", f"--installroot={root}", "--releasever=41", "--nogpgcheck"]
+    dnf += [f"--setopt=reposdir={work / 'no-repos'}", f"--setopt=cachedir={work / 'cache'}"]
+    dnf += [f"--repofrompath=dom0,file://{repo}", "--repo=dom0"]
+    # No scriptlets: the root has no shell to run them (the box tier runs ours).
+    dnf += ["--setopt=tsflags=noscripts", "--setopt=install_weak_deps=False"]
+    if os.geteuid() != 0:
+        dnf = ["unshare", "--map-root-user", *dnf]
+    # Debian's rpm keeps its database in ~/.rpmdb; dom0's, and rpm_argv's, in /var/lib/rpm.
+    (work / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
+    env = clean_env(work)
+    ok([*dnf, "install", UPSTREAM_NAME], env=env)
+    proc = run([*dnf, "install", str(package)], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = installed_names(root)
+    assert {NAME, UPSTREAM_NAME, qt} <= set(names)
+    assert not {"python3-pyqt6", "python3-qt5"} - {qt} & set(names)
+    ok([*dnf, "remove", NAME], env=env)
+    assert NAME not in installed_names(root)
+    verify = run(rpm_argv(root, "-V", UPSTREAM_NAME), env=clean_env(root.parent))
+    assert (verify.returncode, verify.stdout) == (0, ""), verify.stdout + verify.stderr
 
 
 def test_the_conflict_check_would_catch_a_shared_path(standin: Path, scratch: Path) -> None:
