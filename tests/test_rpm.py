@@ -623,7 +623,7 @@ def test_installs_beside_securedrop_workstation_and_leaves_it_whole(
 
 #: What a dom0 offers for our Requires, besides the Qt binding (tests/rpmkit.py).
 DOM0_PACKAGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("bash", (), ("/bin/sh",)),
+    ("bash", ("/bin/sh",), ()),
     ("python3", ("python3 = 3.13.0",), ()),
     ("python3-dnf", (), ()),
     ("python3-qubesadmin", (), ()),
