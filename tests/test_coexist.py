@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +258,29 @@ def test_switch_status_needs_no_root_and_on_does(tmp_path: Path) -> None:
         proc = run([program, "on"], tmp_path, "/usr/bin:/bin")
         assert proc.returncode == switch.REFUSED
         assert "run it with sudo" in proc.stderr
+
+
+CLICK = """
+import sys
+import time
+from launcher import entry
+code = entry.main(["--simulate", sys.argv[1]])
+print(code, "sdw_updater.coexist" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(
+    os.path.lexists(coexist.STATE_FILE), reason=f"this machine has {coexist.STATE_FILE}"
+)
+def test_with_the_switch_off_a_click_does_not_even_import_the_check(tmp_path: Path) -> None:
+    """The fast path pays one lstat of the record: nothing is imported, nothing read."""
+    from conftest import write_status
+
+    home = tmp_path / "home"
+    home.mkdir()
+    write_status(home, "0", time.time() - 60)
+    scenario = home / "s.toml"
+    scenario.write_text("[sim]\ntime_scale = 0.0\n")
+    argv = [sys.executable, "-c", CLICK, str(scenario)]
+    proc = run(argv, home, f"{BIN}:/usr/bin:/bin")
+    assert proc.stdout.splitlines()[-1] == "0 False", proc.stdout + proc.stderr
