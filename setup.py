@@ -40,6 +40,8 @@ setup(
             "sdw-updater=launcher.entry:console",
             "sdw-notify=sdw_notify.entry:console",
             "sdw-login=sdw_notify.login:main",
+            # The admin's switch between SecureDrop Workstation's launcher and this one.
+            "securedrop-updater-switch=launcher.switch:main",
         ]
     },
 )

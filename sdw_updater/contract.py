@@ -40,6 +40,9 @@ OS_RELEASE = "/etc/os-release"
 QUBES_RELEASE = "/etc/qubes-release"
 PROC_UPTIME = "/proc/uptime"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+#: What ``securedrop-updater-switch on`` changed (sdw_updater/coexist.py); its
+#: absence means the switch is off, which the launcher learns from one lstat.
+SWITCH_STATE_FILE = "/var/lib/securedrop-updater/switch.json"
 
 # ----- state on disk (under ~/.securedrop_updater) -------------------------------------
 
