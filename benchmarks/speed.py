@@ -36,7 +36,7 @@ APP = "press.freedom.SecureDropApp"
 START_APP = f"qubes.StartApp+{APP}"
 BOX_VERSION = "4.3.34"
 #: Modules that must never be imported on the fast path or by the notifier's dry run.
-HEAVY = ("PyQt5", "gnupg", "sdw_updater.trust", "sdw_updater.plan", "launcher.wizard")
+HEAVY = ("PyQt5", "PyQt6", "gnupg", "sdw_updater.trust", "sdw_updater.plan", "launcher.wizard")
 
 # dom0's qrexec-client is a C program that returns as soon as the service is
 # connected; the simulator's is a Python interpreter that imports the

@@ -22,9 +22,7 @@ import logging
 import re
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, pyqtSignal
-from PyQt5.QtNetwork import QLocalServer, QLocalSocket
-
+from launcher.qt import QLocalServer, QLocalSocket, QObject, pyqtSignal
 from sdw_updater.contract import UPDATER_LOCK
 from sdw_updater.lock import Lock, lock_dir
 from sdw_updater.status import read_bounded

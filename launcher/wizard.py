@@ -28,23 +28,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import (
-    QClipboard,
-    QCloseEvent,
-    QCursor,
-    QGuiApplication,
-    QKeyEvent,
-    QKeySequence,
-    QShowEvent,
-)
-from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
-
 from launcher import messages, qtapp, single, style
 from launcher import strings as S
 from launcher.estimate import usual_duration
 from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
+from launcher.qt import (
+    QClipboard,
+    QCloseEvent,
+    QCursor,
+    QEventLoop,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QRect,
+    QShortcut,
+    QShowEvent,
+    QStackedWidget,
+    Qt,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    pyqtSignal,
+)
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
 from sdw_updater import diagnostics, freshness, lastrun, process
@@ -137,7 +143,7 @@ class Wizard(QWidget):
         self.setWindowTitle(S.tr(S.WINDOW_TITLE))
         self.setWindowIcon(qtapp.window_icon())
         self.setWindowFlags(
-            Qt.WindowFlags(Qt.WindowType.Window)
+            Qt.WindowType.Window
             | Qt.WindowType.CustomizeWindowHint
             | Qt.WindowType.WindowTitleHint
             | Qt.WindowType.WindowMinimizeButtonHint
@@ -579,7 +585,7 @@ def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
         wizard.show()
         wizard.raise_()
         wizard.activateWindow()
-        loop.exec_()
+        loop.exec()
         return wizard.exit_code
     finally:
         if server is not None:

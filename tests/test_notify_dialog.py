@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from PyQt5.QtCore import Qt, QTimer
-from PyQt5.QtWidgets import QApplication
 
+from launcher.qt import QApplication, Qt, QTimer
 from sdw_notify import dialog
 from sdw_notify.decision import decide
 
