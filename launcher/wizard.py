@@ -547,15 +547,30 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
         return int(result.outcome)
     app = qtapp.application()
     state = ctx.store.directory
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
     wizard = Wizard(ctx, decision, notice_days=key_notice_days())
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code
+
+
+def _take_lock_and_listen(state: Path) -> tuple[Lock | None, single.WindowServer | None]:
+    """The updater lock and, at once, the socket a second launch asks to raise the window.
+
+    Listening comes before the window is built: a double click's second
+    launch arrives while the first builds its window, and must find it
+    answering, not a lock held with nobody listening (it would then show a
+    second window).  Requests that arrive before the window exists wait in
+    the socket until Qt's loop runs; they are answered once it is shown.
+    """
+    lock = single.take_lock(state)
+    if lock is None:
+        return None, None
+    return lock, single.WindowServer(state)
 
 
 def _raised_the_running_window(state: Path) -> bool:
@@ -570,13 +585,12 @@ def _raised_the_running_window(state: Path) -> bool:
     return True
 
 
-def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
+def _until_closed(wizard: Wizard, server: single.WindowServer | None, lock: Lock | None) -> int:
     """Show the window in front and run Qt's loop until it closes; its exit code.
 
     While the window holds the updater lock it answers a second launch's
-    "raise" (``single.WindowServer``); the lock is released when it closes.
+    "raise" (``server``); the lock is released when it closes.
     """
-    server = single.WindowServer(state) if lock is not None else None
     if server is not None:
         server.raise_requested.connect(wizard.bring_to_front)
     loop = QEventLoop()
@@ -622,7 +636,7 @@ def run_wizard(
 
         retry, why = retry_of_last_run(ctx)
         log.info("--retry-failed: %s", why)
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None:
         if _raised_the_running_window(state):
             return int(ExitCode.LOCKED)
@@ -647,6 +661,6 @@ def run_wizard(
             retry=retry,
         )
     qtapp.on_terminate(wizard.terminate)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code

@@ -26,12 +26,14 @@ import re
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import client_started as journal_client_started
 from conftest import write_status
 
 from sdw_updater.contract import ExitCode
+from sdw_updater.lock import is_locked
 from window import xsession
 from window.xsession import NOTIFIER_TITLE, Program, Session, both_bindings
 
@@ -160,6 +162,71 @@ def test_a_second_updater_says_so_and_raises_the_first(session: Session, moment:
     if moment == "intro":
         assert session.journal() == []
     first.kill()
+
+
+def connections_to(path: str) -> int:
+    """Sockets the kernel lists under ``path``: the listening one, plus one per connection.
+
+    A connection is listed as soon as the kernel accepts it into the
+    listener's queue, even while the listening process is stopped.
+    """
+    lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    return sum(1 for line in lines if line.split()[-1] == path)
+
+
+#: A ``sitecustomize`` that stops the launch as its window's construction begins.
+HOLD_BEFORE_WINDOW = Path(__file__).with_name("hold")
+
+
+def stopped(program: Program) -> bool:
+    """The process is stopped (SIGSTOP): state ``T`` in ``/proc/PID/stat``."""
+    stat = Path(f"/proc/{program.pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "T"
+
+
+@both_bindings()
+def test_a_double_click_opens_one_window(session: Session) -> None:
+    """The second launch of a double click arrives while the first builds its window.
+
+    The first launch holds the lock and is stopped just before it builds
+    its window (``hold/sitecustomize.py``; a busy machine may hold it there
+    for a while); the second starts then.  It must reach the first and exit
+    5 without a window of its own; the first, once it runs again, comes to
+    the front.
+    """
+    scenario = str(session.scenario(SLOW))
+    first = session.start(
+        "sdw-updater",
+        "--skip-delta",
+        "0",
+        "--simulate",
+        scenario,
+        env={"PYTHONPATH": str(HOLD_BEFORE_WINDOW)},
+    )
+    try:
+        xsession.wait_for("the first launch to stop before its window", lambda: stopped(first))
+        assert is_locked(session.runtime / "sdw-updater.lock")
+        second = session.start("sdw-updater", "--skip-delta", "0", "--simulate", scenario)
+        socket = str(session.runtime / "sdw-updater.window")
+        xsession.wait_for(
+            "the second launch to reach the first, end, or show a window",
+            lambda: (
+                connections_to(socket) >= 2
+                or second.proc.poll() is not None
+                or session.windows(second)
+            ),
+        )
+        assert not session.windows(second), "the second launch showed a window of its own"
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    assert second.wait() == ExitCode.LOCKED, second.output()
+    assert "already running" in second.output()
+    first_window = session.window(first)
+    session.wait_log(r"Window: brought to the front", program=first)
+    assert session.all_windows() == [first_window]
+    session.key("Escape")  # Cancel: the first launch ends as if it had been alone
+    assert first.wait() == ExitCode.FAILED, first.output()
+    assert session.journal() == []
 
 
 @both_bindings()
