@@ -151,10 +151,11 @@ test-window: venv $(QT_VENVS)
 	$(BIN)/python -m pytest -q -m window
 
 # The fast-path figure runs in the box (real qubesadmin): the pinned archives, when present.
-bench: venv $(BOX_DEPS)
+# first_paint launches the window on PyQt6 and on PyQt5 (the versions of .venv and .venv-qt5).
+bench: venv $(BOX_DEPS) $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: venv $(BOX_DEPS)
+bench-quick: venv $(BOX_DEPS) $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 
 rpm:
