@@ -100,7 +100,11 @@ class NotifyDialog(QMessageBox):
         self.setWindowTitle(title)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setText(f"<b>{html.escape(headline)}</b>")
-        self.setInformativeText(body)
+        # Qt 6 lays the explanation out in the headline's format (rich text), where a
+        # blank line is no paragraph break: each paragraph is given as one, escaped.
+        self.setInformativeText(
+            "".join(f"<p>{html.escape(part, quote=False)}</p>" for part in body.split("\n\n"))
+        )
         icon = qtapp.window_icon()
         if icon.isNull():
             self.setIcon(QMessageBox.Icon.Information)
