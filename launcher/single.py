@@ -14,8 +14,9 @@ moment when nobody listens yet), asks "raise", and the first window comes
 to the front and says it was opened again; the second then exits 5
 without a window.  When nothing answers (the holder is a text run, or an
 older updater), the second shows "another update is running" and names
-the holder from the process id the lock file records.  Everything read here (the lock file, the holder's
-command line, the socket) is bounded and parsed strictly.
+the holder from the process id the lock file records.  Everything read
+here (the lock file, the holder's command line, the socket) is bounded and
+parsed strictly.
 """
 
 from __future__ import annotations
