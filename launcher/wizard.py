@@ -28,23 +28,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import (
-    QClipboard,
-    QCloseEvent,
-    QCursor,
-    QGuiApplication,
-    QKeyEvent,
-    QKeySequence,
-    QShowEvent,
-)
-from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
-
 from launcher import messages, qtapp, single, style
 from launcher import strings as S
 from launcher.estimate import usual_duration
 from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
+from launcher.qt import (
+    QClipboard,
+    QCloseEvent,
+    QCursor,
+    QEventLoop,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QRect,
+    QShortcut,
+    QShowEvent,
+    QStackedWidget,
+    Qt,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    pyqtSignal,
+)
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
 from sdw_updater import diagnostics, freshness, lastrun, process
@@ -137,7 +143,7 @@ class Wizard(QWidget):
         self.setWindowTitle(S.tr(S.WINDOW_TITLE))
         self.setWindowIcon(qtapp.window_icon())
         self.setWindowFlags(
-            Qt.WindowFlags(Qt.WindowType.Window)
+            Qt.WindowType.Window
             | Qt.WindowType.CustomizeWindowHint
             | Qt.WindowType.WindowTitleHint
             | Qt.WindowType.WindowMinimizeButtonHint
@@ -541,15 +547,30 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
         return int(result.outcome)
     app = qtapp.application()
     state = ctx.store.directory
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
     wizard = Wizard(ctx, decision, notice_days=key_notice_days())
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code
+
+
+def _take_lock_and_listen(state: Path) -> tuple[Lock | None, single.WindowServer | None]:
+    """The updater lock and, at once, the socket a second launch asks to raise the window.
+
+    Listening comes before the window is built: a double click's second
+    launch arrives while the first builds its window, and must find it
+    answering, not a lock held with nobody listening (it would then show a
+    second window).  Requests that arrive before the window exists wait in
+    the socket until Qt's loop runs; they are answered once it is shown.
+    """
+    lock = single.take_lock(state)
+    if lock is None:
+        return None, None
+    return lock, single.WindowServer(state)
 
 
 def _raised_the_running_window(state: Path) -> bool:
@@ -564,13 +585,12 @@ def _raised_the_running_window(state: Path) -> bool:
     return True
 
 
-def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
+def _until_closed(wizard: Wizard, server: single.WindowServer | None, lock: Lock | None) -> int:
     """Show the window in front and run Qt's loop until it closes; its exit code.
 
     While the window holds the updater lock it answers a second launch's
-    "raise" (``single.WindowServer``); the lock is released when it closes.
+    "raise" (``server``); the lock is released when it closes.
     """
-    server = single.WindowServer(state) if lock is not None else None
     if server is not None:
         server.raise_requested.connect(wizard.bring_to_front)
     loop = QEventLoop()
@@ -579,7 +599,7 @@ def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
         wizard.show()
         wizard.raise_()
         wizard.activateWindow()
-        loop.exec_()
+        loop.exec()
         return wizard.exit_code
     finally:
         if server is not None:
@@ -616,7 +636,7 @@ def run_wizard(
 
         retry, why = retry_of_last_run(ctx)
         log.info("--retry-failed: %s", why)
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None:
         if _raised_the_running_window(state):
             return int(ExitCode.LOCKED)
@@ -641,6 +661,6 @@ def run_wizard(
             retry=retry,
         )
     qtapp.on_terminate(wizard.terminate)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code

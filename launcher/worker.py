@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PyQt5.QtCore import QObject, QThread, pyqtSignal
-
+from launcher.qt import QObject, QThread, pyqtSignal
 from sdw_updater import events as ev
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode

@@ -212,7 +212,7 @@ def test_svg_icon_is_square_xml():
 
 def test_render_script_reproduces_the_pngs(tmp_path, qapp):
     """``files/icons/render.py`` still works and draws something at every size."""
-    from PyQt5.QtGui import QImage
+    from launcher.qt import QImage
 
     sys.path.insert(0, str(FILES / "icons"))
     try:
