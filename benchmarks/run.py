@@ -315,7 +315,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
                 logs.configure(work / f"pipeline-logs-{rep}-{log_output}")
                 runner = Runner(host, StatusStore(work / "pipeline-state"), Printer(devnull, False))
                 began = time.perf_counter()
-                watch = Watch(on_stdout=runner._output)
+                watch = Watch(on_stdout=runner.stepper.output)
                 result = host.run([cat, str(data)], 600, watch, log_output=log_output)
                 into.append(count / (time.perf_counter() - began))
                 assert result.ok

@@ -53,7 +53,7 @@ from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
 from sdw_updater.freshness import Decision
 from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.lock import Lock
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 __all__ = ["DETAILS_MAX_LINES", "Wizard", "run_wizard"]
 

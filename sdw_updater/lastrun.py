@@ -38,7 +38,7 @@ from sdw_updater.status import StatusRecord, atomic_write, format_time, parse_ti
 from sdw_updater.steps import Step
 
 if TYPE_CHECKING:
-    from sdw_updater.plan import RunResult
+    from sdw_updater.result import RunResult
 
 log = logging.getLogger("sdw.lastrun")
 

@@ -27,7 +27,7 @@ from launcher.wizard import Wizard, key_notice_days, run_wizard
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
 from sdw_updater.contract import ExitCode
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"

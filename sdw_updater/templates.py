@@ -1,0 +1,221 @@
+"""The templates step: one batch of ``qubes-vm-update``, watched, and retried when worth it.
+
+``qubes-vm-update`` updates every template of the run in one process.
+This module runs it and follows it: each template's progress (its own
+``done`` line decides its result, ``progress.TemplateTracker``), the stall
+watchdog (a template that shows no progress and prints nothing for the
+administrator's ``stall_minutes`` stops the tool), and the automatic retry
+of a template whose failure looks transient (the network, Tor).  A retry
+("Try again", ``--retry-failed``) updates only the templates whose earlier
+results it does not keep.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sdw_updater import advice as advising
+from sdw_updater import events as ev
+from sdw_updater import process
+from sdw_updater.contract import ExitCode
+from sdw_updater.events import UPDATED_STATES, TemplateState
+from sdw_updater.host import Host
+from sdw_updater.lastrun import Retry
+from sdw_updater.process import ToolResult, Watch
+from sdw_updater.progress import Activity, TemplateTracker
+from sdw_updater.settings import Settings
+from sdw_updater.stepper import StepFailed, Stepper
+from sdw_updater.steps import Step
+
+log = logging.getLogger("sdw.templates")
+
+#: Seconds between two ``TemplateActivity`` events of one template.
+ACTIVITY_EVERY = 1.0
+
+
+class TemplatesStep:
+    """Updates the templates of one run (see the module docstring)."""
+
+    def __init__(
+        self, host: Host, stepper: Stepper, settings: Settings, retry: Retry | None
+    ) -> None:
+        self.host = host
+        self.stepper = stepper
+        self.settings = settings
+        self.retry = retry
+        self.result = stepper.result
+        self.listener = stepper.listener
+
+    def run(self, templates: list[str]) -> None:
+        """Update the templates; a retry only those that did not update before."""
+        step = Step.TEMPLATES
+        kept: dict[str, TemplateState] = {}
+        to_update = templates
+        if self.retry is not None and self.retry.templates is not None:
+            wanted = set(self.retry.templates)
+            to_update = [name for name in templates if name in wanted]
+            kept = {n: s for n, s in self.retry.kept.items() if n in templates and n not in wanted}
+            if not to_update:
+                self.result.templates = dict(kept)
+                self.result.kept = sorted(kept)
+                for name, state in kept.items():
+                    self.listener(ev.TemplateProgress(name, state, 100.0))
+                self.stepper.skip(step, "no template left to update")
+                return
+        began = self.stepper.begin(step)
+        for name in templates:
+            if name in kept:
+                self.listener(ev.TemplateProgress(name, kept[name], 100.0))
+            else:
+                self.listener(ev.TemplateProgress(name, TemplateState.WAITING, 0.0))
+        self.result.kept = sorted(kept)
+        if not to_update:
+            self.stepper.end(step, began, True, "no templates")
+            return
+        final, result, activity = self._vm_update(to_update, step)
+        lines = {name: list(activity.lines[name]) for name in to_update}
+        again = self._transient_failures(final, result, lines)
+        if again:
+            self.result.retried = sorted(again)
+            for name, why in again.items():
+                self.stepper.log(
+                    f"{name} failed in a way that looks transient ({why}); updating it once more",
+                    "warning",
+                )
+            first = result
+            second, result, activity = self._vm_update(sorted(again), step)
+            final.update(second)
+            if any(final[name] not in UPDATED_STATES for name in final if name not in again):
+                result = first  # the failures left are the first call's: its exit tells
+            lines.update({name: list(activity.lines[name]) for name in again})
+        self.result.templates = {**kept, **final}
+        self.result.template_lines = {
+            name: lines[name] for name, state in final.items() if state not in UPDATED_STATES
+        }
+        failed = [name for name, state in final.items() if state not in UPDATED_STATES]
+        if failed:
+            self.stepper.end(step, began, False, ", ".join(failed))
+            words = [_template_words(name, final[name], lines[name]) for name in failed]
+            raise StepFailed(
+                ExitCode.FAILED,
+                step,
+                f"These templates failed to update: {'; '.join(words)} ({result.describe()}).",
+                exit_code=result.exit,
+            )
+        if not result.ok:
+            self.stepper.end(step, began, False, result.describe())
+            raise StepFailed(
+                ExitCode.FAILED,
+                step,
+                f"Updating the templates failed: {result.describe()}.",
+                result.tail,
+                result.exit,
+            )
+        self.stepper.end(step, began, True)
+
+    def _vm_update(
+        self, names: list[str], step: Step
+    ) -> tuple[dict[str, TemplateState], ToolResult, Activity]:
+        """One ``qubes-vm-update`` for ``names``, with per-template progress and the watchdog.
+
+        The stall watchdog: a template that is updating and shows neither
+        progress nor output for the administrator's ``stall_minutes``
+        (scaled like every timeout) stops the tool, which runs every
+        template in one process.  Templates that already printed ``done``
+        keep their result; the one that stalled is reported with its last
+        output line; the step's own timeout stays the outer bound.
+        """
+        tracker = TemplateTracker(tuple(names))
+        activity = Activity(tuple(names))
+        # Scaled as every timeout is (the simulator shrinks them), never below a second.
+        limit = max(1.0, self.settings.stall_seconds * self.host.timeout_scale)
+        reported: dict[str, float] = {}
+        stalled: list[str] = []
+
+        last_seen: dict[str, tuple[TemplateState, float]] = {}
+
+        def on_stderr(line: bytes) -> None:
+            ignored = tracker.ignored_lines
+            parsed = tracker.feed(line)
+            if parsed is None:
+                # Snapshots repeat every qube's line; show only what the
+                # tracker could not take as progress (it counts those).
+                if tracker.ignored_lines > ignored:
+                    self.stepper.output(line)
+                return
+            name = parsed.name
+            state, percent = tracker.states[name], tracker.percents[name]
+            before = last_seen.get(name)
+            if before != (state, percent):
+                last_seen[name] = (state, percent)
+                activity.alive(name, time.monotonic())
+                self.listener(ev.TemplateProgress(name, state, percent))
+            self.stepper.progress.set(step, tracker.fraction())
+
+        def on_stdout(line: bytes) -> None:
+            self.stepper.output(line)
+            activity.output(line, time.monotonic())
+
+        def tick() -> None:
+            now = time.monotonic()
+            updating = [n for n in names if tracker.states[n] is TemplateState.UPDATING]
+            for name in updating:
+                if now - reported.get(name, -1.0) >= ACTIVITY_EVERY:
+                    reported[name] = now
+                    quiet = activity.quiet(name, now)
+                    self.listener(
+                        ev.TemplateActivity(name, round(quiet, 1), limit, activity.last_line(name))
+                    )
+            if not stalled:
+                stuck = activity.stalled(updating, now, limit)
+                for name in stuck:
+                    last = activity.last_line(name) or "(none)"
+                    self.stepper.log(
+                        f"{name} made no progress and printed nothing for {limit:.0f} s: "
+                        f"stopping qubes-vm-update (last output: {last})",
+                        "error",
+                    )
+                stalled.extend(stuck)
+
+        watch = Watch(
+            on_stdout=on_stdout, on_stderr=on_stderr, on_tick=tick, stop=lambda: bool(stalled)
+        )
+        result = self.host.update_templates(names, watch)
+        final = tracker.finish(result.exit, stalled)
+        for name, state in final.items():
+            percent = 100.0 if state in UPDATED_STATES else tracker.percents[name]
+            self.listener(ev.TemplateProgress(name, state, percent))
+        if tracker.ignored_lines:
+            log.warning("Ignored %d malformed progress lines", tracker.ignored_lines)
+        for name in stalled:
+            self.stepper.add_advice(advising.stalled(name, list(activity.lines[name]), limit))
+        return final, result, activity
+
+    def _transient_failures(
+        self, final: dict[str, TemplateState], result: ToolResult, lines: dict[str, list[str]]
+    ) -> dict[str, str]:
+        """The failed templates worth one more try at once, with why (advice.transient)."""
+        if process.cancelled():
+            return {}
+        failed = [name for name, state in final.items() if state is TemplateState.FAILED]
+        found = {}
+        for name in failed:
+            why = advising.transient(lines[name], result.exit, alone=len(failed) == 1)
+            if why is not None:
+                found[name] = why
+        return found
+
+
+def _template_words(name: str, state: TemplateState, lines: list[str]) -> str:
+    """One failed template for the engine's message: its name, how it ended, its last line."""
+    how = {
+        TemplateState.STALLED: "stalled",
+        TemplateState.NOT_REACHED: "not reached",
+    }.get(state, "failed")
+    last = (
+        f', last output: "{lines[-1][:160]}"'
+        if lines and state is not TemplateState.NOT_REACHED
+        else ""
+    )
+    return f"{name} ({how}{last})"
