@@ -53,7 +53,7 @@ from sdw_updater.process import ToolResult, Watch
 from sdw_updater.result import RunResult
 from sdw_updater.settings import Settings
 from sdw_updater.status import StatusStore
-from sdw_updater.stepper import StepFailed, Stepper
+from sdw_updater.stepper import RunStopped, Stepper
 from sdw_updater.steps import STEPS, Step
 from sdw_updater.templates import TemplatesStep
 from sdw_updater.trust.report import Code, TrustReport
@@ -64,6 +64,9 @@ log = logging.getLogger("sdw.plan")
 QUESTION = re.compile(r"\[y/n\]|\(y/n\)|\?\s*$|press enter|continue\?", re.IGNORECASE)
 #: Output of a dom0 check that exited 0 but did not check (dnf's errors, qubes' own).
 CHECK_ERROR = re.compile(r"\berror\b|\bfailed\b|cannot|could not|curl", re.IGNORECASE)
+#: Outcomes of a run that stopped before it attempted anything: the state files stay as
+#: they were (README, "Exit codes").
+NOTHING_ATTEMPTED = frozenset({ExitCode.NETWORK, ExitCode.DIST_UPGRADE})
 
 
 class TrustChecks(Protocol):
@@ -137,11 +140,11 @@ class Runner:
         self.result.started_at = self.host.now()
         try:
             self._run_locked()
-        except StepFailed as failure:
+        except RunStopped as failure:
             self._finish_failed(failure)
         except Exception as exc:  # a bug must end as "failed", never as "ok"
             log.exception("Unexpected error during the update")
-            self._finish_failed(StepFailed(ExitCode.FAILED, None, f"Unexpected error: {exc}"))
+            self._finish_failed(RunStopped(ExitCode.FAILED, None, f"Unexpected error: {exc}"))
         finally:
             if lock is not self.held_lock:
                 lock.release()
@@ -175,18 +178,10 @@ class Runner:
                 f"Qubes is in the middle of a distribution upgrade (dom0 is {release}, "
                 f"templates: {', '.join(evidence)}). Nothing was changed."
             )
-            self.result.outcome, self.result.message = ExitCode.DIST_UPGRADE, message
-            self.stepper.add_advice(advising.advise([], None, outcome=ExitCode.DIST_UPGRADE))
-            self.stepper.log(message, "error")
-            return
+            raise RunStopped(ExitCode.DIST_UPGRADE, None, message)
         self._announce_templates(templates)
         if not self.skip_netcheck:
             self._network_check()
-            if self.result.outcome is ExitCode.NETWORK:
-                self.stepper.add_advice(
-                    advising.advise([], Step.NETCHECK, outcome=ExitCode.NETWORK)
-                )
-                return
         else:
             self.stepper.skip(Step.NETCHECK, "skipped (--skip-netcheck)")
         # From here on the workstation may change: record that a run is under
@@ -244,10 +239,10 @@ class Runner:
         # The sources of every template are checked, also when a retry updates
         # only some: the check is what makes any of them safe to update.
         self._trust_step(Step.TEMPLATE_SOURCES, lambda t: t.templates(self.host, templates))
-        failure: StepFailed | None = None
+        failure: RunStopped | None = None
         try:
             TemplatesStep(self.host, self.stepper, self.settings, self.retry).run(templates)
-        except StepFailed as failed:
+        except RunStopped as failed:
             failure = failed
         # Whatever failed: VMs that ran before the run must run after it.
         self._restart(running_before, must_succeed=failure is None)
@@ -261,7 +256,7 @@ class Runner:
         result = call(self.stepper.watch(step, began))
         if not result.ok:
             self.stepper.end(step, began, False, result.describe())
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED, step, _failure_message(step, result), result.tail, result.exit
             )
         self.stepper.end(step, began, True)
@@ -275,8 +270,8 @@ class Runner:
             raise self._host_failure(exc) from exc
 
     @staticmethod
-    def _host_failure(exc: HostError) -> StepFailed:
-        return StepFailed(
+    def _host_failure(exc: HostError) -> RunStopped:
+        return RunStopped(
             ExitCode.FAILED,
             None,
             f"Qubes did not answer {exc.call} for {exc.vm} ({exc.reason}); without it the "
@@ -293,11 +288,11 @@ class Runner:
             if result.ok and answer is None:
                 why = "sys-net gave an answer that is not a connectivity state"
             self.stepper.end(step, began, False, why)
-            self.result.outcome = ExitCode.NETWORK
-            self.result.message = f"The network is not available ({why}). Nothing was changed."
-            self.result.failed_step = step
-            self.stepper.log(self.result.message, "error")
-            return
+            raise RunStopped(
+                ExitCode.NETWORK,
+                step,
+                f"The network is not available ({why}). Nothing was changed.",
+            )
         self.stepper.end(step, began, True, "connected")
 
     def _dom0_check(self) -> bool:
@@ -324,7 +319,7 @@ class Runner:
                 return False
         why = problem or result.describe()
         self.stepper.end(step, began, False, why)
-        raise StepFailed(
+        raise RunStopped(
             ExitCode.FAILED,
             step,
             f"Could not check for dom0 updates: {why}.",
@@ -359,7 +354,7 @@ class Runner:
             self._record(UpdateStatus.IN_PROGRESS)
         if not result.ok:
             self.stepper.end(step, began, False, result.describe())
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED, step, _failure_message(step, result), result.tail, result.exit
             )
         self.stepper.end(step, began, True)
@@ -371,7 +366,7 @@ class Runner:
         self._tool_step(Step.MIGRATION, self.host.apply_migration)
         cleared = self.host.clear_migration()
         if not cleared.ok or self.host.migration_pending():
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED,
                 Step.MIGRATION,
                 f"The migration flag could not be cleared ({cleared.describe()}).",
@@ -408,7 +403,7 @@ class Runner:
         if report.failures:
             detail = "; ".join(f.text for f in report.failures)
             self.stepper.end(step, began, False, detail)
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.TRUST,
                 step,
                 f"{STEPS[step].label} failed: {detail}.",
@@ -449,7 +444,7 @@ class Runner:
             detail = f"{', '.join(not_running) or 'some VMs'} did not start ({result.describe()})"
             self.stepper.end(step, began, False, detail)
             if must_succeed:
-                raise StepFailed(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
+                raise RunStopped(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
             self.stepper.log(f"Restarting the VMs failed too: {detail}.", "error")
             return
         self.stepper.end(step, began, True, ", ".join(to_start))
@@ -478,13 +473,13 @@ class Runner:
             return
         where = self.store.status_path
         if before_changes:
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED,
                 None,
                 f"The updater could not record its state in {where}, so it changed nothing. "
                 "Check that the disk is not full and the folder is writable.",
             )
-        raise StepFailed(
+        raise RunStopped(
             ExitCode.FAILED,
             None,
             f"The updater could not record its state in {where} and stopped. Check that the "
@@ -500,7 +495,7 @@ class Runner:
         self.result.finished_at = self.host.now()
         try:
             self._record(status, now=self.result.finished_at)
-        except StepFailed as failure:
+        except RunStopped as failure:
             self._finish_failed(failure)
             return
         if self.owed is not None:
@@ -519,7 +514,7 @@ class Runner:
             )
         log.info("Run finished with status %s", status.name)
 
-    def _finish_failed(self, failure: StepFailed) -> None:
+    def _finish_failed(self, failure: RunStopped) -> None:
         self.result.outcome = failure.outcome
         self.result.failed_step = failure.step
         self.result.message = failure.message
@@ -527,7 +522,7 @@ class Runner:
             self.result.message = f"The update was stopped ({failure.message})"
         self._help_for(failure)
         self.result.finished_at = self.host.now()
-        if failure.outcome is not ExitCode.NETWORK:
+        if failure.outcome not in NOTHING_ATTEMPTED:
             requested, boot_id = self.owed if self.owed is not None else (None, None)
             if not self.store.write_status(
                 UpdateStatus.FAILED,
@@ -540,9 +535,9 @@ class Runner:
                 )
         self.stepper.log(self.result.message, "error")
 
-    def _help_for(self, failure: StepFailed) -> None:
+    def _help_for(self, failure: RunStopped) -> None:
         """The help for what failed: each template that did not update, or the failed step."""
-        if failure.step is Step.TEMPLATES and self.result.template_lines is not None:
+        if failure.step is Step.TEMPLATES:
             helped = {advice.where for advice in self.result.advice}
             for name, state in sorted(self.result.templates.items()):
                 if state in UPDATED_STATES or name in helped:
@@ -552,7 +547,9 @@ class Runner:
             if self.result.advice:
                 return
         lines = failure.lines or [failure.message]
-        self.stepper.add_advice(advising.advise(lines, failure.step, failure.exit_code))
+        self.stepper.add_advice(
+            advising.advise(lines, failure.step, failure.exit_code, outcome=failure.outcome)
+        )
 
 
 def _running(vms: dict[str, VMInfo]) -> set[str]:

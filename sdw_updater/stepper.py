@@ -7,9 +7,9 @@ passes log lines and tool output on, keeps the help for known failures,
 and writes each step's result and duration into the run's
 :class:`~sdw_updater.result.RunResult`.
 
-:class:`StepFailed` is the one way a run stops before its end: every step
-that cannot go on raises it with the outcome it means, and the runner
-records that outcome in one place.
+:class:`RunStopped` is the one way a run stops before its end: every step
+that cannot go on (a failure, no network, Qubes being upgraded) raises it
+with the outcome it means, and the runner records that outcome in one place.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from sdw_updater.steps import STEPS, Step
 log = logging.getLogger("sdw.plan")
 
 
-class StepFailed(Exception):
-    """A step cannot go on: the run stops with ``outcome``."""
+class RunStopped(Exception):
+    """The run cannot go on: it stops with ``outcome``, at ``step`` (None: before any)."""
 
     def __init__(
         self,
@@ -97,7 +97,7 @@ class Stepper:
 
     def begin(self, step: Step) -> float:
         if process.cancelled():
-            raise StepFailed(ExitCode.FAILED, step, "The updater was asked to stop.")
+            raise RunStopped(ExitCode.FAILED, step, "The updater was asked to stop.")
         self.listener(
             ev.StepStarted(step.value, STEPS[step].label, self.progress.weights.get(step, 0.0))
         )

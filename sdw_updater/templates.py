@@ -25,7 +25,7 @@ from sdw_updater.lastrun import Retry
 from sdw_updater.process import ToolResult, Watch
 from sdw_updater.progress import Activity, TemplateTracker
 from sdw_updater.settings import Settings
-from sdw_updater.stepper import StepFailed, Stepper
+from sdw_updater.stepper import RunStopped, Stepper
 from sdw_updater.steps import Step
 
 log = logging.getLogger("sdw.templates")
@@ -97,7 +97,7 @@ class TemplatesStep:
         if failed:
             self.stepper.end(step, began, False, ", ".join(failed))
             words = [_template_words(name, final[name], lines[name]) for name in failed]
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED,
                 step,
                 f"These templates failed to update: {'; '.join(words)} ({result.describe()}).",
@@ -105,7 +105,7 @@ class TemplatesStep:
             )
         if not result.ok:
             self.stepper.end(step, began, False, result.describe())
-            raise StepFailed(
+            raise RunStopped(
                 ExitCode.FAILED,
                 step,
                 f"Updating the templates failed: {result.describe()}.",
