@@ -120,4 +120,3 @@ TYPICAL_RUN = (
     Step.TEMPLATES,
     Step.RESTART,
 )
-
