@@ -197,6 +197,8 @@ def summary_lines(last: LastRun) -> list[str]:
                 words += " (tried twice: the first failure looked transient)"
             if t.kept:
                 words += " (earlier attempt)"
+            if t.added:
+                words += f" (added to this retry: {t.added})"
             lines.append(f"  {t.name.ljust(width)}  {words}")
     counts = last.counts()
     said = [

@@ -74,6 +74,8 @@ class TemplateOutcome:
     retried: bool = False  # updated once more automatically after a failure that looked transient
     kept: bool = False  # a result of an earlier attempt, kept by a retry
     last_lines: tuple[str, ...] = ()  # its last output lines, when it did not update
+    # Why a retry updated it although the attempt it retried did not fail it ("": it did).
+    added: str = ""
 
     @property
     def updated(self) -> bool:
@@ -127,6 +129,7 @@ def summarize(result: RunResult) -> LastRun:
                 retried=name in result.retried,
                 kept=name in result.kept,
                 last_lines=lines[-MAX_LINES:],
+                added=result.added.get(name, "")[:MAX_TEXT],
             )
         )
     steps = tuple((Step(step), outcome) for step, outcome in result.steps.items())
@@ -173,6 +176,7 @@ def to_json(last: LastRun) -> dict[str, Any]:
                 "retried": t.retried,
                 "kept": t.kept,
                 "last_lines": list(t.last_lines),
+                "added": t.added,
             }
             for t in last.templates
         ],
@@ -244,6 +248,7 @@ def _template(data: object) -> TemplateOutcome:
         _flag(data.get("retried")),
         _flag(data.get("kept")),
         tuple(_text(line) for line in lines),
+        added=_text(data.get("added", "")),  # absent from files of earlier versions
     )
 
 

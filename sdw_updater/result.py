@@ -43,6 +43,9 @@ class RunResult:
     template_lines: dict[str, list[str]] = field(default_factory=dict)
     retried: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    # The templates a retry updates although the attempt it retries did not
+    # fail them, each with why (not in that attempt's plan, ...).
+    added: dict[str, str] = field(default_factory=dict)
     # The VMs that ran before the run: what must run after it (a retry starts
     # those that did not come back).
     running_before: list[str] = field(default_factory=list)

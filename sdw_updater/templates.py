@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from sdw_updater import advice as advising
 from sdw_updater import events as ev
@@ -48,71 +49,66 @@ class TemplatesStep:
         self.listener = stepper.listener
 
     def run(self, templates: list[str]) -> None:
-        """Update the templates; a retry only those that did not update before."""
+        """Update today's templates; a retry those whose earlier results it does not keep."""
         step = Step.TEMPLATES
-        kept: dict[str, TemplateState] = {}
-        to_update = templates
-        if self.retry is not None and self.retry.templates is not None:
-            wanted = set(self.retry.templates)
-            to_update = [name for name in templates if name in wanted]
-            kept = {n: s for n, s in self.retry.kept.items() if n in templates and n not in wanted}
-            if not to_update:
-                self.result.templates = dict(kept)
-                self.result.kept = sorted(kept)
-                for name, state in kept.items():
-                    self.listener(ev.TemplateProgress(name, state, 100.0))
-                self.stepper.skip(step, "no template left to update")
-                return
+        choice = select(templates, self.retry, self.result.groups)
+        self.result.added = dict(choice.added)
+        for name, why in choice.added.items():
+            self.stepper.log(f"This retry also updates {name}: {why}", "info")
+        self.result.kept = sorted(choice.kept)
+        if self.retry is not None and self.retry.templates is not None and not choice.update:
+            self.result.templates = dict(choice.kept)
+            for name, state in choice.kept.items():
+                self.listener(ev.TemplateProgress(name, state, 100.0))
+            self.stepper.skip(step, "no template left to update")
+            return
         began = self.stepper.begin(step)
         for name in templates:
-            if name in kept:
-                self.listener(ev.TemplateProgress(name, kept[name], 100.0))
+            if name in choice.kept:
+                self.listener(ev.TemplateProgress(name, choice.kept[name], 100.0))
             else:
                 self.listener(ev.TemplateProgress(name, TemplateState.WAITING, 0.0))
-        self.result.kept = sorted(kept)
-        if not to_update:
+        if not choice.update:
             self.stepper.end(step, began, True, "no templates")
             return
-        final, result, activity = self._vm_update(to_update, step)
-        lines = {name: list(activity.lines[name]) for name in to_update}
-        again = self._transient_failures(final, result, lines)
-        if again:
-            self.result.retried = sorted(again)
-            for name, why in again.items():
-                self.stepper.log(
-                    f"{name} failed in a way that looks transient ({why}); updating it once more",
-                    "warning",
-                )
-            first = result
-            second, result, activity = self._vm_update(sorted(again), step)
-            final.update(second)
-            if any(final[name] not in UPDATED_STATES for name in final if name not in again):
-                result = first  # the failures left are the first call's: its exit tells
-            lines.update({name: list(activity.lines[name]) for name in again})
-        self.result.templates = {**kept, **final}
+        final, result, lines = self._update(choice.update, step)
+        self.result.templates = {**choice.kept, **final}
         self.result.template_lines = {
             name: lines[name] for name, state in final.items() if state not in UPDATED_STATES
         }
-        failed = [name for name, state in final.items() if state not in UPDATED_STATES]
-        if failed:
-            self.stepper.end(step, began, False, ", ".join(failed))
-            words = [_template_words(name, final[name], lines[name]) for name in failed]
-            raise RunStopped(
-                ExitCode.FAILED,
-                step,
-                f"These templates failed to update: {'; '.join(words)} ({result.describe()}).",
-                exit_code=result.exit,
-            )
-        if not result.ok:
-            self.stepper.end(step, began, False, result.describe())
-            raise RunStopped(
-                ExitCode.FAILED,
-                step,
-                f"Updating the templates failed: {result.describe()}.",
-                result.tail,
-                result.exit,
-            )
+        stop = verdict(templates, self.result.templates, result, lines)
+        if stop is not None:
+            detail, failure = stop
+            self.stepper.end(step, began, False, detail)
+            raise failure
         self.stepper.end(step, began, True)
+
+    def _update(
+        self, names: list[str], step: Step
+    ) -> tuple[dict[str, TemplateState], ToolResult, dict[str, list[str]]]:
+        """``names`` updated, and those whose failure looks transient once more at once.
+
+        Returns each template's result, the tool result that explains the
+        failures left, and each template's last output lines.
+        """
+        final, result, activity = self._vm_update(names, step)
+        lines = {name: list(activity.lines[name]) for name in names}
+        again = self._transient_failures(final, result, lines)
+        if not again:
+            return final, result, lines
+        self.result.retried = sorted(again)
+        for name, why in again.items():
+            self.stepper.log(
+                f"{name} failed in a way that looks transient ({why}); updating it once more",
+                "warning",
+            )
+        first = result
+        second, result, activity = self._vm_update(sorted(again), step)
+        final.update(second)
+        if any(final[name] not in UPDATED_STATES for name in final if name not in again):
+            result = first  # the failures left are the first call's: its exit tells
+        lines.update({name: list(activity.lines[name]) for name in again})
+        return final, result, lines
 
     def _vm_update(
         self, names: list[str], step: Step
@@ -205,6 +201,77 @@ class TemplatesStep:
             if why is not None:
                 found[name] = why
         return found
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What one attempt does with each template of today's plan."""
+
+    update: list[str]  # updated now, in the plan's order
+    kept: dict[str, TemplateState]  # results of the attempt before, kept
+    added: dict[str, str]  # updated by a retry although that attempt did not fail them: why
+
+
+def select(templates: list[str], retry: Retry | None, groups: dict[str, str]) -> Choice:
+    """Which of today's ``templates`` a retry keeps, and which it updates.
+
+    Kept: a template that succeeded in the attempt before and is still in
+    today's plan.  Every other template of today's plan is updated: those
+    that failed, and those the attempt before never planned (created by a
+    migration since, an extra template after ``update_extras`` was turned
+    on, one that replaced a failed one), which the retry names, with why
+    (``groups``: today's group of each template).  Without a retry of
+    templates everything is updated.
+    """
+    if retry is None or retry.templates is None:
+        return Choice(list(templates), {}, {})
+    failed = set(retry.templates)
+    kept = {name: retry.kept[name] for name in templates if name in retry.kept}
+    added = {
+        name: "not in the earlier attempt"
+        + (" (an extra template, sd-extras)" if groups.get(name) == "extras" else "")
+        for name in templates
+        if name not in kept and name not in failed
+    }
+    return Choice([name for name in templates if name not in kept], kept, added)
+
+
+def verdict(
+    templates: list[str],
+    results: dict[str, TemplateState],
+    tool: ToolResult,
+    lines: dict[str, list[str]],
+) -> tuple[str, RunStopped] | None:
+    """Why the step failed (the step's detail and the stop), or None when it did not.
+
+    A template of today's plan that ends without an updated result fails
+    the step, whatever decided what to update: never a wrong "ok".
+    """
+    step = Step.TEMPLATES
+    failed = [name for name in templates if results.get(name) not in UPDATED_STATES]
+    untouched = [name for name in failed if name not in results]
+    if untouched:
+        words = ", ".join(untouched)
+        return words, RunStopped(
+            ExitCode.FAILED, step, f"These templates were planned but not updated: {words}."
+        )
+    if failed:
+        words = "; ".join(_template_words(n, results[n], lines.get(n, [])) for n in failed)
+        return ", ".join(failed), RunStopped(
+            ExitCode.FAILED,
+            step,
+            f"These templates failed to update: {words} ({tool.describe()}).",
+            exit_code=tool.exit,
+        )
+    if not tool.ok:
+        return tool.describe(), RunStopped(
+            ExitCode.FAILED,
+            step,
+            f"Updating the templates failed: {tool.describe()}.",
+            tool.tail,
+            tool.exit,
+        )
+    return None
 
 
 def _template_words(name: str, state: TemplateState, lines: list[str]) -> str:

@@ -1,0 +1,154 @@
+"""The templates step (``sdw_updater/templates.py``), end to end against the simulator.
+
+What a retry updates (every template of today's plan whose earlier result
+it does not keep, and why), how old a kept result may be, the automatic
+retry's share of the step's time, and the graceful stop of
+``qubes-vm-update``.  The installed ``sdw-updater`` runs as a user runs it;
+where a test needs the window's "Try again" or a clock it moves itself, the
+runner runs in-process on the same simulated workstation, through the host
+seam (``QubesHost``) with that clock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import client_started, read_journal, read_status, run_updater
+
+from sdw_sim.journal import Entry
+from sdw_updater.contract import ExitCode
+from sdw_updater.events import TemplateState
+from sdw_updater.lastrun import Retry
+from sdw_updater.process import ToolResult
+from sdw_updater.steps import Step
+from sdw_updater.templates import Choice, select, verdict
+
+FORCE = ("--cli", "--skip-delta", "0")
+RETRY = ("--cli", "--retry-failed")
+INSTANT = "[sim]\ntime_scale = 0.0\n"
+NO_DOM0 = "[dom0]\nupdates = false\n"
+VIEWER = "sd-viewer-debian-13"
+INBOX = "sd-inbox-debian-13"
+FEDORA = "fedora-43-xfce"
+
+
+def template(name: str, **keys: object) -> str:
+    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+    return f'[templates."{name}"]\n{body}'
+
+
+def vm_updates(journal: list[Entry]) -> list[list[str]]:
+    """The --targets of every qubes-vm-update call, in order."""
+    found = []
+    for record in journal:
+        if record["tool"] == "qubes-vm-update":
+            argv = record["argv"]
+            found.append(argv[argv.index("--targets") + 1].split(","))
+    return found
+
+
+def last_run_file(home: Path) -> dict[str, Any]:
+    return json.loads((home / ".securedrop_updater" / "sdw-last-run.json").read_text())
+
+
+def summary_line(stdout: str, name: str) -> str:
+    """The line of ``name`` in the summary ``--cli`` prints at the end."""
+    summary = stdout[stdout.index("Summary:") :]
+    return next(line.strip() for line in summary.splitlines() if line.split()[:1] == [name])
+
+
+def updater_log(home: Path) -> str:
+    return (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+
+
+# ----- a retry updates every template of today's plan it does not keep ----------------------
+
+EXTRA_TEMPLATE = "tpl-extra"
+EXTRAS = (
+    f'[vms."{EXTRA_TEMPLATE}"]\nklass = "TemplateVM"\n'
+    f'[vms."org-app"]\ntemplate = "{EXTRA_TEMPLATE}"\ntags = ["sd-extras"]\n'
+)
+NEW_VIEWER = "sd-viewer-debian-14"
+# The viewer VMs moved to a new template since the failed run (the old one stays).
+VIEWER_REPLACED = (
+    f'[vms."{NEW_VIEWER}"]\nklass = "TemplateVM"\ntags = ["sd-workstation"]\n'
+    + "".join(
+        f'[vms."{vm}"]\ntemplate = "{NEW_VIEWER}"\n'
+        for vm in ("sd-viewer", "sd-devices", "sd-printers")
+    )
+)
+MIGRATED = "sd-migrated-template"
+# A migration pending since the failed run creates a VM on a template of its own.
+MIGRATION = (
+    "migration = true\n"
+    f'[vms."{MIGRATED}"]\nklass = "TemplateVM"\ntags = ["sd-workstation"]\ncreated_by_apply = true\n'
+    f'[vms."sd-migrated"]\ntemplate = "{MIGRATED}"\ntags = ["sd-workstation"]\n'
+    "created_by_apply = true\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("change", "added", "settings"),
+    [
+        ("", EXTRA_TEMPLATE, '{"update_extras": true}'),
+        (VIEWER_REPLACED, NEW_VIEWER, None),
+        (MIGRATION, MIGRATED, None),
+    ],
+    ids=["extras-turned-on", "template-replaced", "migration"],
+)
+def test_a_retry_updates_the_templates_new_in_todays_plan(
+    home: Path, change: str, added: str, settings: str | None
+) -> None:
+    """--retry-failed after a template failed; since then today's plan has another template.
+
+    The retry keeps what succeeded, updates what failed AND the template the
+    failed run never planned, says so, and only then records "ok".
+    """
+    failed = INSTANT + EXTRAS + NO_DOM0 + template(VIEWER, fail_first=1)
+    first = run_updater(home, *FORCE, scenario=failed)
+    assert first.returncode == ExitCode.FAILED, first.stdout
+    if settings is not None:
+        (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(settings)
+    # The workstation as it is now: the viewer's template updates fine, and ``change``.
+    now = INSTANT + EXTRAS + NO_DOM0.rstrip("\n") + "\n" + change
+    before = len(read_journal(home))
+    again = run_updater(home, *RETRY, scenario=now)
+    assert "retrying only what failed" in again.stdout, again.stdout
+    updated = [name for targets in vm_updates(read_journal(home)[before:]) for name in targets]
+    assert added in updated, again.stdout
+    assert again.returncode == ExitCode.OK, again.stdout + again.stderr
+    data = last_run_file(home)
+    entry = next(t for t in data["templates"] if t["name"] == added)
+    assert entry["result"] == "done" and not entry["kept"]
+    assert "not in the earlier attempt" in entry["added"]
+    said = summary_line(again.stdout, added)
+    assert said.split()[1:4] == ["updated", "(added", "to"], said
+    assert "(added to this retry: not in the earlier attempt" in said
+    assert f"also updates {added}" in updater_log(home)
+    assert read_status(home)["status"] == "0"
+    assert client_started(read_journal(home))
+
+
+def test_what_a_retry_keeps_and_what_it_updates() -> None:
+    """Kept: succeeded before and still planned; everything else planned is updated."""
+    done, failed = TemplateState.DONE, TemplateState.FAILED
+    retry = Retry(templates=("b",), kept={"a": done, "gone": done}, groups={"a": "workstation"})
+    today = ["a", "b", "new", "extra"]
+    choice = select(today, retry, {"extra": "extras"})
+    assert choice.kept == {"a": done}
+    assert choice.update == ["b", "new", "extra"]
+    assert choice.added == {
+        "new": "not in the earlier attempt",
+        "extra": "not in the earlier attempt (an extra template, sd-extras)",
+    }
+    assert select(today, None, {}) == Choice(today, {}, {})
+    # Whatever chose: a planned template without an updated result fails the step.
+    ok = ToolResult(["qubes-vm-update"], 0)
+    assert verdict(["a", "b"], {"a": done, "b": done}, ok, {}) is None
+    detail, stop = verdict(["a", "b"], {"a": done}, ok, {}) or ("", None)
+    assert detail == "b" and stop is not None and "planned but not updated: b" in stop.message
+    detail, stop = verdict(["a", "b"], {"a": done, "b": failed}, ok, {}) or ("", None)
+    assert detail == "b" and stop is not None and stop.step is Step.TEMPLATES
