@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -120,3 +121,27 @@ def vm_starts(journal: list[Entry]) -> list[str]:
         elif r["tool"] == "qvm-start":
             names += [a for a in argv if not a.startswith("-")]
     return names
+
+
+def template(name: str, **keys: object) -> str:
+    """A scenario's ``[templates."NAME"]`` table with ``keys``."""
+    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+    return f'[templates."{name}"]\n{body}'
+
+
+def vm_updates(journal: list[Entry]) -> list[list[str]]:
+    """The --targets of every qubes-vm-update call, in order."""
+    found = []
+    for record in journal:
+        if record["tool"] == "qubes-vm-update":
+            argv = record["argv"]
+            found.append(argv[argv.index("--targets") + 1].split(","))
+    return found
+
+
+def last_run_file(home: Path) -> dict[str, Any]:
+    """The run's summary as written to ``sdw-last-run.json``."""
+    data: dict[str, Any] = json.loads(
+        (home / ".securedrop_updater" / "sdw-last-run.json").read_text()
+    )
+    return data

@@ -11,14 +11,19 @@ seam (``QubesHost``) with that clock.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import client_started, read_journal, read_status, run_updater
+from conftest import (
+    client_started,
+    last_run_file,
+    read_journal,
+    read_status,
+    run_updater,
+    template,
+    vm_updates,
+)
 
-from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import TemplateState
 from sdw_updater.lastrun import Retry
@@ -33,25 +38,6 @@ NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 INBOX = "sd-inbox-debian-13"
 FEDORA = "fedora-43-xfce"
-
-
-def template(name: str, **keys: object) -> str:
-    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
-    return f'[templates."{name}"]\n{body}'
-
-
-def vm_updates(journal: list[Entry]) -> list[list[str]]:
-    """The --targets of every qubes-vm-update call, in order."""
-    found = []
-    for record in journal:
-        if record["tool"] == "qubes-vm-update":
-            argv = record["argv"]
-            found.append(argv[argv.index("--targets") + 1].split(","))
-    return found
-
-
-def last_run_file(home: Path) -> dict[str, Any]:
-    return json.loads((home / ".securedrop_updater" / "sdw-last-run.json").read_text())
 
 
 def summary_line(stdout: str, name: str) -> str:
