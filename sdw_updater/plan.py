@@ -166,6 +166,10 @@ class Runner:
 
     def _run_locked(self) -> None:
         self._carry_owed_restart()
+        if self.retry is not None and not lastrun.recent(self.retry.failed_at, self.host.now()):
+            # A window left open for days: dom0 may have changed since that failure.
+            self.stepper.log("Try again: the failed run is more than a day old: a full run", "info")
+            self.retry = None
         if self.retry is not None:
             self.stepper.log(f"Try again: {self.retry.describe()}", "info")
         vms = self._read_vms()

@@ -46,6 +46,9 @@ class RunResult:
     # The templates a retry updates although the attempt it retries did not
     # fail them, each with why (not in that attempt's plan, ...).
     added: dict[str, str] = field(default_factory=dict)
+    # When the attempt that produced each template's result began (dom0's
+    # clock): this run's start, or the earlier attempt's for a kept result.
+    results_at: dict[str, float] = field(default_factory=dict)
     # The VMs that ran before the run: what must run after it (a retry starts
     # those that did not come back).
     running_before: list[str] = field(default_factory=list)

@@ -22,7 +22,7 @@ from sdw_updater import process
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import UPDATED_STATES, TemplateState
 from sdw_updater.host import Host
-from sdw_updater.lastrun import Retry
+from sdw_updater.lastrun import Retry, recent
 from sdw_updater.process import ToolResult, Watch
 from sdw_updater.progress import Activity, TemplateTracker
 from sdw_updater.settings import Settings
@@ -51,8 +51,13 @@ class TemplatesStep:
     def run(self, templates: list[str]) -> None:
         """Update today's templates; a retry those whose earlier results it does not keep."""
         step = Step.TEMPLATES
-        choice = select(templates, self.retry, self.result.groups)
+        choice = select(templates, self.retry, self.result.groups, self.host.now())
         self.result.added = dict(choice.added)
+        kept_at = self.retry.kept_at if self.retry is not None else {}
+        self.result.results_at = {
+            name: kept_at[name] if name in choice.kept else self.result.started_at
+            for name in templates
+        }
         for name, why in choice.added.items():
             self.stepper.log(f"This retry also updates {name}: {why}", "info")
         self.result.kept = sorted(choice.kept)
@@ -212,27 +217,35 @@ class Choice:
     added: dict[str, str]  # updated by a retry although that attempt did not fail them: why
 
 
-def select(templates: list[str], retry: Retry | None, groups: dict[str, str]) -> Choice:
+def select(templates: list[str], retry: Retry | None, groups: dict[str, str], now: float) -> Choice:
     """Which of today's ``templates`` a retry keeps, and which it updates.
 
-    Kept: a template that succeeded in the attempt before and is still in
-    today's plan.  Every other template of today's plan is updated: those
-    that failed, and those the attempt before never planned (created by a
-    migration since, an extra template after ``update_extras`` was turned
-    on, one that replaced a failed one), which the retry names, with why
-    (``groups``: today's group of each template).  Without a retry of
-    templates everything is updated.
+    Kept: a template that succeeded in the attempt before, is still in
+    today's plan, and whose result comes from an attempt that began less
+    than a day before ``now`` (``lastrun.recent``: a kept result keeps the
+    time of the attempt that produced it, however many retries kept it
+    since).  Every other template of today's plan is updated: those that
+    failed, and the others, which the retry names with why: results too
+    old, or not planned by the attempt before (created by a migration
+    since, an extra template after ``update_extras`` was turned on, one
+    that replaced a failed one; ``groups``: today's group of each).
+    Without a retry of templates everything is updated.
     """
     if retry is None or retry.templates is None:
         return Choice(list(templates), {}, {})
     failed = set(retry.templates)
-    kept = {name: retry.kept[name] for name in templates if name in retry.kept}
-    added = {
-        name: "not in the earlier attempt"
-        + (" (an extra template, sd-extras)" if groups.get(name) == "extras" else "")
-        for name in templates
-        if name not in kept and name not in failed
-    }
+    kept: dict[str, TemplateState] = {}
+    added: dict[str, str] = {}
+    for name in templates:
+        if name in retry.kept and recent(retry.kept_at.get(name), now):
+            kept[name] = retry.kept[name]
+        elif name in retry.kept and name in retry.kept_at:
+            added[name] = "its result is from an attempt more than a day ago"
+        elif name in retry.kept:
+            added[name] = "the time of its result is not known"
+        elif name not in failed:
+            extra = " (an extra template, sd-extras)" if groups.get(name) == "extras" else ""
+            added[name] = "not in the earlier attempt" + extra
     return Choice([name for name in templates if name not in kept], kept, added)
 
 

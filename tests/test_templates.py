@@ -11,6 +11,7 @@ seam (``QubesHost``) with that clock.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,16 @@ from conftest import (
     vm_updates,
 )
 
+from sdw_sim import setup
+from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import TemplateState
 from sdw_updater.lastrun import Retry
+from sdw_updater.plan import Runner
 from sdw_updater.process import ToolResult
+from sdw_updater.qubes import QubesHost
+from sdw_updater.result import RunResult
+from sdw_updater.status import StatusStore
 from sdw_updater.steps import Step
 from sdw_updater.templates import Choice, select, verdict
 
@@ -38,6 +45,7 @@ NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 INBOX = "sd-inbox-debian-13"
 FEDORA = "fedora-43-xfce"
+HOUR = 3600.0
 
 
 def summary_line(stdout: str, name: str) -> str:
@@ -121,16 +129,23 @@ def test_a_retry_updates_the_templates_new_in_todays_plan(
 def test_what_a_retry_keeps_and_what_it_updates() -> None:
     """Kept: succeeded before and still planned; everything else planned is updated."""
     done, failed = TemplateState.DONE, TemplateState.FAILED
-    retry = Retry(templates=("b",), kept={"a": done, "gone": done}, groups={"a": "workstation"})
-    today = ["a", "b", "new", "extra"]
-    choice = select(today, retry, {"extra": "extras"})
+    now = 1_800_000_000.0
+    retry = Retry(
+        templates=("b",),
+        kept={"a": done, "gone": done, "old": done, "unknown": done},
+        kept_at={"a": now - 23 * HOUR, "gone": now, "old": now - 25 * HOUR},
+    )
+    today = ["a", "b", "new", "extra", "old", "unknown"]
+    choice = select(today, retry, {"extra": "extras"}, now)
     assert choice.kept == {"a": done}
-    assert choice.update == ["b", "new", "extra"]
+    assert choice.update == ["b", "new", "extra", "old", "unknown"]
     assert choice.added == {
         "new": "not in the earlier attempt",
         "extra": "not in the earlier attempt (an extra template, sd-extras)",
+        "old": "its result is from an attempt more than a day ago",
+        "unknown": "the time of its result is not known",
     }
-    assert select(today, None, {}) == Choice(today, {}, {})
+    assert select(today, None, {}, now) == Choice(today, {}, {})
     # Whatever chose: a planned template without an updated result fails the step.
     ok = ToolResult(["qubes-vm-update"], 0)
     assert verdict(["a", "b"], {"a": done, "b": done}, ok, {}) is None
@@ -138,3 +153,84 @@ def test_what_a_retry_keeps_and_what_it_updates() -> None:
     assert detail == "b" and stop is not None and "planned but not updated: b" in stop.message
     detail, stop = verdict(["a", "b"], {"a": done, "b": failed}, ok, {}) or ("", None)
     assert detail == "b" and stop is not None and stop.step is Step.TEMPLATES
+
+
+# ----- how old a kept result may be ---------------------------------------------------------
+
+
+class Clock:
+    """dom0's wall clock through the host seam, moved by the test (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+def workstation(home: Path, scenario: str, clock: Clock) -> tuple[QubesHost, StatusStore]:
+    """The simulated workstation of ``home``, seen by the engine with ``clock``."""
+    directory = home / ".securedrop_updater"
+    path = home / "scenario.toml"
+    path.write_text(scenario)
+    env = setup(path, directory)
+    host = QubesHost(
+        root=env.root, bin_dirs=[env.bin_dir], app_factory=lambda: env.app, clock=clock
+    )
+    return host, StatusStore(directory)
+
+
+def attempt(host: QubesHost, store: StatusStore, retry: Retry | None) -> RunResult:
+    """One run of the engine, as the window starts it (a retry: its "Try again")."""
+    from sdw_updater.trust.checks import checks_for
+
+    return Runner(host, store, trust=checks_for(host), retry=retry).run()
+
+
+def test_try_again_keeps_no_result_older_than_a_day(home: Path) -> None:
+    """A window left open: Try again after 10 h (fails again), then after 30 h.
+
+    The templates that succeeded in the first attempt are 30 hours old by
+    the third: they are updated again, said so, not kept.
+    """
+    clock = Clock()
+    host, store = workstation(home, INSTANT + NO_DOM0 + template(VIEWER, fail_first=2), clock)
+    first = attempt(host, store, None)
+    assert first.outcome is ExitCode.FAILED
+    clock.offset = 10 * HOUR
+    second = attempt(host, store, lastrun.retry_plan(lastrun.summarize(first)))
+    assert second.outcome is ExitCode.FAILED and FEDORA in second.kept
+    clock.offset = 30 * HOUR
+    before = len(read_journal(home))
+    third = attempt(host, store, lastrun.retry_plan(lastrun.summarize(second)))
+    assert third.outcome is ExitCode.OK, third.message
+    updated = [name for targets in vm_updates(read_journal(home)[before:]) for name in targets]
+    assert FEDORA in updated and INBOX in updated, updated
+    assert third.kept == []
+    assert "more than a day ago" in third.added[FEDORA]
+
+
+def test_retry_failed_keeps_no_result_older_than_a_day_from_its_first_run(home: Path) -> None:
+    """Two attempts 40 and 20 hours ago (the window's), then ``--retry-failed`` now.
+
+    The failed run is 20 hours old, so it is retried; the results it kept
+    come from the attempt 40 hours ago, so they are not kept again.
+    """
+    scenario = INSTANT + NO_DOM0 + template(VIEWER, fail_first=2)
+    clock = Clock()
+    host, store = workstation(home, scenario, clock)
+    clock.offset = -40 * HOUR
+    first = attempt(host, store, None)
+    clock.offset = -20 * HOUR
+    second = attempt(host, store, lastrun.retry_plan(lastrun.summarize(first)))
+    assert second.outcome is ExitCode.FAILED and FEDORA in second.kept
+    before = len(read_journal(home))
+    run = run_updater(home, *RETRY, scenario=scenario)
+    assert "retrying only what failed" in run.stdout, run.stdout
+    assert run.returncode == ExitCode.OK, run.stdout
+    updated = [name for targets in vm_updates(read_journal(home)[before:]) for name in targets]
+    assert FEDORA in updated and INBOX in updated, run.stdout
+    assert not [t["name"] for t in last_run_file(home)["templates"] if t["kept"]]
+    assert "(added to this retry: its result is from an attempt more than a day ago" in (
+        summary_line(run.stdout, FEDORA)
+    )
