@@ -103,12 +103,15 @@ class Watch:
     ``stop`` is asked after every tick; when it returns True the tool's
     process group is terminated as on a timeout, and the result says
     ``stopped`` (the caller knows why: the stall watchdog, say).
+    ``deadline`` (``time.monotonic()`` seconds) ends the tool earlier than
+    its own timeout: what is left of a step's time for its second call.
     """
 
     on_stdout: LineCallback | None = None
     on_stderr: LineCallback | None = None
     on_tick: Callable[[], None] | None = None
     stop: Callable[[], bool] | None = None
+    deadline: float | None = None
 
 
 class LineSplitter:
@@ -237,6 +240,8 @@ def run(
         return ToolResult(argv, None)
     name = Path(command[0]).name  # once, not per line: a flood is millions of lines
     started = time.monotonic()
+    if watch.deadline is not None:
+        timeout = max(0.0, min(timeout, watch.deadline - started))
     log.info("Running %s (timeout %d s)", " ".join(command), timeout)
     detail.info("$ %s", " ".join(command))
     output = _Output(name, stdout_limit, log_output)

@@ -5,9 +5,11 @@ This module runs it and follows it: each template's progress (its own
 ``done`` line decides its result, ``progress.TemplateTracker``), the stall
 watchdog (a template that shows no progress and prints nothing for the
 administrator's ``stall_minutes`` stops the tool), and the automatic retry
-of a template whose failure looks transient (the network, Tor).  A retry
-("Try again", ``--retry-failed``) updates only the templates whose earlier
-results it does not keep.
+of a template whose failure looks transient (the network, Tor).  The
+step's timeout bounds the whole step: the automatic retry gets what is
+left of it, not a timeout of its own.  A retry ("Try again",
+``--retry-failed``) updates only the templates whose earlier results it
+does not keep.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sdw_updater.process import ToolResult, Watch
 from sdw_updater.progress import Activity, TemplateTracker
 from sdw_updater.settings import Settings
 from sdw_updater.stepper import RunStopped, Stepper
-from sdw_updater.steps import Step
+from sdw_updater.steps import STEPS, Step
 
 log = logging.getLogger("sdw.templates")
 
@@ -47,6 +49,8 @@ class TemplatesStep:
         self.retry = retry
         self.result = stepper.result
         self.listener = stepper.listener
+        # When the step's time is up (time.monotonic()): set when the step begins.
+        self.deadline = float("inf")
 
     def run(self, templates: list[str]) -> None:
         """Update today's templates; a retry those whose earlier results it does not keep."""
@@ -68,6 +72,8 @@ class TemplatesStep:
             self.stepper.skip(step, "no template left to update")
             return
         began = self.stepper.begin(step)
+        # The step's timeout bounds the whole step: an automatic retry gets what is left.
+        self.deadline = began + max(1.0, STEPS[step].timeout * self.host.timeout_scale)
         for name in templates:
             if name in choice.kept:
                 self.listener(ev.TemplateProgress(name, choice.kept[name], 100.0))
@@ -99,6 +105,12 @@ class TemplatesStep:
         final, result, activity = self._vm_update(names, step)
         lines = {name: list(activity.lines[name]) for name in names}
         again = self._transient_failures(final, result, lines)
+        if again and time.monotonic() >= self.deadline:
+            self.stepper.log(
+                f"{', '.join(sorted(again))}: no time is left in the step for a second try",
+                "warning",
+            )
+            again = {}
         if not again:
             return final, result, lines
         self.result.retried = sorted(again)
@@ -180,7 +192,11 @@ class TemplatesStep:
                 stalled.extend(stuck)
 
         watch = Watch(
-            on_stdout=on_stdout, on_stderr=on_stderr, on_tick=tick, stop=lambda: bool(stalled)
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            on_tick=tick,
+            stop=lambda: bool(stalled),
+            deadline=self.deadline,
         )
         result = self.host.update_templates(names, watch)
         final = tracker.finish(result.exit, stalled)

@@ -26,6 +26,7 @@ from conftest import (
 )
 
 from sdw_sim import setup
+from sdw_updater import events as ev
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import TemplateState
@@ -175,16 +176,39 @@ def workstation(home: Path, scenario: str, clock: Clock) -> tuple[QubesHost, Sta
     path.write_text(scenario)
     env = setup(path, directory)
     host = QubesHost(
-        root=env.root, bin_dirs=[env.bin_dir], app_factory=lambda: env.app, clock=clock
+        root=env.root,
+        bin_dirs=[env.bin_dir],
+        app_factory=lambda: env.app,
+        timeout_scale=env.timeout_scale,
+        clock=clock,
     )
     return host, StatusStore(directory)
 
 
-def attempt(host: QubesHost, store: StatusStore, retry: Retry | None) -> RunResult:
+def attempt(
+    host: QubesHost,
+    store: StatusStore,
+    retry: Retry | None,
+    listener: ev.Listener = ev.null_listener,
+) -> RunResult:
     """One run of the engine, as the window starts it (a retry: its "Try again")."""
     from sdw_updater.trust.checks import checks_for
 
-    return Runner(host, store, trust=checks_for(host), retry=retry).run()
+    return Runner(host, store, listener, trust=checks_for(host), retry=retry).run()
+
+
+class StepClock:
+    """A listener that times each step as the window sees it (started, finished)."""
+
+    def __init__(self) -> None:
+        self.started: dict[str, float] = {}
+        self.took: dict[str, float] = {}
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.StepStarted):
+            self.started[event.step] = time.monotonic()
+        elif isinstance(event, ev.StepFinished) and event.step in self.started:
+            self.took[event.step] = time.monotonic() - self.started[event.step]
 
 
 def test_try_again_keeps_no_result_older_than_a_day(home: Path) -> None:
@@ -234,3 +258,37 @@ def test_retry_failed_keeps_no_result_older_than_a_day_from_its_first_run(home: 
     assert "(added to this retry: its result is from an attempt more than a day ago" in (
         summary_line(run.stdout, FEDORA)
     )
+
+
+# ----- the automatic retry gets what is left of the step's time ------------------------------
+
+# Timeouts cut a thousandfold: the templates step's three hours are 10.8 s.  At
+# time_scale 0.05 an update of 140 simulated seconds takes 7 real seconds, so a
+# first call and an automatic retry of a full step's time would take 14 s.
+SLOW_UPDATES = (
+    "[sim]\ntime_scale = 0.05\ntimeout_scale = 0.001\nvm_start_duration = 0\n"
+    "vm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
+    "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
+    "[client]\nstart_duration = 0\n"
+    + "".join(template(name, duration=140) for name in (VIEWER, INBOX, "whonix-gateway-17"))
+    + template(FEDORA, duration=140, fail_first=1, failure="network")
+)
+STEP_BOUND = 3 * 3600 * 0.001
+
+
+def test_the_automatic_retry_gets_what_is_left_of_the_steps_time(home: Path) -> None:
+    """A transient failure after 7 s: the retry may use the 3.8 s left, not 10.8 s more."""
+    (home / ".securedrop_updater").mkdir()
+    # The stall watchdog stays out of it (600 minutes scaled are 36 s).
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"stall_minutes": 600}'
+    )
+    host, store = workstation(home, SLOW_UPDATES, Clock())
+    steps = StepClock()
+    result = attempt(host, store, None, steps)
+    assert len(vm_updates(read_journal(home))) == 2, result.message  # it was retried
+    assert result.retried == [FEDORA]
+    assert result.outcome is ExitCode.FAILED
+    assert result.templates[FEDORA] is not TemplateState.DONE
+    assert steps.took["templates"] <= STEP_BOUND + 2.0, steps.took
+    assert "did not finish in time" in result.message
