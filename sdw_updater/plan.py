@@ -245,7 +245,9 @@ class Runner:
         self._trust_step(Step.TEMPLATE_SOURCES, lambda t: t.templates(self.host, templates))
         failure: RunStopped | None = None
         try:
-            TemplatesStep(self.host, self.stepper, self.settings, self.retry).run(templates)
+            TemplatesStep(self.host, self.stepper, self.settings, self.retry, running_before).run(
+                templates
+            )
         except RunStopped as failed:
             failure = failed
         # Whatever failed: VMs that ran before the run must run after it.

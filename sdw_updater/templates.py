@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sdw_updater import advice as advising
@@ -25,7 +26,7 @@ from sdw_updater.contract import ExitCode
 from sdw_updater.events import UPDATED_STATES, TemplateState
 from sdw_updater.host import Host
 from sdw_updater.lastrun import Retry, recent
-from sdw_updater.process import ToolResult, Watch
+from sdw_updater.process import Interrupt, ToolResult, Watch
 from sdw_updater.progress import Activity, TemplateTracker
 from sdw_updater.settings import Settings
 from sdw_updater.stepper import RunStopped, Stepper
@@ -35,15 +36,29 @@ log = logging.getLogger("sdw.templates")
 
 #: Seconds between two ``TemplateActivity`` events of one template.
 ACTIVITY_EVERY = 1.0
+#: Seconds (scaled like every timeout) ``qubes-vm-update`` gets to stop cleanly after
+#: SIGINT at its timeout or the updater's SIGTERM (``process.Interrupt``): updates under
+#: way finish, nothing new starts; after that its process group is killed.  At the
+#: timeout the SIGINT comes this long before it, so the step's bound holds.
+STOP_GRACE = 300.0
+#: States only a template's own done line gives.
+DONE_LINE_STATES = frozenset({TemplateState.DONE, TemplateState.NO_UPDATES, TemplateState.FAILED})
 
 
 class TemplatesStep:
     """Updates the templates of one run (see the module docstring)."""
 
     def __init__(
-        self, host: Host, stepper: Stepper, settings: Settings, retry: Retry | None
+        self,
+        host: Host,
+        stepper: Stepper,
+        settings: Settings,
+        retry: Retry | None,
+        running_before: Collection[str] = (),
     ) -> None:
         self.host = host
+        # The VMs that ran before the run: a template among them is not shut down.
+        self.running_before = running_before
         self.stepper = stepper
         self.settings = settings
         self.retry = retry
@@ -180,16 +195,23 @@ class TemplatesStep:
                     self.listener(
                         ev.TemplateActivity(name, round(quiet, 1), limit, activity.last_line(name))
                     )
-            if not stalled:
-                stuck = activity.stalled(updating, now, limit)
-                for name in stuck:
-                    last = activity.last_line(name) or "(none)"
-                    self.stepper.log(
-                        f"{name} made no progress and printed nothing for {limit:.0f} s: "
-                        f"stopping qubes-vm-update (last output: {last})",
-                        "error",
-                    )
-                stalled.extend(stuck)
+            # Watched to the end: while the others finish after a stall, another may stall.
+            stuck = activity.stalled([n for n in updating if n not in stalled], now, limit)
+            for name in stuck:
+                last = activity.last_line(name) or "(none)"
+                then = "stopping qubes-vm-update" if not stalled else "it is stalled too"
+                self.stepper.log(
+                    f"{name} made no progress and printed nothing for {limit:.0f} s: "
+                    f"{then} (last output: {last})",
+                    "error",
+                )
+                stalled.append(name)
+
+        def settled() -> bool:
+            # Only stalled templates left updating: the tool waits for what never ends.
+            return bool(stalled) and all(
+                tracker.states[n] is not TemplateState.UPDATING or n in stalled for n in names
+            )
 
         watch = Watch(
             on_stdout=on_stdout,
@@ -197,9 +219,12 @@ class TemplatesStep:
             on_tick=tick,
             stop=lambda: bool(stalled),
             deadline=self.deadline,
+            interrupt=Interrupt(STOP_GRACE * self.host.timeout_scale, settled),
         )
         result = self.host.update_templates(names, watch)
         final = tracker.finish(result.exit, stalled)
+        if result.interrupted:
+            final = self._after_stop(tracker, final, result, stalled)
         for name, state in final.items():
             percent = 100.0 if state in UPDATED_STATES else tracker.percents[name]
             self.listener(ev.TemplateProgress(name, state, percent))
@@ -208,6 +233,50 @@ class TemplatesStep:
         for name in stalled:
             self.stepper.add_advice(advising.stalled(name, list(activity.lines[name]), limit))
         return final, result, activity
+
+    def _after_stop(
+        self,
+        tracker: TemplateTracker,
+        final: dict[str, TemplateState],
+        result: ToolResult,
+        stalled: list[str],
+    ) -> dict[str, TemplateState]:
+        """After a stop: which templates finished, were cancelled or cut; what is left running.
+
+        Templates the tool never started (``done cancelled``, or no line at
+        all) were not reached.  When the tool had to be killed in the end,
+        the templates it had started stay running: they are shut down.
+        """
+        report = stop_report(tracker, final, stalled)
+        final = {**final, **dict.fromkeys(report.cancelled, TemplateState.NOT_REACHED)}
+        why = "it did not finish in time" if result.timed_out else "the updater was stopped"
+        if result.stopped:
+            why = "a template stalled"
+        ended = "ended by itself" if result.exit is not None else "was killed after waiting"
+        self.stepper.log(
+            f"qubes-vm-update was asked to stop cleanly ({why}) and {ended}: {report.words()}",
+            "warning",
+        )
+        if result.exit is None or result.exit < 0:
+            self._shut_down_left_running(list(final))
+        return final
+
+    def _shut_down_left_running(self, names: list[str]) -> None:
+        """Shut down the templates a killed ``qubes-vm-update`` had started and left running."""
+        left = [
+            name
+            for name in names
+            if name not in self.running_before and self.host.power_state(name) == "Running"
+        ]
+        if not left:
+            return
+        self.stepper.log(f"Shutting down what qubes-vm-update left running: {', '.join(left)}")
+        with process.cleanup():
+            shutdown = self.host.shutdown_vms(left)
+        if not shutdown.ok:
+            self.stepper.log(
+                f"{', '.join(left)} could not be shut down ({shutdown.describe()})", "error"
+            )
 
     def _transient_failures(
         self, final: dict[str, TemplateState], result: ToolResult, lines: dict[str, list[str]]
@@ -222,6 +291,52 @@ class TemplatesStep:
             if why is not None:
                 found[name] = why
         return found
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """The templates of a ``qubes-vm-update`` that was asked to stop, by how each ended."""
+
+    finished: list[str]  # with their own done line (success, no updates, or error)
+    cancelled: list[str]  # never started: done cancelled, or no line at all
+    stalled: list[str]
+    cut: list[str]  # updating when the tool was killed
+
+    def words(self) -> str:
+        parts = [
+            f"{what}: {', '.join(names)}"
+            for what, names in (
+                ("finished", self.finished),
+                ("cancelled before they started", self.cancelled),
+                ("stalled", self.stalled),
+                ("cut off while updating", self.cut),
+            )
+            if names
+        ]
+        return "; ".join(parts) or "no template"
+
+
+def stop_report(
+    tracker: TemplateTracker, final: dict[str, TemplateState], stalled: list[str]
+) -> StopReport:
+    """How each template of a stopped ``qubes-vm-update`` ended (its own lines decide)."""
+    names = list(tracker.expected)
+    own = [n for n in names if n not in tracker.cancelled and n not in stalled]
+    return StopReport(
+        finished=[n for n in own if tracker.states[n] in DONE_LINE_STATES],
+        cancelled=[
+            n
+            for n in names
+            if n in tracker.cancelled
+            or (tracker.states[n] is TemplateState.WAITING and n not in stalled)
+        ],
+        stalled=[n for n in names if n in stalled],
+        cut=[
+            n
+            for n in own
+            if tracker.states[n] is TemplateState.UPDATING and final[n] is TemplateState.FAILED
+        ],
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ seam (``QubesHost``) with that clock.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -292,3 +293,52 @@ def test_the_automatic_retry_gets_what_is_left_of_the_steps_time(home: Path) -> 
     assert result.templates[FEDORA] is not TemplateState.DONE
     assert steps.took["templates"] <= STEP_BOUND + 2.0, steps.took
     assert "did not finish in time" in result.message
+
+
+# ----- the graceful stop of qubes-vm-update -------------------------------------------------
+
+WHONIX = "whonix-gateway-17"
+# Two templates at a time (the tool's -x is dom0's CPU count): fedora-43-xfce hangs
+# half way and sd-inbox-debian-13 takes 5 s; the viewer's and whonix's templates wait
+# for a free slot.  The stall watchdog's 15 minutes are 1 s (its floor).
+ONE_HANGS = (
+    "[sim]\ntime_scale = 0.05\ntimeout_scale = 0.001\ncpus = 2\nvm_start_duration = 0\n"
+    "vm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
+    "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
+    "[client]\nstart_duration = 0\n"
+    + template(FEDORA, result="hang", duration=20)
+    + template(INBOX, duration=100)
+    + template(VIEWER, duration=100)
+    + template(WHONIX, duration=100)
+)
+
+
+def powers(home: Path) -> dict[str, str]:
+    state = json.loads((home / ".securedrop_updater" / "sim" / "state.json").read_text())
+    return dict(state["power"])
+
+
+def test_one_stalled_template_does_not_break_the_others(home: Path) -> None:
+    """The watchdog asks qubes-vm-update to stop cleanly, and kills only what never ends.
+
+    The template updating beside the stalled one ends with its own ``done
+    success``, the stalled one is reported stalled, those not started end
+    cancelled (not reached); the stalled template, which the killed tool
+    left running, is shut down.
+    """
+    run = run_updater(home, *FORCE, scenario=ONE_HANGS)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    outcome = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert outcome[FEDORA] == "stalled"
+    assert outcome[INBOX] == "done", run.stdout  # its own done line, not cut off
+    assert outcome[VIEWER] == "not_reached"
+    assert outcome.get(WHONIX, "not_reached") == "not_reached"
+    log = updater_log(home)
+    assert "Asking pid" in log and "to stop cleanly (stopped: SIGINT)" in log
+    assert f"finished: {INBOX}" in log
+    assert f"stalled: {FEDORA}" in log
+    journal = read_journal(home)
+    shutdowns = [r["argv"] for r in journal if r["tool"] == "qvm-shutdown"]
+    assert any(FEDORA in argv for argv in shutdowns), shutdowns
+    assert powers(home)[FEDORA] == "Halted"
+    assert read_status(home)["status"] == "3"
