@@ -17,6 +17,12 @@ code (21-25, anything else 26: ``[templates."NAME"].exit_code``) is kept,
 the tool exits with the largest over all qubes (and propagation's 11-13),
 64 for unknown or duplicated targets, 130 when interrupted (SIGINT), and 0
 when every qube ended ``no_updates`` unless ``--signal-no-updates`` (100).
+
+SIGINT, as the real tool takes it (docs/simulator.md, "Real-tool
+behaviour"): nothing new starts; a qube whose agent runs goes on to its own
+``done``; a qube still waiting for its turn, or whose agent was still being
+copied into it (before the first event of its update), ends ``done
+cancelled``; ``-R`` then applies the templates that succeeded.
 """
 
 from __future__ import annotations
@@ -157,6 +163,9 @@ class Job:
     final: str | None = None
     started: bool = False
     finished: bool = False
+    # The agent runs in the qube: until its first event the tool is still copying it
+    # there, and a SIGINT then ends the qube "cancelled" (see Batch._apply).
+    agent_running: bool = False
     autostarted: bool = False
     garbage_count: int = 0
     flood_counter: int = 0
@@ -301,13 +310,33 @@ class Batch:
                 active += 1
 
     def _cancel_waiting(self) -> None:
-        """After SIGINT no qube starts: those still waiting end ``cancelled``."""
+        """After SIGINT no qube starts: those still waiting end ``cancelled``.
+
+        As the real tool reports them: ``done cancelled``, and the output of
+        a qube that never got its turn (``Canceled`` on out, as it spells it).
+        """
         waiting = [job for job in self.jobs.values() if not job.started]
         for job in waiting:
             job.started = job.finished = True
             job.status, job.final = "done", "cancelled"
         if waiting:
             self.snapshot()
+        for job in waiting:
+            if self.show_output:
+                out(f"{job.name}:out: Canceled\n{job.name}:err: \n")
+
+    def _cancel_before_agent(self, job: Job) -> None:
+        """SIGINT while the agent was being copied into the qube: it never runs.
+
+        The real tool checks its termination flag between copying the agent
+        and starting it: such a qube ends ``done cancelled`` too, with
+        ``Cancelled`` on err, and is shut down again if the tool started it.
+        """
+        job.status, job.final = "done", "cancelled"
+        self.snapshot()
+        if self.show_output:
+            out(f"{job.name}:out: \n{job.name}:err: Cancelled\n")
+        self._finish(job)
 
     def _finish(self, job: Job) -> None:
         job.finished = True
@@ -316,6 +345,11 @@ class Batch:
         self._start_more()
 
     def _apply(self, job: Job, kind: str, value: object) -> None:
+        if not job.agent_running:
+            if self.interrupted:
+                self._cancel_before_agent(job)
+                return
+            job.agent_running = True
         floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
         if kind == "progress":
             assert isinstance(value, float)
@@ -378,7 +412,8 @@ class Batch:
             job = self.jobs[name]
             _, kind, value = job.timeline[index]
             self._apply(job, kind, value)
-            self._schedule(job, index + 1, job.start_time)
+            if not job.finished:
+                self._schedule(job, index + 1, job.start_time)
         if self.interrupted:
             self._cancel_waiting()
         if any(not job.finished for job in self.jobs.values()):
