@@ -22,7 +22,9 @@ SIGINT, as the real tool takes it (docs/simulator.md, "Real-tool
 behaviour"): nothing new starts; a qube whose agent runs goes on to its own
 ``done``; a qube still waiting for its turn, or whose agent was still being
 copied into it (before the first event of its update), ends ``done
-cancelled``; ``-R`` then applies the templates that succeeded.
+cancelled``; ``-R`` then applies the templates that succeeded.  A SIGINT
+during that propagation ends the tool at once, as an uncaught
+``KeyboardInterrupt`` ends the real one: VMs it shut down stay halted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sdw_sim import journal
 from sdw_sim.scenario import SERVICE_VMS
 from sdw_sim.state import set_power
 from sdw_sim.tools import ToolCall, _Parser, err, out
@@ -582,6 +585,9 @@ def run(ctx: ToolCall, argv: list[str]) -> int:
             Batch(
                 ctx, batch_jobs, concurrency, args.show_output, progress, interrupted=interrupted
             ).run()
+    # As the real tool: its handler goes with the batches, and a SIGINT during the
+    # propagation below ends it there (an uncaught KeyboardInterrupt: killed by SIGINT).
+    signal.signal(signal.SIGINT, lambda signum, frame: ctx.die(signal.SIGINT))
 
     code = 0
     for job in jobs:
@@ -637,10 +643,13 @@ def _jobs(ctx: ToolCall, selected: list[str]) -> list[Job]:
 def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
     """§1.5: apply successful template updates to the qubes running from them.
 
-    Updated templates that run are shut down; then each running derived qube
-    that was not itself updated (disposables excluded) is restarted when it
-    is a service VM, or shut down (``-R`` only).  Not reported on any
-    stream and not journaled; the power states change.
+    In the real tool's order: the updated templates that run are shut
+    down; then each running derived qube that was not itself updated
+    (disposables excluded) is, when it is a service VM, shut down and
+    started again; and last, with ``-R`` only, the other such qubes are
+    shut down.  Not reported on any stream; each shutdown and start is
+    journaled as the real tool's are in the box (tool ``qubesadmin``,
+    through qubesd), so a test can tell when ``-R`` shut VMs down.
     """
     vms = ctx.vms
     updated = {job.name for job in jobs if job.final == "success"}
@@ -660,8 +669,8 @@ def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
             current = vms[current].template
         return found
 
-    stop: list[str] = [t for t in templates if running(t)]
     restart: list[str] = []
+    others: list[str] = []
     for template in templates:
         for name, spec in vms.items():
             if (
@@ -669,23 +678,33 @@ def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
                 or not running(name)
                 or name in updated
                 or spec.klass == "DispVM"
-                or name in stop
+                or name in restart + others
             ):
                 continue
-            if features.get(name, {}).get("servicevm"):
-                restart.append(name)
-                stop.append(name)
-            elif mode == "all":
-                stop.append(name)
-    if not stop:
-        return 0
-    ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)
-    with ctx.store.locked() as changed:
-        for name in stop:
-            set_power(changed, name, "Halted")
-    code = 0
+            (restart if features.get(name, {}).get("servicevm") else others).append(name)
     order = {name: index for index, name in enumerate(SERVICE_VMS)}
-    for name in sorted(restart, key=lambda n: (order.get(n, len(order)), n)):
-        if not ctx.start_vm(name):
+    _shut_down(ctx, [t for t in templates if running(t)])
+    restart.sort(key=lambda n: (order.get(n, len(order)), n))
+    _shut_down(ctx, restart)
+    code = 0
+    for name in restart:
+        record = journal.start(ctx.journal_path, "qubesadmin", ["start", name])
+        started = ctx.start_vm(name)
+        record.finish(0 if started else 1)
+        if not started:
             code = 13
+    if mode == "all":
+        _shut_down(ctx, others)
     return code
+
+
+def _shut_down(ctx: ToolCall, names: list[str]) -> None:
+    """Shut ``names`` down at once (forced, as the real tool does), then wait for them."""
+    if not names:
+        return
+    with ctx.store.locked() as changed:
+        for name in names:
+            set_power(changed, name, "Halted")
+    for name in names:
+        journal.record(ctx.journal_path, "qubesadmin", ["shutdown", name, "force"], 0)
+    ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)

@@ -9,9 +9,12 @@ the time taken.  The window, ``--cli`` and ``--status`` (``last_run``) all
 show this one object.
 
 It is written to ``sdw-last-run.json`` (an extension; atomic, like every
-state file) at the end of every run that got past the network check, and
-read back as untrusted: anything malformed, oversized, of another format
-or from the future means "no data" (None), never a guess.
+state file) at the end of every run that got past the network check (and
+once before the templates are updated, as a failure that owes every VM
+that ran before: what a run killed there leaves), and read back as
+untrusted: anything malformed, oversized, of another format or from the
+future means "no data" (None), never a guess.  Its ``not_restarted`` VMs
+are owed: the next run starts them if they are halted.
 
 ``retry_plan`` is the pure decision behind "Try again" and
 ``--retry-failed``: after template failures only the templates that did
@@ -389,8 +392,9 @@ class Retry:
     again.  ``templates``: the templates to update again (None: all of
     them, as a full run does).  ``kept``: the results of the other
     templates, kept while recent (``kept_at``, :func:`recent`).
-    ``restart``: VMs that ran before the failed run and did not come back;
-    the retry starts them as it starts the VMs it stops.
+    ``restart``: the VMs that ran before the failed run (and those it still
+    owed); the retry starts those that are halted, as it starts the VMs it
+    stops.
     """
 
     skip: frozenset[Step] = frozenset()
@@ -425,7 +429,8 @@ def retry_plan(last: LastRun) -> Retry | None:
     step = last.failed_step
     done = {s for s, result in last.steps if result == "ok"}
     attempt = last.attempt + 1
-    restart = tuple(sorted(set(last.not_restarted)))
+    # Every VM that ran before the failed run: the retry starts those that are halted.
+    restart = tuple(sorted(set(last.not_restarted) | set(last.running_before)))
     ended = last.finished_at
     if step in (Step.TEMPLATES, Step.RESTART):
         skip = frozenset(s for s in DOM0_WORK if s in done or s is Step.MIGRATION)

@@ -25,6 +25,7 @@ What the runner records, and when (``sdw-update-status``):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
@@ -217,11 +218,11 @@ class Runner:
         return True
 
     def _update(self, vms: dict[str, VMInfo], templates: list[str]) -> None:
-        running_before = _running(vms)
-        if self.retry is not None:
-            # VMs the failed run stopped and could not start again are still owed.
-            running_before |= {name for name in self.retry.restart if name in vms}
+        owed = {name for name in self._vms_owed() if name in vms}
+        running_before = _running(vms) | owed
         self.result.running_before = sorted(running_before)
+        # Owed until this run's restart step starts them (a stop before it keeps them so).
+        self.result.not_restarted = sorted(n for n in owed if vms[n].power == "Halted")
         self._trust_step(Step.TRUST, lambda t: t.before(self.host))
         if not self._skip_done(Step.DOM0_CHECK):
             if self._dom0_check():
@@ -243,6 +244,11 @@ class Runner:
         # The sources of every template are checked, also when a retry updates
         # only some: the check is what makes any of them safe to update.
         self._trust_step(Step.TEMPLATE_SOURCES, lambda t: t.templates(self.host, templates))
+        # From here qubes-vm-update -R may shut VMs down: until the restart step has
+        # started them again, every VM that ran before is owed, and recorded so, in
+        # case the run is killed before its end.
+        self.result.not_restarted = sorted(running_before)
+        self._record_summary_so_far()
         failure: RunStopped | None = None
         try:
             TemplatesStep(self.host, self.stepper, self.settings, self.retry, running_before).run(
@@ -429,18 +435,24 @@ class Runner:
         try:
             vms = self.host.vms(refresh=True)
         except HostError as exc:
-            vms = {}
+            # They stay owed (not_restarted): a later run starts them.
             log.error("Could not read the VMs to restart them: %s", exc)
+            self.stepper.skip(step, "the VMs could not be read")
+            return
         to_start = sorted(
             (n for n in running_before if n in vms and vms[n].power == "Halted"),
             key=start_order,
         )
+        self.result.not_restarted = []
         if not to_start:
             self.stepper.skip(step, "no VMs to restart")
             return
-        began = self.stepper.begin(step)
+        # Also when the updater is being stopped: a stop must not leave halted
+        # what ran before the run (a second stop still cuts it short).
+        began = self.stepper.begin(step, even_when_stopping=True)
         self.stepper.log(f"Restarting {', '.join(to_start)}", "info")
-        result = self.host.start_vms(to_start)
+        with process.cleanup():
+            result = self.host.start_vms(to_start)
         not_running = [name for name in to_start if self.host.power_state(name) != "Running"]
         self.result.restarted = [name for name in to_start if name not in not_running]
         self.result.not_restarted = not_running
@@ -456,6 +468,33 @@ class Runner:
         self.stepper.end(step, began, True, ", ".join(to_start))
 
     # ----- what is recorded -----------------------------------------------------
+
+    def _vms_owed(self) -> set[str]:
+        """VMs an earlier run owes: they ran before it and it did not start them again.
+
+        A retry has them from the run it retries (every VM that ran before
+        it); any other run from the last summary on disk (those it did not
+        start again), so they stay owed until a run starts them.
+        """
+        if self.retry is not None:
+            return set(self.retry.restart)
+        last = lastrun.read(self.store.directory, self.host.now())
+        owed = set(last.not_restarted) if last is not None else set()
+        if owed:
+            log.info("VMs an earlier run did not start again: %s", ", ".join(sorted(owed)))
+        return owed
+
+    def _record_summary_so_far(self) -> None:
+        """The summary as it stands, as a failure: what a run killed from here leaves."""
+        so_far = dataclasses.replace(
+            self.result,
+            outcome=ExitCode.FAILED,
+            failed_step=Step.TEMPLATES,
+            message="The run did not finish (it was stopped while updating the templates).",
+            finished_at=self.host.now(),
+            steps=dict(self.result.steps),
+        )
+        lastrun.write(self.store.directory, lastrun.summarize(so_far))
 
     def _carry_owed_restart(self) -> None:
         """A restart an earlier run asked for, and that has not happened, stays owed."""

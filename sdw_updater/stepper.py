@@ -95,8 +95,13 @@ class Stepper:
         self.progress = ProgressTracker(listener, history)
         self.result = result
 
-    def begin(self, step: Step) -> float:
-        if process.cancelled():
+    def begin(self, step: Step, *, even_when_stopping: bool = False) -> float:
+        """A step starts; when the updater is being stopped, none does but what must.
+
+        ``even_when_stopping``: a step that puts the workstation back as
+        the run found it (the VMs started again) runs even then.
+        """
+        if process.cancelled() and not even_when_stopping:
             raise RunStopped(ExitCode.FAILED, step, "The updater was asked to stop.")
         self.listener(
             ev.StepStarted(step.value, STEPS[step].label, self.progress.weights.get(step, 0.0))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,40 @@ def last_run_file(home: Path) -> dict[str, Any]:
         (home / ".securedrop_updater" / "sdw-last-run.json").read_text()
     )
     return data
+
+
+def stop_updater(
+    home: Path,
+    scenario: str,
+    *moments: Callable[[list[Entry]], bool],
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``sdw-updater --cli --skip-delta 0``, sent SIGTERM at each moment its journal shows.
+
+    As a logout or ``kill`` stops it; each moment is waited for (at most a
+    minute), then the signal is sent.  Output is stdout and stderr together.
+    """
+    path = home / "scenario.toml"
+    path.write_text(scenario)
+    proc = subprocess.Popen(
+        [str(BIN / "sdw-updater"), "--cli", "--skip-delta", "0", "--simulate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, HOME=str(home), **(env or {})),
+        cwd=home,
+    )
+    try:
+        for moment in moments:
+            deadline = time.monotonic() + 60
+            while not moment(read_journal(home)):
+                assert proc.poll() is None, "the run ended before the moment came"
+                assert time.monotonic() < deadline, "the moment never came"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, output, "")
