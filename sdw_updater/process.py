@@ -117,11 +117,11 @@ class Interrupt:
     ``Watch.stop``, its timeout, the updater's own SIGTERM) it gets SIGINT,
     to the tool process alone, and is waited for: after its timeout or
     SIGTERM at most ``grace`` seconds (the SIGINT of a timeout is sent
-    ``grace`` seconds before it, though not in the first half of the tool's
-    time, so the timeout stays the bound), after the
-    caller's stop up to its timeout.  Once ``settled()`` says that nothing
-    more will come (the tool only waits for what will never end), or the
-    wait is over, its group is terminated, then killed.
+    ``grace`` seconds before it, though not in the first half of the
+    tool's time, so the timeout stays the bound), after the caller's stop
+    up to its timeout.  Once ``settled()`` says that nothing more will come
+    (the tool only waits for what will never end), or the wait is over,
+    its group is terminated, then killed.
     """
 
     grace: float

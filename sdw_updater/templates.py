@@ -7,9 +7,19 @@ watchdog (a template that shows no progress and prints nothing for the
 administrator's ``stall_minutes`` stops the tool), and the automatic retry
 of a template whose failure looks transient (the network, Tor).  The
 step's timeout bounds the whole step: the automatic retry gets what is
-left of it, not a timeout of its own.  A retry ("Try again",
-``--retry-failed``) updates only the templates whose earlier results it
-does not keep.
+left of it, not a timeout of its own.
+
+The tool is never cut off first.  The watchdog, the timeout and the
+updater's SIGTERM all stop it gracefully (``process.Interrupt``): SIGINT
+to the tool alone, so the templates already updating finish by
+themselves and the others end cancelled (not reached), then a bounded
+wait, and only then its process group is killed.  The log says which
+templates finished, were cancelled, stalled or were cut off, and the
+templates a killed tool left running are shut down.
+
+A retry ("Try again", ``--retry-failed``) keeps the recent results of
+the templates that succeeded before and updates every other template of
+today's plan (:func:`select`).
 """
 
 from __future__ import annotations
@@ -150,9 +160,11 @@ class TemplatesStep:
         The stall watchdog: a template that is updating and shows neither
         progress nor output for the administrator's ``stall_minutes``
         (scaled like every timeout) stops the tool, which runs every
-        template in one process.  Templates that already printed ``done``
-        keep their result; the one that stalled is reported with its last
-        output line; the step's own timeout stays the outer bound.
+        template in one process, gracefully: the others updating go on to
+        their own ``done`` (and are watched for stalls too), and the tool is
+        killed once only stalled templates are left, or at the step's
+        deadline.  Templates that printed ``done`` keep their result; a
+        stalled one is reported with its last output line.
         """
         tracker = TemplateTracker(tuple(names))
         activity = Activity(tuple(names))
