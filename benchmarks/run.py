@@ -360,7 +360,7 @@ def pipeline_throughput(work: Path, mode: Mode) -> Result:
                 logs.configure(work / f"pipeline-logs-{rep}-{log_output}")
                 runner = Runner(host, StatusStore(work / "pipeline-state"), Printer(devnull, False))
                 began = time.perf_counter()
-                watch = Watch(on_stdout=runner._output)
+                watch = Watch(on_stdout=runner.stepper.output)
                 result = host.run([cat, str(data)], 600, watch, log_output=log_output)
                 into.append(count / (time.perf_counter() - began))
                 assert result.ok
@@ -394,8 +394,8 @@ def critical_path(scenario_path: Path, journal: list[Entry]) -> float:
     network check; dom0 check; dom0 update (when available); Salt state;
     full apply (when a migration is pending); the templates, in parallel
     (all four fit in ``cpus``), so the longest; then ``qubes-vm-update``'s
-    propagation (one shutdown, then the four service VMs restarted one by
-    one); the engine's restart of sd-log; and, when dom0 was
+    propagation (the four service VMs shut down, then started again one by
+    one, then sd-log shut down); the engine's restart of sd-log; and, when dom0 was
     not updated, the client (sd-proxy, sd-app autostarted, the app).  The
     trust checks add what the run's journal shows they did: each halted
     template started to read its package source (``qvm-run ... cat``), and
@@ -412,7 +412,7 @@ def critical_path(scenario_path: Path, journal: list[Entry]) -> float:
     total += dom0.highstate_duration
     total += dom0.apply_duration if dom0.migration else 0.0
     total += max(t.duration for t in templates)
-    total += sim.vm_shutdown_duration + 4 * sim.vm_start_duration  # propagation (-R)
+    total += 2 * sim.vm_shutdown_duration + 4 * sim.vm_start_duration  # propagation (-R)
     total += sim.vm_start_duration  # the engine restarts sd-log
     if not dom0.updates:
         total += 2 * sim.vm_start_duration + scenario.client.start_duration

@@ -251,7 +251,7 @@ def launch(
             return ExitCode.DIST_UPGRADE
         # The journalist clicked the icon: say so in the window, not only in a log.
         from launcher.wizard import show_outcome
-        from sdw_updater.plan import RunResult
+        from sdw_updater.result import RunResult
 
         return show_outcome(ctx, decision, RunResult(ExitCode.DIST_UPGRADE, upgrade))
     logs.configure(ctx.log_dir)  # an update may run: the rotating logs, the tools' detail log

@@ -21,7 +21,6 @@ Entry point: :func:`run_wizard`, called by ``launcher/entry.py``.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -53,13 +52,13 @@ from launcher.qt import (
 )
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
-from sdw_updater import diagnostics, freshness, lastrun, process
+from sdw_updater import diagnostics, freshness, lastrun, process, settings
 from sdw_updater.context import Context
 from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
 from sdw_updater.freshness import Decision
 from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.lock import Lock
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 __all__ = ["DETAILS_MAX_LINES", "Wizard", "run_wizard"]
 
@@ -77,18 +76,13 @@ MIN_HEIGHT = 320
 FRAME_ALLOWANCE = 40
 TICK_MS = 40  # UI refresh while a run is under way (25 frames a second)
 
-# The signing key's expiry is shown to journalists only this close (days);
-# before that it is a notice for the administrator (and always in the logs).
-KEY_NOTICE_DAYS = 30
-KEY_NOTICE_VARIABLE = "SDW_UPDATER_KEY_NOTICE_DAYS"
 
+def key_notice_days(state_directory: Path) -> int:
+    """How close the signing key's expiry is shown to journalists (days; settings.py).
 
-def key_notice_days(environ: dict[str, str] | None = None) -> int:
-    """``KEY_NOTICE_DAYS``, or an administrator's choice from the environment (0-365)."""
-    text = (os.environ if environ is None else environ).get(KEY_NOTICE_VARIABLE, "")
-    if text.isdigit() and len(text) <= 3 and int(text) <= 365:
-        return int(text)
-    return KEY_NOTICE_DAYS
+    Before that it is a notice for the administrator (and always in the logs).
+    """
+    return settings.load(state_directory).key_notice_days
 
 
 class Wizard(QWidget):
@@ -110,7 +104,7 @@ class Wizard(QWidget):
         origin: Origin = Origin.ICON,
         lock: Lock | None = None,
         other_updater: str | None = None,
-        notice_days: int = KEY_NOTICE_DAYS,
+        notice_days: int = settings.DEFAULT_KEY_NOTICE_DAYS,
         retry: Retry | None = None,
     ) -> None:
         super().__init__(parent)
@@ -550,7 +544,7 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     lock, server = _take_lock_and_listen(state)
     if lock is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
-    wizard = Wizard(ctx, decision, notice_days=key_notice_days())
+    wizard = Wizard(ctx, decision, notice_days=key_notice_days(state))
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
     code = _until_closed(wizard, server, lock)
@@ -648,7 +642,7 @@ def run_wizard(
             skip_netcheck,
             origin=origin,
             other_updater=holder,
-            notice_days=key_notice_days(),
+            notice_days=key_notice_days(state),
         )
     else:
         wizard = Wizard(
@@ -657,7 +651,7 @@ def run_wizard(
             skip_netcheck,
             origin=origin,
             lock=lock,
-            notice_days=key_notice_days(),
+            notice_days=key_notice_days(state),
             retry=retry,
         )
     qtapp.on_terminate(wizard.terminate)

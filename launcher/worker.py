@@ -26,7 +26,8 @@ from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
 from sdw_updater.lastrun import Retry
 from sdw_updater.lock import Lock
-from sdw_updater.plan import Runner, RunResult
+from sdw_updater.plan import Runner
+from sdw_updater.result import RunResult
 
 log = logging.getLogger("sdw.launcher.worker")
 

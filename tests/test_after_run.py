@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_started, read_journal, read_status, run_updater
+from conftest import (
+    client_started,
+    last_run_file,
+    read_journal,
+    read_status,
+    run_updater,
+    template,
+    vm_updates,
+)
 
 from sdw_sim import setup
-from sdw_sim.journal import Entry
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.plan import Runner
@@ -33,25 +40,6 @@ WHONIX = "whonix-gateway-17"
 # Timeouts cut a thousandfold: the stall watchdog's 15 minutes become its 1 s floor,
 # the templates step's 3 hours 10.8 s (the outer bound).
 FAST_TIMEOUTS = "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.001\n"
-
-
-def template(name: str, **keys: object) -> str:
-    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
-    return f'[templates."{name}"]\n{body}'
-
-
-def vm_updates(journal: list[Entry]) -> list[list[str]]:
-    """The --targets of every qubes-vm-update call, in order."""
-    found = []
-    for record in journal:
-        if record["tool"] == "qubes-vm-update":
-            argv = record["argv"]
-            found.append(argv[argv.index("--targets") + 1].split(","))
-    return found
-
-
-def last_run_file(home: Path) -> dict[str, Any]:
-    return json.loads((home / ".securedrop_updater" / "sdw-last-run.json").read_text())
 
 
 def results(data: dict[str, Any]) -> dict[str, str]:

@@ -31,7 +31,8 @@ from sdw_updater import events as ev
 from sdw_updater.context import open_context
 from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
-from sdw_updater.plan import RunResult, Step
+from sdw_updater.result import RunResult
+from sdw_updater.steps import Step
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"

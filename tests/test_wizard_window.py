@@ -25,7 +25,7 @@ from launcher.wizard import Wizard, key_notice_days, run_wizard
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
 from sdw_updater.contract import ExitCode
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
@@ -165,11 +165,18 @@ def test_key_expiry_reaches_journalists_only_when_close(
     assert f"{days} days left" in page.admin.notices.text()  # always for the administrator
 
 
-def test_key_notice_days_is_configurable() -> None:
-    assert key_notice_days({}) == 30
-    assert key_notice_days({"SDW_UPDATER_KEY_NOTICE_DAYS": "90"}) == 90
-    for bad in ("-1", "1000", "ten", "", "9" * 40):
-        assert key_notice_days({"SDW_UPDATER_KEY_NOTICE_DAYS": bad}) == 30
+def test_key_notice_days_comes_from_the_settings_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert key_notice_days(tmp_path) == 30
+    (tmp_path / "sdw-updater-settings.json").write_text('{"key_notice_days": 90}')
+    assert key_notice_days(tmp_path) == 90
+    # The settings file is the one place: the environment variable is gone.
+    monkeypatch.setenv("SDW_UPDATER_KEY_NOTICE_DAYS", "7")
+    assert key_notice_days(tmp_path) == 90
+    for bad in ("-1", "366", '"ten"', "30.5", "true", "null"):
+        (tmp_path / "sdw-updater-settings.json").write_text(f'{{"key_notice_days": {bad}}}')
+        assert key_notice_days(tmp_path) == 30, bad
 
 
 # ----- accessibility ------------------------------------------------------------------
