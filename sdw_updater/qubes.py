@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdw_updater import facts
+from sdw_updater import adminapi, facts
 from sdw_updater.contract import (
     BOOT_ID,
     CLIENT_APP_ID,
@@ -208,7 +208,7 @@ class QubesHost:
                 clear()
         try:
             listed = list(domains)
-        except Exception as exc:  # qubesadmin raises many kinds
+        except adminapi.ERRORS as exc:
             raise HostError("dom0", "admin.vm.List", _reason(exc)) from exc
         result: dict[str, VMInfo] = {}
         for vm in listed:
@@ -226,20 +226,20 @@ class QubesHost:
         """
         try:
             listed = list(self.app.domains)
-        except Exception as exc:  # qubesadmin raises many kinds
+        except adminapi.ERRORS as exc:
             raise HostError("dom0", "admin.vm.List", _reason(exc)) from exc
         agents: dict[str, str | None] = {}
         for vm in listed:
             try:
                 name = str(vm.name)
                 klass = str(vm.klass)
-            except Exception as exc:
+            except adminapi.ERRORS as exc:
                 raise HostError(str(vm), "admin.vm.List", _reason(exc)) from exc
             if klass != "TemplateVM":
                 continue
             try:
                 agent = vm.features.get("qubes-agent-version", None)
-            except Exception as exc:
+            except adminapi.ERRORS as exc:
                 call = "admin.vm.feature.Get qubes-agent-version"
                 raise HostError(name, call, _reason(exc)) from exc
             agents[name] = str(agent) if agent not in (None, "") else None
@@ -248,14 +248,14 @@ class QubesHost:
     def power_state(self, name: str) -> str:
         try:
             return str(self.app.domains[name].get_power_state())
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             log.warning("Could not read the power state of %s: %s", name, _reason(exc))
             return "NA"
 
     def feature(self, vm: str, name: str) -> str | None:
         try:
             value = self.app.domains[vm].features.get(name, None)
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             raise HostError(vm, f"admin.vm.feature.Get {name}", _reason(exc)) from exc
         return None if value is None else str(value)
 
@@ -472,7 +472,7 @@ class QubesHost:
             vm = self.app.domains[name]
             if vm.get_power_state() == "Halted":
                 vm.start()
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             errors.append(_reason(exc))
 
     def _launch_app(self) -> str | None:
@@ -480,6 +480,8 @@ class QubesHost:
         import subprocess
 
         service = f"qubes.StartApp+{CLIENT_APP_ID}"
+        # OSError: qubesadmin starts dom0's qrexec-client as a process.
+        failures: tuple[type[Exception], ...] = (*adminapi.ERRORS, OSError)
         try:
             vm = self.app.domains[CLIENT_VM]
             proc = vm.run_service(
@@ -493,7 +495,7 @@ class QubesHost:
             name = Path(str(exc.filename or "qrexec-client")).name
             log.error("Executable %s not found", name)
             return f"{name} was not found, so the app could not be started"
-        except Exception as exc:
+        except failures as exc:
             return f"{CLIENT_VM} could not start the app: {_reason(exc)}"
         code = _wait_exit(proc, self.timeout(CLIENT_TIMEOUT))
         if code is None:
@@ -582,13 +584,13 @@ def _vm_info(vm: Any) -> VMInfo:
     """
     try:
         name = str(vm.name)
-    except Exception as exc:
+    except adminapi.ERRORS as exc:
         raise HostError(str(vm), "admin.vm.List", _reason(exc)) from exc
 
     def read(call: str, getter: Callable[[], Any]) -> Any:
         try:
             return getter()
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             raise HostError(name, call, _reason(exc)) from exc
 
     klass = str(read("admin.vm.property.Get klass", lambda: vm.klass))

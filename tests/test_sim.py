@@ -903,7 +903,7 @@ def test_the_simulator_imports_one_way() -> None:
 
     def visit(module: str, path: list[str]) -> None:
         if module in path:
-            cycle = path[path.index(module) :] + [module]
+            cycle = [*path[path.index(module) :], module]
             raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
         if module in done:
             return
