@@ -3,12 +3,13 @@
 It honours the qubesadmin semantics the engine relies on (docs/simulator.md, "The fake qubesadmin
 app"): domains sorted by name with dom0 included, KeyError for a missing
 qube, ``template`` raising AttributeError where qubesadmin has no such
-property, string-valued features, power states read fresh on every call (the fake
+property, ``netvm`` and the global ``updatevm`` as qubes (or None),
+string-valued features, power states read fresh on every call (the fake
 tools change them from other processes).  It raises exactly the classes
 the engine's seam names (``sdw_updater.adminapi``): qubesadmin's own when
 it is installed, the seam's stand-ins otherwise.
 
-Not modelled: netvm relations (so no QubesVMInUseError), Paused qubes,
+Not modelled: changing a netvm (so no QubesVMInUseError), Paused qubes,
 memory limits.  Every call that can change something (start, shutdown,
 kill, setting or deleting a feature) is journaled with tool "qubesadmin".
 """
@@ -159,8 +160,12 @@ class FakeVM:
         return self.spec.template is None
 
     @property
-    def netvm(self) -> None:
-        return None  # netvm relations are not modelled
+    def netvm(self) -> FakeVM | None:
+        """The qube this one gets its network from (``[vms."NAME"].netvm``), or None."""
+        if self.klass == "AdminVM":
+            raise QubesNoSuchPropertyError(f"Invalid property 'netvm' of {self.name}")
+        name = self.spec.netvm
+        return self.app.domains.get(name) if name else None
 
     @property
     def appvms(self) -> list[FakeVM]:
@@ -345,6 +350,12 @@ class FakeApp:
         self.store = StateStore(sim_dir)
         self.journal_path = sim_dir / "journal.jsonl"
         self.domains = Domains(self)
+
+    @property
+    def updatevm(self) -> FakeVM | None:
+        """dom0's UpdateVM (the global property ``updatevm``: ``[sim].updatevm``), or None."""
+        name = self.scenario.sim.updatevm
+        return self.domains.get(name) if name else None
 
     def action(self, *argv: str) -> _Action:
         return _Action(journal.start(self.journal_path, "qubesadmin", list(argv)))

@@ -98,6 +98,7 @@ RELEASE = r"[0-9]{1,3}\.[0-9]{1,3}"
 TAG = r"[A-Za-z0-9_-]{1,64}"
 FEATURE = r"[A-Za-z0-9_.-]{1,64}"
 PROCESS = r"[^/\n\x00]+"
+UPDATE_VM = "sys-firewall"  # Qubes' default UpdateVM
 
 
 # ----- values no type hint describes ----------------------------------------------
@@ -161,6 +162,9 @@ class SimSettings:
     vm_start_duration: float = key(5.0)  # default of [vms."NAME"].start_duration
     vm_shutdown_duration: float = key(3.0)
     clock_jump: float = key(0.0)  # wall clock this far ahead from the second launch on
+    # dom0's UpdateVM (``qubes-prefs updatevm``); "" for none.  Without the key:
+    # sys-firewall, or none when the inventory has no sys-firewall.
+    updatevm: str | None = key(UPDATE_VM, none="", pattern=f"|{VM_NAME}", shape="be a qube name")
 
 
 @dataclass(frozen=True)
@@ -296,6 +300,7 @@ class VMSpec:
     salt_exit: int = key(0)  # its salt-ssh exit code when qubesctl targets it
     created_by_apply: bool = key(False)  # absent until a successful sdw-admin --apply
     removed_by_apply: bool = key(False)  # present until a successful sdw-admin --apply
+    netvm: str | None = key(None, none="")  # the qube it gets its network from ("": none)
 
 
 @dataclass(frozen=True)
@@ -456,7 +461,7 @@ class Scenario:
         return self.sim.vm_start_duration
 
 
-# ----- the default inventory (design §5) ------------------------------------
+# ----- the default inventory ------------------------------------
 
 SERVICE_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
 FEDORA = "fedora-43-xfce"
@@ -467,9 +472,11 @@ WS = ("sd-workstation",)
 
 
 def default_inventory() -> dict[str, VMSpec]:
-    """SecureDrop Workstation 1.7 on Qubes 4.3 (design §5), as VM specs (features filled later).
+    """SecureDrop Workstation 1.7 on Qubes 4.3, as VM specs (features filled later).
 
-    The Qubes 4.2 layout (fedora-40-xfce, the two bookworm templates,
+    Networks as 1.7 sets them: sd-proxy -> sys-firewall -> sys-net, every
+    other SecureDrop VM offline; sys-whonix exists (on sys-firewall) but no
+    SecureDrop VM uses it.  The Qubes 4.2 layout (fedora-40-xfce, the two bookworm templates,
     sd-whonix) is the shipped scenario ``scenarios/qubes-4.2.toml``.
     """
     specs = [
@@ -479,11 +486,12 @@ def default_inventory() -> dict[str, VMSpec]:
         VMSpec(INBOX, "TemplateVM", tags=WS),
         VMSpec(VIEWER, "TemplateVM", tags=WS),
         VMSpec("sys-net", "AppVM", FEDORA, power="Running"),
-        VMSpec("sys-firewall", "AppVM", FEDORA, power="Running"),
+        VMSpec("sys-firewall", "AppVM", FEDORA, power="Running", netvm="sys-net"),
         VMSpec("sys-usb", "AppVM", FEDORA, power="Running"),
-        VMSpec("sys-whonix", "AppVM", WHONIX, power="Running"),
+        # Present, on sys-firewall, but used by no SecureDrop VM since 1.6.
+        VMSpec("sys-whonix", "AppVM", WHONIX, power="Running", netvm="sys-firewall"),
         VMSpec("sd-app", "AppVM", INBOX, WS),
-        VMSpec("sd-proxy", "AppVM", INBOX, WS),
+        VMSpec("sd-proxy", "AppVM", INBOX, WS, netvm="sys-firewall"),
         VMSpec("sd-gpg", "AppVM", INBOX, WS),
         VMSpec("sd-log", "AppVM", INBOX, WS, power="Running"),
         # sd-viewer is the disposable template the viewer disposables start from.
@@ -539,6 +547,8 @@ def parse_scenario(data: Table, source: str = "") -> Scenario:
     for name, values in _named_tables(data, "vms", source).items():
         _apply_vm_table(inventory, name, values, _where(source, f'vms."{name}"'))
     _check_inventory(inventory, source)
+    _check_netvms(inventory, source)
+    sim = _check_updatevm(sim, inventory, "updatevm" in table(data, "sim", where_top), source)
     templates = _templates(data, inventory, source)
     vms = _finish_features(inventory, templates, dom0)
     qubesd = settings(QubesdSettings, "qubesd")  # box tier
@@ -623,6 +633,9 @@ def _apply_vm_table(inventory: dict[str, VMSpec], name: str, data: Table, where:
         if name not in inventory:
             raise ScenarioError(f"{where}: {name} is not in the default inventory")
         del inventory[name]
+        for other, spec in inventory.items():  # as Qubes asks: nothing may use it any more
+            if spec.netvm == name:
+                inventory[other] = replace(spec, netvm=None)
         return
     base = inventory.get(name) or VMSpec(name, "AppVM")
     if given.get("klass") == "AdminVM":
@@ -666,6 +679,26 @@ def _check_inventory(inventory: dict[str, VMSpec], source: str) -> None:
                 f"{where}: the template of a DispVM must be an AppVM with "
                 "features.template_for_dispvms = true"
             )
+
+
+def _check_netvms(inventory: dict[str, VMSpec], source: str) -> None:
+    """A netvm is a qube of the inventory (loops are left in: Qubes' clients must bear them)."""
+    for spec in inventory.values():
+        if spec.netvm is not None and (spec.netvm not in inventory or spec.netvm == "dom0"):
+            where = _where(source, f'vms."{spec.name}"')
+            raise ScenarioError(f"{where}: its netvm {spec.netvm} is not a qube of the inventory")
+
+
+def _check_updatevm(
+    sim: SimSettings, inventory: dict[str, VMSpec], given: bool, source: str
+) -> SimSettings:
+    """The UpdateVM is a qube of the inventory; the default is none when sys-firewall is not."""
+    name = sim.updatevm
+    if name is None or (name in inventory and name != "dom0"):
+        return sim
+    if not given:
+        return replace(sim, updatevm=None)
+    raise ScenarioError(f"{_where(source, 'sim')}: updatevm {name} is not a qube of the inventory")
 
 
 def _finish_features(

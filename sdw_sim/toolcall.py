@@ -63,9 +63,9 @@ class ToolCall:
 
     @property
     def updatevm(self) -> str | None:
-        """dom0's UpdateVM, when it exists now."""
-        name = "sys-firewall"
-        return name if name in self.vms else None
+        """dom0's UpdateVM (``[sim].updatevm``), when it exists now."""
+        name = self.scenario.sim.updatevm
+        return name if name is not None and name in self.vms else None
 
     def now(self) -> float:
         """dom0's wall clock (``[sim].clock_jump`` applies from the second launch on)."""

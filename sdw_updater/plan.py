@@ -296,7 +296,7 @@ class Runner:
 
     def _plan_templates(self, vms: dict[str, VMInfo]) -> list[str]:
         """The templates to update, each in its group (extras only when an admin asked)."""
-        templates = templates_to_update(vms)
+        templates = templates_to_update(vms, self._updatevm())
         extras = extra_templates(vms, templates) if self.settings.update_extras else []
         self.result.groups = {name: "workstation" for name in templates}
         self.result.groups.update({name: "extras" for name in extras})
@@ -412,6 +412,13 @@ class Runner:
         """Every VM, or a failed run: a VM that cannot be read must not be left out."""
         try:
             return self.host.vms(refresh=refresh)
+        except HostError as exc:
+            raise self._host_failure(exc) from exc
+
+    def _updatevm(self) -> str | None:
+        """dom0's UpdateVM, or a failed run: its template must not be left out silently."""
+        try:
+            return self.host.updatevm()
         except HostError as exc:
             raise self._host_failure(exc) from exc
 

@@ -245,6 +245,13 @@ class QubesHost:
             agents[name] = str(agent) if agent not in (None, "") else None
         return agents
 
+    def updatevm(self) -> str | None:
+        try:
+            vm = self.app.updatevm
+            return None if vm is None else str(vm.name)
+        except adminapi.ERRORS as exc:
+            raise HostError("dom0", "admin.property.Get updatevm", _reason(exc)) from exc
+
     def power_state(self, name: str) -> str:
         try:
             return str(self.app.domains[name].get_power_state())
@@ -603,6 +610,10 @@ def _vm_info(vm: Any) -> VMInfo:
         "admin.vm.feature.Get qubes-agent-version",
         lambda: vm.features.get("qubes-agent-version", None),
     )
+    netvm: str | None = None
+    if klass != "AdminVM":  # dom0 has no netvm property
+        provider = read("admin.vm.property.Get netvm", lambda: vm.netvm)
+        netvm = None if provider is None else str(provider.name)
     return VMInfo(
         name=name,
         klass=klass,
@@ -610,4 +621,5 @@ def _vm_info(vm: Any) -> VMInfo:
         tags=tags,
         power=power,
         agent_version=str(agent) if agent not in (None, "") else None,
+        netvm=netvm,
     )

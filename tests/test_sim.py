@@ -249,6 +249,52 @@ def test_default_inventory_is_sdw_17_on_qubes_43(tmp_path: Path) -> None:
     assert domains["sd-app"] == "sd-app"
 
 
+def test_networks_and_the_updatevm_are_sdw_17s(tmp_path: Path) -> None:
+    """sd-proxy -> sys-firewall -> sys-net; sys-whonix on sys-firewall; the UpdateVM sys-firewall."""
+    for sub in "bcd":
+        (tmp_path / sub).mkdir()
+    domains = make_env(tmp_path).app
+    netvms = {
+        vm.name: vm.netvm.name for vm in domains.domains if vm.klass != "AdminVM" and vm.netvm
+    }
+    assert netvms == {
+        "sd-proxy": "sys-firewall",
+        "sys-firewall": "sys-net",
+        "sys-whonix": "sys-firewall",
+    }
+    assert domains.updatevm is not None and domains.updatevm.name == "sys-firewall"
+    with pytest.raises(AttributeError):
+        _ = domains.domains["dom0"].netvm
+    changed = make_env(
+        tmp_path / "b",
+        '[sim]\nupdatevm = "sys-whonix"\n[vms."sd-proxy"]\nnetvm = ""\n'
+        '[vms."sys-firewall"]\nabsent = true\n',
+    ).app
+    assert changed.updatevm is not None and changed.updatevm.name == "sys-whonix"
+    assert changed.domains["sd-proxy"].netvm is None
+    assert changed.domains["sys-whonix"].netvm is None  # its netvm was removed
+    assert make_env(tmp_path / "c", '[sim]\nupdatevm = ""\n').app.updatevm is None
+    without = make_env(tmp_path / "d", '[vms."sys-firewall"]\nabsent = true\n')
+    assert without.app.updatevm is None  # the default follows the inventory
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[sim]\nupdatevm = "sys-nothing"\n', "updatevm sys-nothing is not a qube"),
+        ('[sim]\nupdatevm = "dom0"\n', "updatevm dom0 is not a qube"),
+        ("[sim]\nupdatevm = 1\n", "updatevm must be a string"),
+        ('[vms."sd-proxy"]\nnetvm = "sys-nothing"\n', "its netvm sys-nothing is not a qube"),
+        ('[vms."sd-proxy"]\nnetvm = false\n', "netvm must be a string"),
+    ],
+)
+def test_bad_networks_are_rejected(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(path)
+
+
 def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
     env = setup(REPO / "scenarios" / "qubes-4.2.toml", tmp_path / "state")
     domains = env.app.domains
@@ -268,6 +314,8 @@ def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
     assert "sd-printers" not in domains and "fedora-43-xfce" not in domains
     assert {domains[t].features["qubes-agent-version"] for t in templates} == {"4.2"}
     assert "VERSION_ID=4.2\n" in (env.root / "etc" / "os-release").read_text()
+    assert domains["sd-proxy"].netvm.name == "sd-whonix"
+    assert domains["sd-whonix"].netvm.name == "sys-firewall"
 
 
 def test_app_actions_change_power_and_are_journaled(tmp_path: Path) -> None:
