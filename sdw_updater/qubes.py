@@ -331,9 +331,73 @@ class QubesHost:
         return self.run(argv, _step_timeout(Step.NETCHECK), stdout_limit=256)
 
     def dom0_check(self, watch: Watch) -> ToolResult:
+        """``--check-only``; when it refused because dom0's UpdateVM is halted, start it, again.
+
+        ``qubes-dom0-update --check-only`` does not start the UpdateVM (only
+        an interactive update does) and exits 1 while it is halted
+        (docs/simulator.md, "Real-tool behaviour").  The UpdateVM is started
+        through the Admin API, as ``qvm-start`` would, and the check runs
+        once more; when it cannot be started the result says so, with the
+        command an administrator runs.
+        """
         from sdw_updater.steps import Step
 
-        return self._step_tool(Step.DOM0_CHECK, ["qubes-dom0-update", "--check-only"], watch)
+        argv = ["qubes-dom0-update", "--check-only"]
+        result = self._step_tool(Step.DOM0_CHECK, argv, watch)
+        if result.exit == 1 and self._started_halted_updatevm(result):
+            return self._step_tool(Step.DOM0_CHECK, argv, watch)
+        return result
+
+    def _started_halted_updatevm(self, refused: ToolResult) -> bool:
+        """Start dom0's UpdateVM when a failed check found it halted; True when it runs now.
+
+        When it cannot be started (or none is set, or it cannot be read),
+        ``refused`` is told why and what to run: it is the result reported.
+        """
+        try:
+            name = self.updatevm()
+        except HostError as exc:
+            _explain(refused, f"dom0's UpdateVM could not be read ({exc.reason})")
+            return False
+        if name is None:
+            _explain(
+                refused,
+                "dom0 has no UpdateVM; set one in a dom0 terminal "
+                "(`qubes-prefs updatevm sys-firewall`), then run the updater again",
+            )
+            return False
+        if self.power_state(name) != "Halted":
+            return False  # the check failed for another reason: its output says which
+        log.warning(
+            "dom0's UpdateVM %s is halted and qubes-dom0-update --check-only does not start "
+            "it: starting %s",
+            name,
+            name,
+        )
+        problem = self._start_in_time(name)
+        if problem is None and self.power_state(name) not in UP_STATES:
+            problem = f"it is {self.power_state(name)}"
+        if problem is not None:
+            _explain(
+                refused,
+                f"dom0's UpdateVM {name} is halted and could not be started ({problem}); start "
+                f"it in a dom0 terminal (`qvm-start {name}`), then run the updater again",
+            )
+            return False
+        log.info("Started %s; checking for dom0 updates again", name)
+        return True
+
+    def _start_in_time(self, name: str) -> str | None:
+        """Start one VM through the Admin API, waiting at most its start timeout; why not."""
+        errors: list[str] = []
+        starter = threading.Thread(
+            target=self._start_vm, args=(name, errors), name=f"start-{name}", daemon=True
+        )
+        starter.start()
+        starter.join(self.timeout(VM_START_TIMEOUT))
+        if starter.is_alive():
+            return "it did not start in time"
+        return errors[0] if errors else None
 
     def dom0_update(self, watch: Watch) -> ToolResult:
         # -y only makes dnf non-interactive; on a major Xen upgrade the script
@@ -559,6 +623,13 @@ def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     finally:
         os.close(pidfd)
     return proc.wait()
+
+
+def _explain(result: ToolResult, why: str) -> None:
+    """Say what a tool's exit code means here, in its result and in the log."""
+    log.error("%s", why)
+    result.meaning = why
+    result.tail.append(why)
 
 
 def _step_timeout(step: Step) -> float:

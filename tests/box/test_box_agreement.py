@@ -114,6 +114,16 @@ CASES = (
         NO_DOM0 + '[sim]\nupdatevm = "sys-whonix"\n',
         everywhere=True,
     ),
+    # --check-only refuses a halted UpdateVM: the updater starts it and checks again.
+    Case(
+        "halted_updatevm_is_started_and_checked_again",
+        NO_DOM0 + '[vms."sys-firewall"]\npower = "Halted"\n',
+        everywhere=True,
+    ),
+    Case(
+        "updatevm_that_cannot_start_fails_saying_so",
+        NO_DOM0 + '[vms."sys-firewall"]\npower = "Halted"\nstart_fails = true\n',
+    ),
     Case(
         "proxy_through_whonix_brings_its_template_in",
         NO_DOM0 + '[vms."sd-proxy"]\nnetvm = "sys-whonix"\n',
