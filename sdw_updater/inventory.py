@@ -82,22 +82,36 @@ def extra_templates(vms: dict[str, VMInfo], already: Iterable[str] = ()) -> list
     return [name for name in templates_of(vms, roots) if name not in skip]
 
 
+def other_release(
+    dom0_release: str | None, vms: dict[str, VMInfo], templates: Iterable[str]
+) -> dict[str, str]:
+    """Each of ``templates`` whose agent release differs from dom0's, with that release.
+
+    A missing release on either side is not a difference (the existing
+    updater took a missing feature as an upgrade and silently never updated).
+    """
+    if dom0_release is None:
+        return {}
+    found = {}
+    for name in templates:
+        agent = vms[name].agent_version if name in vms else None
+        if agent is not None and agent != dom0_release:
+            found[name] = agent
+    return found
+
+
 def dist_upgrade_evidence(
     dom0_release: str | None, vms: dict[str, VMInfo], templates: Iterable[str]
 ) -> list[str]:
     """Templates whose agent release differs from dom0's: evidence of an in-place upgrade.
 
-    A missing release on either side is not evidence (the existing updater
-    took a missing feature as an upgrade and silently never updated).
+    Give it the workstation's own templates only: an organisation's extra
+    template (``sd-extras``) may lag a release while Qubes is not being
+    upgraded, and must not stop the workstation (see ``other_release``).
     """
-    if dom0_release is None:
-        return []
-    mismatched = []
-    for name in templates:
-        agent = vms[name].agent_version if name in vms else None
-        if agent is not None and agent != dom0_release:
-            mismatched.append(f"{name} ({agent})")
-    return mismatched
+    return [
+        f"{name} ({agent})" for name, agent in other_release(dom0_release, vms, templates).items()
+    ]
 
 
 def start_order(name: str) -> tuple[int, str]:

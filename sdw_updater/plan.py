@@ -51,6 +51,7 @@ from sdw_updater.host import Host, HostError, VMInfo
 from sdw_updater.inventory import (
     dist_upgrade_evidence,
     extra_templates,
+    other_release,
     start_order,
     templates_to_update,
 )
@@ -298,11 +299,42 @@ class Runner:
         """The templates to update, each in its group (extras only when an admin asked)."""
         templates = templates_to_update(vms, self._updatevm())
         extras = extra_templates(vms, templates) if self.settings.update_extras else []
+        extras = self._skip_other_release(vms, extras)
         self.result.groups = {name: "workstation" for name in templates}
         self.result.groups.update({name: "extras" for name in extras})
         if extras:
             log.info("Extra templates (sd-extras), updated too: %s", ", ".join(extras))
         return templates + extras
+
+    def _skip_other_release(self, vms: dict[str, VMInfo], extras: list[str]) -> list[str]:
+        """Extra templates on another Qubes release are not updated, and said so.
+
+        Never evidence of an in-place upgrade (an organisation's template may
+        lag a release): only that template waits, the workstation does not.
+        """
+        release = self.host.dom0_release()
+        lagging = other_release(release, vms, extras)
+        for name, agent in lagging.items():
+            text = (
+                f"{name} (sd-extras) runs the Qubes {agent} agent while dom0 runs Qubes "
+                f"{release}: it was not updated."
+            )
+            if text in self.result.warnings:
+                continue
+            self.result.warnings.append(text)
+            self.listener(ev.Notice(text))
+            self._log(text, "warning")
+            self._add_advice(
+                Advice(
+                    "other_release",
+                    name,
+                    f"{name} is on another Qubes release ({agent}, dom0: {release}), "
+                    "so it was not updated.",
+                    f"Upgrade {name} to Qubes {release}, or take the sd-extras tag off the "
+                    "VMs that use it; then run the updater again.",
+                )
+            )
+        return [name for name in extras if name not in lagging]
 
     def _announce_templates(self, templates: list[str]) -> None:
         extras = tuple(t for t in templates if self.result.groups.get(t) == "extras")

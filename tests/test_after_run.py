@@ -284,6 +284,29 @@ def test_extra_templates_only_when_an_admin_turns_them_on(home: Path) -> None:
     assert groups["tpl-extra"] == "extras" and groups[VIEWER] == "workstation"
 
 
+def test_an_extra_template_on_another_release_waits_alone(home: Path) -> None:
+    """An sd-extras template is never evidence of a Qubes upgrade: it is skipped, and said so."""
+    (home / ".securedrop_updater").mkdir()
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"update_extras": true}'
+    )
+    scenario = INSTANT + NO_DOM0 + EXTRAS + template("tpl-extra", agent_version="4.2")
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout + run.stderr
+    targets = vm_updates(read_journal(home))[0]
+    assert "tpl-extra" not in targets and VIEWER in targets
+    said = "tpl-extra (sd-extras) runs the Qubes 4.2 agent while dom0 runs Qubes 4.3"
+    assert said in run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert said in log
+    help_for = {a["where"]: a for a in last_run_file(home)["help"]}
+    assert "not updated" in help_for["tpl-extra"]["cause"]
+    assert client_started(read_journal(home))
+    # A workstation template on another release still means Qubes is being upgraded.
+    lagging = scenario + template(VIEWER, agent_version="4.2")
+    assert run_updater(home, *FORCE, scenario=lagging).returncode == ExitCode.DIST_UPGRADE
+
+
 def test_a_retry_never_loses_the_owed_restart(home: Path) -> None:
     """In-process, as the window's Try again does: dom0 updated, a template failed, retried."""
     directory = home / ".securedrop_updater"
