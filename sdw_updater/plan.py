@@ -231,8 +231,8 @@ class Runner:
         """Take the lock and run the whole plan; never raises."""
         lock = self.held_lock or Lock(lock_dir(self.store.directory) / UPDATER_LOCK)
         if lock.fd is None and not lock.acquire():
-            self.result = RunResult(ExitCode.LOCKED, "Another updater is already running.")
-            self._log("Another updater is already running.", "error")
+            self.result = RunResult(ExitCode.LOCKED, lock.refusal())
+            self._log(self.result.message, "error")
             return self.result
         started = time.monotonic()
         self.result.started_at = self.host.now()
