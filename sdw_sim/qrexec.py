@@ -175,7 +175,7 @@ def shell_words(line: bytes) -> list[str]:
 
 
 def run_command(ctx: ToolCall, vm: str, words: list[str], stdin: Stdin) -> int:
-    """A command inside the VM: the update agent's plumbing, the agent, or ``_command``."""
+    """A command inside the VM: the update agent's plumbing, the agent, or ``qube.command``."""
     if not words:
         return 0
     program = words[0]
