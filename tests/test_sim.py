@@ -314,8 +314,8 @@ def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
     assert "sd-printers" not in domains and "fedora-43-xfce" not in domains
     assert {domains[t].features["qubes-agent-version"] for t in templates} == {"4.2"}
     assert "VERSION_ID=4.2\n" in (env.root / "etc" / "os-release").read_text()
-    assert domains["sd-proxy"].netvm.name == "sd-whonix"
-    assert domains["sd-whonix"].netvm.name == "sys-firewall"
+    assert domains["sd-proxy"].netvm == "sd-whonix"
+    assert domains["sd-whonix"].netvm == "sys-firewall"
 
 
 def test_app_actions_change_power_and_are_journaled(tmp_path: Path) -> None:
