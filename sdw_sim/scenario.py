@@ -97,7 +97,6 @@ VM_NAME = r"[A-Za-z][A-Za-z0-9_.-]{0,30}"
 RELEASE = r"[0-9]{1,3}\.[0-9]{1,3}"
 TAG = r"[A-Za-z0-9_-]{1,64}"
 FEATURE = r"[A-Za-z0-9_.-]{1,64}"
-PROCESS = r"[^/\n\x00]+"
 UPDATE_VM = "sys-firewall"  # Qubes' default UpdateVM
 
 
