@@ -39,7 +39,7 @@ from types import FrameType
 from sdw_sim import journal
 from sdw_sim.scenario import SERVICE_VMS
 from sdw_sim.state import set_power
-from sdw_sim.tools import ToolCall, _Parser, err, out
+from sdw_sim.toolcall import Parser, ToolCall, err, out
 
 STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
 NON_TEMPLATE_DURATION = 60.0
@@ -47,7 +47,7 @@ _FLOOD_CHUNK = 64 * 1024
 SIGINT_EXIT = 130
 
 #: What an agent prints on stderr when it fails with each code (our own wording).
-_AGENT_ERRORS = {
+AGENT_ERRORS = {
     21: "ERROR: the update agent failed (simulated)",
     22: "E: Could not get lock /var/lib/dpkg/lock-frontend (simulated)",
     23: "E: Failed to fetch https://deb.debian.org/debian/dists/trixie/InRelease  "
@@ -356,7 +356,7 @@ class Batch:
         floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
         if kind == "progress":
             assert isinstance(value, float)
-            out_lines = _agent_lines(job)
+            out_lines = agent_lines(job)
             self.agent_out(job, out_lines[int(value) % len(out_lines)])
             self.flood(job, job.flood_bytes // floods)
             self.flood_line(job)
@@ -369,7 +369,7 @@ class Batch:
             if job.failure is not None:
                 self.agent_out(job, "\n".join(failure_lines(job.failure, job.debian)), "err")
             else:
-                self.agent_out(job, _AGENT_ERRORS.get(job.exit_code, _AGENT_ERRORS[26]), "err")
+                self.agent_out(job, AGENT_ERRORS.get(job.exit_code, AGENT_ERRORS[26]), "err")
         elif kind == "crash":
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
@@ -424,7 +424,7 @@ class Batch:
                 time.sleep(3600)
 
 
-def _agent_lines(job: Job) -> list[str]:
+def agent_lines(job: Job) -> list[str]:
     if job.debian:
         suite = "bookworm" if "bookworm" in job.name else "trixie"
         return [
@@ -446,8 +446,8 @@ def _agent_lines(job: Job) -> list[str]:
     ]
 
 
-def _parser() -> _Parser:
-    parser = _Parser(prog="qubes-vm-update")
+def _parser() -> Parser:
+    parser = Parser(prog="qubes-vm-update")
     parser.add_argument("--max-concurrency", "-x", type=int)
     parser.add_argument("--signal-no-updates", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
@@ -493,7 +493,7 @@ def _stale(features: dict[str, str], days: int, now: float) -> bool:
     return (now - when) // 86400 > days
 
 
-def run(ctx: ToolCall, argv: list[str]) -> int:
+def run(ctx: ToolCall, argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - the tool's main, in the real one's order
     """The whole tool: targets, batches, propagation, exit code (§1.6)."""
     parser = _parser()
     args = parser.parse_args(argv)

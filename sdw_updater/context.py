@@ -108,11 +108,12 @@ class Context:
             if all(agent is None or agent == release for agent in agents.values()):
                 return None
             vms = self.host.vms()
+            updatevm = self.host.updatevm()
         except HostError:
             return None
         from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
 
-        evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
+        evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms, updatevm))
         if not evidence:
             return None
         return (

@@ -26,8 +26,9 @@ PROXY_VM = "sd-proxy"
 WORKSTATION_TAG = "sd-workstation"
 #: The tag an organisation puts on VMs whose templates it also wants updated.
 EXTRAS_TAG = "sd-extras"
-#: Qubes' own service VMs the workstation depends on; their templates are updated too.
-SYS_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
+#: The qube that holds the USB controllers (the workstation's printers and export
+#: devices reach sd-devices through it): its template is updated too.
+USB_VM = "sys-usb"
 #: The VM whose NetworkManager answers the connectivity check.
 NET_VM = "sys-net"
 

@@ -36,6 +36,7 @@ from sdw_updater import advice as advising
 from sdw_updater import events as ev
 from sdw_updater import lastrun, process
 from sdw_updater import settings as admin_settings
+from sdw_updater.advice import Advice
 from sdw_updater.contract import UPDATER_LOCK, ExitCode, UpdateStatus
 from sdw_updater.events import UPDATED_STATES
 from sdw_updater.facts import parse_connectivity
@@ -45,6 +46,7 @@ from sdw_updater.host import Host, HostError, VMInfo
 from sdw_updater.inventory import (
     dist_upgrade_evidence,
     extra_templates,
+    other_release,
     start_order,
     templates_to_update,
 )
@@ -134,8 +136,8 @@ class Runner:
         lock = self.held_lock or Lock(lock_dir(self.store.directory) / UPDATER_LOCK)
         if lock.fd is None and not lock.acquire():
             self.result.outcome = ExitCode.LOCKED
-            self.result.message = "Another updater is already running."
-            self.stepper.log("Another updater is already running.", "error")
+            self.result.message = lock.refusal()
+            self.stepper.log(self.result.message, "error")
             return self.result
         started = time.monotonic()
         self.result.started_at = self.host.now()
@@ -198,13 +200,44 @@ class Runner:
 
     def _plan_templates(self, vms: dict[str, VMInfo]) -> list[str]:
         """The templates to update, each in its group (extras only when an admin asked)."""
-        templates = templates_to_update(vms)
+        templates = templates_to_update(vms, self._updatevm())
         extras = extra_templates(vms, templates) if self.settings.update_extras else []
+        extras = self._skip_other_release(vms, extras)
         self.result.groups = {name: "workstation" for name in templates}
         self.result.groups.update({name: "extras" for name in extras})
         if extras:
             log.info("Extra templates (sd-extras), updated too: %s", ", ".join(extras))
         return templates + extras
+
+    def _skip_other_release(self, vms: dict[str, VMInfo], extras: list[str]) -> list[str]:
+        """Extra templates on another Qubes release are not updated, and said so.
+
+        Never evidence of an in-place upgrade (an organisation's template may
+        lag a release): only that template waits, the workstation does not.
+        """
+        release = self.host.dom0_release()
+        lagging = other_release(release, vms, extras)
+        for name, agent in lagging.items():
+            text = (
+                f"{name} (sd-extras) runs the Qubes {agent} agent while dom0 runs Qubes "
+                f"{release}: it was not updated."
+            )
+            if text in self.result.warnings:
+                continue
+            self.result.warnings.append(text)
+            self.listener(ev.Notice(text))
+            self.stepper.log(text, "warning")
+            self.stepper.add_advice(
+                Advice(
+                    "other_release",
+                    name,
+                    f"{name} is on another Qubes release ({agent}, dom0: {release}), "
+                    "so it was not updated.",
+                    f"Upgrade {name} to Qubes {release}, or take the sd-extras tag off the "
+                    "VMs that use it; then run the updater again.",
+                )
+            )
+        return [name for name in extras if name not in lagging]
 
     def _announce_templates(self, templates: list[str]) -> None:
         extras = tuple(t for t in templates if self.result.groups.get(t) == "extras")
@@ -278,6 +311,13 @@ class Runner:
         """Every VM, or a failed run: a VM that cannot be read must not be left out."""
         try:
             return self.host.vms(refresh=refresh)
+        except HostError as exc:
+            raise self._host_failure(exc) from exc
+
+    def _updatevm(self) -> str | None:
+        """dom0's UpdateVM, or a failed run: its template must not be left out silently."""
+        try:
+            return self.host.updatevm()
         except HostError as exc:
             raise self._host_failure(exc) from exc
 

@@ -82,7 +82,6 @@ def test_forced_run_updates_dom0_then_requires_reboot(home: Path) -> None:
         "fedora-43-xfce",
         "sd-inbox-debian-13",
         "sd-viewer-debian-13",
-        "whonix-gateway-17",
     ]
     assert not client_started(journal)
     assert read_status(home)["status"] == "2"

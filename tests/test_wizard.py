@@ -254,7 +254,7 @@ def test_template_failure_names_the_template_exit_1(
 
 
 def test_failure_after_dom0_update_also_says_restart(qtbot: Any, make_wizard: Factory) -> None:
-    wizard = make_wizard(INSTANT + '[templates."whonix-gateway-17"]\nresult = "error"\n')
+    wizard = make_wizard(INSTANT + '[templates."fedora-43-xfce"]\nresult = "error"\n')
     assert run_to_end(qtbot, wizard) == "failed"
     assert S.tr(S.RESTART_OWED_TOO) in wizard.outcomes[Screen("failed")].body.text()
     assert "reboot" in wizard.outcomes[Screen("failed")].shown_buttons
@@ -393,7 +393,6 @@ def test_progress_is_smooth_and_never_goes_back(
     assert S.step_words("templates") in steps
     assert set(wizard.progress.rows) == {
         "fedora-43-xfce",
-        "whonix-gateway-17",
         "sd-inbox-debian-13",
         "sd-viewer-debian-13",
     }

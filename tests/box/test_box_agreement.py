@@ -108,6 +108,26 @@ CASES = (
         NO_DOM0 + f'[templates."{TEMPLATES[0]}"]\nagent_version = "none"\n',
     ),
     Case("app_start_failure_exits_8", NO_DOM0 + "[client]\nstart_exit = 1\n", everywhere=True),
+    # What is updated follows the netvms and dom0's UpdateVM, as qubesadmin reads them.
+    Case(
+        "updatevm_on_whonix_brings_its_template_in",
+        NO_DOM0 + '[sim]\nupdatevm = "sys-whonix"\n',
+        everywhere=True,
+    ),
+    # --check-only refuses a halted UpdateVM: the updater starts it and checks again.
+    Case(
+        "halted_updatevm_is_started_and_checked_again",
+        NO_DOM0 + '[vms."sys-firewall"]\npower = "Halted"\n',
+        everywhere=True,
+    ),
+    Case(
+        "updatevm_that_cannot_start_fails_saying_so",
+        NO_DOM0 + '[vms."sys-firewall"]\npower = "Halted"\nstart_fails = true\n',
+    ),
+    Case(
+        "proxy_through_whonix_brings_its_template_in",
+        NO_DOM0 + '[vms."sd-proxy"]\nnetvm = "sys-whonix"\n',
+    ),
     Case("untrusted_status_means_update", NO_DOM0, ("--cli",), ("0", -10 * 365 * 86400)),
     Case("status_reports_and_changes_nothing", args=("--status",), before=("0", 100)),
 )
