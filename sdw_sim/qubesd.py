@@ -635,12 +635,14 @@ def events(q: Qubesd, stop: threading.Event) -> Iterator[bytes]:
     Power states change in other processes too (the fake tools), so they are
     polled; changes made here wake the stream at once.
     """
-    yield event_bytes("", "connection-established")
 
     def snapshot() -> dict[str, str]:
         return {name: q.app.domains[name].get_power_state() for name in q.visible()}
 
+    # Taken before the subscriber hears "connection-established": every change
+    # after that word is reported, as qubesd registers the handler first.
     before = snapshot()
+    yield event_bytes("", "connection-established")
     while not stop.is_set() and not q.vanished.is_set():
         with q.changed:
             q.changed.wait(EVENT_POLL)

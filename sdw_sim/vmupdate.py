@@ -353,18 +353,9 @@ class Batch:
                 self._cancel_before_agent(job)
                 return
             job.agent_running = True
-        floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
         if kind == "progress":
             assert isinstance(value, float)
-            out_lines = agent_lines(job)
-            self.agent_out(job, out_lines[int(value) % len(out_lines)])
-            self.flood(job, job.flood_bytes // floods)
-            self.flood_line(job)
-            if job.status == "pending":
-                job.status = "updating"
-            self.snapshot()  # status change, old percent
-            job.percent = value
-            self.snapshot()  # new percent
+            self._progress(job, value)
         elif kind == "error_output":
             if job.failure is not None:
                 self.agent_out(job, "\n".join(failure_lines(job.failure, job.debian)), "err")
@@ -373,19 +364,34 @@ class Batch:
         elif kind == "crash":
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
-            if not any(k == "progress" for _, k, _ in job.timeline):
-                self.flood(job, job.flood_bytes)
-                self.flood_line(job)
-            if value is None:  # garbage: it ends without a done line
-                job.status = "garbled"
-            else:
-                job.status = "done"
-                job.final = str(value)
-            self.snapshot()
-            if self.show_output:
-                out(f"{job.name}:out: \n{job.name}:err: \n")
-            self.record_result(job)
-            self._finish(job)
+            self._done(job, value)
+
+    def _progress(self, job: Job, value: float) -> None:
+        floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
+        out_lines = agent_lines(job)
+        self.agent_out(job, out_lines[int(value) % len(out_lines)])
+        self.flood(job, job.flood_bytes // floods)
+        self.flood_line(job)
+        if job.status == "pending":
+            job.status = "updating"
+        self.snapshot()  # status change, old percent
+        job.percent = value
+        self.snapshot()  # new percent
+
+    def _done(self, job: Job, value: object) -> None:
+        if not any(k == "progress" for _, k, _ in job.timeline):
+            self.flood(job, job.flood_bytes)
+            self.flood_line(job)
+        if value is None:  # garbage: it ends without a done line
+            job.status = "garbled"
+        else:
+            job.status = "done"
+            job.final = str(value)
+        self.snapshot()
+        if self.show_output:
+            out(f"{job.name}:out: \n{job.name}:err: \n")
+        self.record_result(job)
+        self._finish(job)
 
     def record_result(self, job: Job) -> None:
         if job.final not in ("success", "no_updates"):
