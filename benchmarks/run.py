@@ -464,7 +464,7 @@ def orchestration(work: Path, mode: Mode, time_scale: float = 0.01) -> Result:
         f"python -m benchmarks.run --only orchestration {mode.flag}",
         [
             f"a forced run (`--cli --skip-delta 0`) of the built-in scenario (dom0 updates, "
-            f"four templates) at `time_scale = {time_scale}`; median of "
+            f"three templates) at `time_scale = {time_scale}`; median of "
             f"{mode.orchestration_reps}. Critical path: {simulated:.0f} simulated s "
             f"= **{path:.2f} s**; wall **{wall:.2f} s**; ratio **{ratio:.3f}**.",
             f"check of the critical path: (wall − wall at `time_scale = 0`) ÷ time_scale = "
