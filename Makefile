@@ -88,28 +88,57 @@ $(BOX_DIR)/%/.installed: requirements-box.txt tests/box/qubes-archives
 	    $(BOX_ARCHIVES)/qubes-core-admin-linux-$$linux.tar.gz -r requirements-box.txt && \
 	  touch $@
 
+# The main flows of the window also run on PyQt5 (tests/window, marked with
+# both_bindings): the programs installed in a virtualenv of their own with PyPI's
+# PyQt5 and no PyQt6, as on a dom0 that only has python3-qt5.
+QT5_VENV := .venv-qt5
+QT5_STAMP := $(QT5_VENV)/.installed
+$(QT5_STAMP): setup.py | deps-demo
+	rm -rf $(QT5_VENV)
+	$(PYTHON) -m venv $(QT5_VENV)
+	$(QT5_VENV)/bin/pip install --quiet --upgrade pip
+	$(QT5_VENV)/bin/pip install --quiet -e ".[gui-qt5]"
+	$(QT5_VENV)/bin/python -c 'from launcher import qt; assert qt.BINDING == "PyQt5", qt.BINDING'
+	touch $@
+
 # The screen-reader tier (tests/window/test_screen_reader.py) runs the installed
-# programs on the distribution's PyQt5 and Qt, as dom0 does (Fedora's python3-qt5):
-# the Qt in PyPI's PyQt5 wheels has no AT-SPI bridge, so no screen reader can read
-# it.  deps/install test installs those packages; without them the tier's tests fail
-# naming them.
+# programs on the distribution's PyQt and Qt, as dom0 does (Fedora's python3-pyqt6,
+# python3-qt5 on older releases): the Qt in PyPI's wheels is not what dom0 runs, and
+# PyQt5's has no AT-SPI bridge.  .venv-a11y sees Debian's PyQt6 and PyQt5 and so runs
+# on PyQt6; .venv-a11y-qt5 runs on PyQt5 because a stand-in package PyQt6 in its own
+# site-packages (found before the distribution's) fails to import: a test-only blocker,
+# not a product setting.  deps/install test installs those packages; without them the
+# tier's tests fail naming them.
 SYSTEM_PYTHON ?= /usr/bin/python3
 A11Y_VENV := .venv-a11y
 A11Y_STAMP := $(A11Y_VENV)/.installed
-$(A11Y_STAMP): setup.py requirements-dev.txt | deps-test
-	@rm -rf $(A11Y_VENV); \
-	if $(SYSTEM_PYTHON) -c 'import PyQt5.QtWidgets, dbus' 2>/dev/null && \
-	  $(SYSTEM_PYTHON) -m venv --system-site-packages $(A11Y_VENV) >/dev/null 2>&1; then \
-	  echo "screen-reader tier: $(A11Y_VENV) on $(SYSTEM_PYTHON) and its PyQt5"; \
-	  $(A11Y_VENV)/bin/pip install --quiet "$$(grep '^python-gnupg' requirements-dev.txt)" && \
-	  $(A11Y_VENV)/bin/pip install --quiet --no-deps -e . && touch $@; \
+A11Y_QT5_VENV := .venv-a11y-qt5
+A11Y_QT5_STAMP := $(A11Y_QT5_VENV)/.installed
+A11Y_APT := python3-pyqt6 python3-pyqt5 python3-dbus python3-venv at-spi2-core dbus-daemon
+BLOCK_PYQT6 := raise ImportError("PyQt6 is blocked in this test virtualenv: its programs run on PyQt5")
+$(A11Y_VENV)/.installed $(A11Y_QT5_VENV)/.installed: setup.py requirements-dev.txt | deps-test
+	@venv=$(@D); rm -rf $$venv; \
+	if $(SYSTEM_PYTHON) -c 'import PyQt6.QtWidgets, PyQt5.QtWidgets, dbus' 2>/dev/null && \
+	  $(SYSTEM_PYTHON) -m venv --system-site-packages $$venv >/dev/null 2>&1; then \
+	  $$venv/bin/pip install --quiet "$$(grep '^python-gnupg' requirements-dev.txt)" && \
+	  $$venv/bin/pip install --quiet --no-deps -e . || exit 1; \
+	  want=PyQt6; \
+	  if [ $$venv = $(A11Y_QT5_VENV) ]; then \
+	    want=PyQt5; \
+	    site=$$($$venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	    mkdir -p $$site/PyQt6 && echo '$(BLOCK_PYQT6)' > $$site/PyQt6/__init__.py; \
+	  fi; \
+	  $$venv/bin/python -c "from launcher import qt; assert qt.BINDING == '$$want', qt.BINDING" && \
+	  echo "screen-reader tier: $$venv on $(SYSTEM_PYTHON) and its $$want" && touch $@; \
 	else \
-	  rm -rf $(A11Y_VENV); \
-	  echo "screen-reader tier not built: $(SYSTEM_PYTHON) lacks PyQt5, dbus or venv" \
-	    "(Debian packages python3-pyqt5 python3-dbus python3-venv: deps/install test)"; \
+	  rm -rf $$venv; \
+	  echo "screen-reader tier not built: $(SYSTEM_PYTHON) lacks PyQt6, PyQt5, dbus or venv" \
+	    "(Debian packages $(A11Y_APT): deps/install test)"; \
 	fi
 
-test: deps-test venv box-deps $(A11Y_STAMP)
+QT_VENVS := $(QT5_STAMP) $(A11Y_STAMP) $(A11Y_QT5_STAMP)
+
+test: deps-test venv box-deps $(QT_VENVS)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 # The same suite under Python 3.13 (Qubes 4.3's dom0; `make test` uses 3.11, Qubes 4.2's),
@@ -123,7 +152,7 @@ $(VENV313)/.installed: setup.py requirements-dev.txt
 	$(VENV313)/bin/pip install --quiet -e .
 	touch $@
 
-test-py313: deps-test $(VENV313)/.installed box-deps $(A11Y_STAMP)
+test-py313: deps-test $(VENV313)/.installed box-deps $(QT_VENVS)
 	QT_QPA_PLATFORM=offscreen $(VENV313)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: venv
@@ -138,14 +167,15 @@ screenshots: deps-test venv
 	$(BIN)/python tests/window/screenshots.py docs/screenshots
 
 # Only the window tier: the installed programs on Xvfb, driven with xdotool.
-test-window: deps-test venv $(A11Y_STAMP)
+test-window: deps-test venv $(QT_VENVS)
 	$(BIN)/python -m pytest -q -m window
 
 # The fast-path figure runs in the box (real qubesadmin): the pinned archives, when present.
-bench: venv box-deps
+# first_paint launches the window on PyQt6 and on PyQt5 (the versions of .venv and .venv-qt5).
+bench: venv box-deps $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: venv box-deps
+bench-quick: venv box-deps $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 
 rpm:
@@ -158,7 +188,7 @@ man:
 	$(PYTHON) -m launcher.manpage --output $(MAN_DIR)
 
 clean:
-	rm -rf $(VENV) $(VENV313) $(A11Y_VENV) $(DEMO_HOME) $(BOX_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV313) $(QT5_VENV) $(A11Y_VENV) $(A11Y_QT5_VENV) $(DEMO_HOME) $(BOX_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # Documents written from the tests' own tables (the fault matrix): run the cells, write them.
 docs: venv

@@ -34,12 +34,15 @@ setup(
     ),
     package_data={"sdw_updater": ["keys/*.asc"], "sdw_sim": ["keys/*.asc"]},
     install_requires=["python-gnupg>=0.5"],
-    extras_require={"gui": ["PyQt5>=5.15"]},
+    # The window and the notifier run on PyQt6, else on PyQt5 (launcher/qt.py).
+    extras_require={"gui": ["PyQt6>=6.4"], "gui-qt5": ["PyQt5>=5.15"]},
     entry_points={
         "console_scripts": [
             "sdw-updater=launcher.entry:console",
             "sdw-notify=sdw_notify.entry:console",
             "sdw-login=sdw_notify.login:main",
+            # The admin's switch between SecureDrop Workstation's launcher and this one.
+            "securedrop-updater-switch=launcher.switch:main",
         ]
     },
 )

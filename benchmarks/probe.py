@@ -10,7 +10,7 @@ three measurements added and nothing else changed:
   the simulated dom0, which has no counterpart in dom0;
 * time spent in ``Host.vms`` and ``Host.power_state``: the simulator's
   in-process stand-in for ``qubesadmin`` (reported, not subtracted);
-* whether PyQt5 was imported, and the process's own peak RSS.
+* whether PyQt5 or PyQt6 was imported, and the process's own peak RSS.
 
 The benchmark subtracts the first two from the wall time it measures from
 outside (process start to exit), which leaves our own work: interpreter
@@ -92,7 +92,7 @@ def main(argv: list[str]) -> int:
         "tools": spent["tools"],
         "tool_calls": spent["calls"],
         "sim_setup": spent["sim_setup"],
-        "qt_loaded": any(name == "PyQt5" or name.startswith("PyQt5.") for name in sys.modules),
+        "qt_loaded": any(name.split(".")[0] in ("PyQt5", "PyQt6") for name in sys.modules),
         "maxrss_kb": usage.ru_maxrss,
         "children_maxrss_kb": children.ru_maxrss,
     }

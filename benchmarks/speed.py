@@ -36,7 +36,7 @@ APP = "press.freedom.SecureDropApp"
 START_APP = f"qubes.StartApp+{APP}"
 BOX_VERSION = "4.3.34"
 #: Modules that must never be imported on the fast path or by the notifier's dry run.
-HEAVY = ("PyQt5", "gnupg", "sdw_updater.trust", "sdw_updater.plan", "launcher.wizard")
+HEAVY = ("PyQt5", "PyQt6", "gnupg", "sdw_updater.trust", "sdw_updater.plan", "launcher.wizard")
 
 # dom0's qrexec-client is a C program that returns as soon as the service is
 # connected; the simulator's is a Python interpreter that imports the
@@ -53,11 +53,12 @@ def median_ms(values: list[float]) -> float:
     return statistics.median(values) * 1000
 
 
-def install(work: Path) -> Path:
+def install(work: Path, extra: tuple[str, ...] = ()) -> Path:
     """This tree installed as a package (``pip install .``, not editable) into a new venv.
 
     An RPM install has no editable-import hook either; the development
     venv's hook costs every import a detour, which is not what dom0 pays.
+    ``extra``: exact requirements installed beside it (a Qt binding's wheels).
     """
     src = work / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -71,7 +72,7 @@ def install(work: Path) -> Path:
     )
     pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python")]
     done = subprocess.run(
-        [*pip, "install", "--quiet", "--no-deps", str(src)],
+        [*pip, "install", "--quiet", "--no-deps", str(src), *extra],
         capture_output=True,
         text=True,
         timeout=600,
@@ -82,11 +83,11 @@ def install(work: Path) -> Path:
     return venv
 
 
-def fresh_home(home: Path) -> Path:
-    """A HOME whose workstation was updated a minute ago (status and last-updated)."""
+def fresh_home(home: Path, age: float = 60) -> Path:
+    """A HOME whose workstation was updated ``age`` seconds ago (status and last-updated)."""
     state = home / ".securedrop_updater"
     state.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 60))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - age))
     (state / "sdw-update-status").write_text(
         json.dumps({"last_status_update": stamp, "status": "0"})
     )

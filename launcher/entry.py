@@ -140,7 +140,7 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
             "Held while an updater runs (else in /run/user/UID, else in the state directory).",
         ),
     ),
-    "SEE ALSO": (("", "sdw-notify(1), sdw-login(1)"),),
+    "SEE ALSO": (("", "sdw-notify(1), sdw-login(1), securedrop-updater-switch(8)"),),
 }
 
 
@@ -172,13 +172,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.status:
         import json
 
-        print(json.dumps(ctx.status_report(args.skip_delta), sort_keys=True))
+        report = ctx.status_report(args.skip_delta, own_program())
+        print(json.dumps(report, sort_keys=True))
         return 0
     # A few lines, unless an update runs: then launch() sets up the rotating logs.
     logs.configure_plain(ctx.log_dir)
+    note_switch_undone(ctx)
     return launch(
         ctx, args.skip_delta, args.skip_netcheck, args.cli, retry_failed=args.retry_failed
     )
+
+
+def own_program() -> str | None:
+    """This program's path, as started (the icon's, the notifier's or an admin's)."""
+    return sys.argv[0] if sys.argv and sys.argv[0].startswith("/") else None
+
+
+def note_switch_undone(ctx: Context) -> None:
+    """Log it when ``securedrop-updater-switch`` is on but the icon no longer runs us.
+
+    On the fast path: with the switch off (no state file) this is one
+    ``lstat``; only when it is on is the check imported and run, a few
+    reads and ``stat`` calls (docs/dom0-install.md, "Checking which updater runs").
+    """
+    import os
+
+    try:
+        os.lstat(contract.SWITCH_STATE_FILE)
+    except OSError:
+        return
+    from sdw_updater import coexist
+
+    home = ctx.store.directory.parent
+    notice = coexist.start_notice(home, os.environ.get("PATH", ""), own_program())
+    if notice is not None:
+        log.warning("%s", notice)
 
 
 def console() -> int:
@@ -224,7 +252,7 @@ def launch(
             return ExitCode.DIST_UPGRADE
         # The journalist clicked the icon: say so in the window, not only in a log.
         from launcher.wizard import show_outcome
-        from sdw_updater.plan import RunResult
+        from sdw_updater.result import RunResult
 
         return show_outcome(ctx, decision, RunResult(ExitCode.DIST_UPGRADE, upgrade))
     logs.configure(ctx.log_dir)  # an update may run: the rotating logs, the tools' detail log

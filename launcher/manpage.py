@@ -1,4 +1,4 @@
-"""Manual pages for ``sdw-updater``, ``sdw-notify`` and ``sdw-login``.
+"""Manual pages for ``sdw-updater``, ``sdw-notify``, ``sdw-login`` and ``securedrop-updater-switch``.
 
 Each page is written from the command's own ``build_parser()``, the source
 ``--help`` prints, so the two cannot disagree: the synopsis and the OPTIONS
@@ -12,7 +12,12 @@ man``::
 
     python3 -m launcher.manpage --output build/man
 
-Only the standard library and the three entry modules are imported (no Qt,
+The package installs the programs under names of their own, beside
+SecureDrop Workstation's ``sdw-*`` (docs/dom0-install.md): with
+``--installed`` the pages are written under those names
+(``securedrop-updater.1``, ...), each saying which ``sdw-*`` program it is.
+
+Only the standard library and the entry modules are imported (no Qt,
 nothing from dom0). The output is plain ASCII roff for the ``man`` macros;
 its only date comes from ``SOURCE_DATE_EPOCH`` when set, so a reproducible
 build gives the same bytes.
@@ -38,6 +43,15 @@ COMMANDS: dict[str, str] = {
     "sdw-updater": "launcher.entry",
     "sdw-notify": "sdw_notify.entry",
     "sdw-login": "sdw_notify.login",
+    "securedrop-updater-switch": "launcher.switch",
+}
+#: Manual sections other than 1 (user commands): 8, system administration.
+SECTIONS: dict[str, str] = {"securedrop-updater-switch": "8"}
+#: The names the package installs the ``sdw-*`` programs under (the others keep theirs).
+INSTALLED_NAMES: dict[str, str] = {
+    "sdw-updater": "securedrop-updater",
+    "sdw-notify": "securedrop-updater-notify",
+    "sdw-login": "securedrop-updater-login",
 }
 
 PACKAGE = "securedrop-updater"
@@ -162,7 +176,17 @@ def title_date(environ: Mapping[str, str] = os.environ) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(int(epoch)))
 
 
-def render(parser: argparse.ArgumentParser, manual: Manual, date: str) -> str:
+def section_of(command: str) -> str:
+    """The manual section of a command's page (of its contract or installed name)."""
+    contract = {v: k for k, v in INSTALLED_NAMES.items()}.get(command, command)
+    return SECTIONS.get(contract, "1")
+
+
+def installed_name(command: str) -> str:
+    return INSTALLED_NAMES.get(command, command)
+
+
+def render(parser: argparse.ArgumentParser, manual: Manual, date: str, volume: str = "1") -> str:
     """The whole page, roff source for the ``man`` macros."""
     prog = parser.prog
     for title in manual:
@@ -171,7 +195,7 @@ def render(parser: argparse.ArgumentParser, manual: Manual, date: str) -> str:
                 f"{prog}: MANUAL section {title!r} must be upper case and not one of {GENERATED}"
             )
     lines = [
-        f'.TH "{escape(prog.upper())}" "1" "{date}" '
+        f'.TH "{escape(prog.upper())}" "{volume}" "{date}" '
         f'"{escape(PACKAGE)} {escape(__version__)}" "{MANUAL_NAME}"',
         ".SH NAME",
         f"{escape(prog)} \\- {escape(summary(parser))}",
@@ -221,24 +245,57 @@ def see_also(ref: str) -> str:
     return text_lines(ref)[0]
 
 
-def page(command: str, date: str) -> str:
-    """The page of one installed command, from its module's parser and MANUAL."""
+def page(command: str, date: str, installed: bool = False) -> str:
+    """The page of one command, from its module's parser and MANUAL.
+
+    ``installed``: under the name the package installs it as, with the
+    other pages it names renamed the same way, and a paragraph saying which
+    ``sdw-*`` program it is.
+    """
     module = importlib.import_module(COMMANDS[command])
     parser: argparse.ArgumentParser = module.build_parser()
     if parser.prog != command:
         raise ValueError(
             f"{COMMANDS[command]}.build_parser() is for {parser.prog!r}, not {command!r}"
         )
-    return render(parser, module.MANUAL, date)
+    manual: Manual = module.MANUAL
+    if installed:
+        parser.prog = installed_name(command)
+        manual = renamed(manual, command)
+    return render(parser, manual, date, section_of(command))
 
 
-def write_all(output: Path, date: str) -> list[Path]:
-    """Write ``COMMAND.1`` for every command into ``output``; return the paths."""
+def renamed(manual: Manual, command: str) -> Manual:
+    """A MANUAL for the installed page: SEE ALSO by installed names, and where it stands."""
+    out: dict[str, list[tuple[str, str]]] = {title: list(e) for title, e in manual.items()}
+    see_also = []
+    for term, text in out.get("SEE ALSO", []):
+        refs = text
+        for contract, renamed_to in INSTALLED_NAMES.items():
+            refs = refs.replace(f"{contract}(", f"{renamed_to}(")
+        see_also.append((term, refs))
+    if see_also:
+        out["SEE ALSO"] = see_also
+    name = INSTALLED_NAMES.get(command)
+    if name is not None:
+        where = (
+            f"{name} is the program SecureDrop Workstation knows as {command}. Installing "
+            f"the {PACKAGE} package changes nothing of SecureDrop Workstation's own "
+            f"{command}; securedrop-updater-switch on links /usr/local/bin/{command} to "
+            f"this one, so that SecureDrop Workstation's icon, login autostart and menu run it."
+        )
+        out["DESCRIPTION"] = [*out.get("DESCRIPTION", []), ("", where)]
+    return out
+
+
+def write_all(output: Path, date: str, installed: bool = False) -> list[Path]:
+    """Write ``NAME.SECTION`` for every command into ``output``; return the paths."""
     output.mkdir(parents=True, exist_ok=True)
     written = []
     for command in COMMANDS:
-        path = output / f"{command}.1"
-        path.write_text(page(command, date), encoding="ascii")
+        name = installed_name(command) if installed else command
+        path = output / f"{name}.{section_of(command)}"
+        path.write_text(page(command, date, installed), encoding="ascii")
         written.append(path)
     return written
 
@@ -246,7 +303,8 @@ def write_all(output: Path, date: str) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m launcher.manpage",
-        description="Write the manual pages of sdw-updater, sdw-notify and sdw-login.",
+        description="Write the manual pages of sdw-updater, sdw-notify, sdw-login and "
+        "securedrop-updater-switch.",
     )
     parser.add_argument(
         "--output",
@@ -255,12 +313,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="(default %(default)s)",
     )
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="under the names the package installs the programs as (securedrop-updater, ...)",
+    )
     args = parser.parse_args(argv)
     try:
         date = title_date()
     except ValueError as exc:
         parser.error(str(exc))
-    for path in write_all(args.output, date):
+    for path in write_all(args.output, date, args.installed):
         print(path)
     return 0
 

@@ -13,7 +13,7 @@ from launcher import strings as S
 from launcher.flow import Flow, Origin, Screen
 from sdw_updater import events as ev
 from sdw_updater.lastrun import LastRun
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 
 @dataclass(frozen=True)

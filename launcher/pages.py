@@ -13,9 +13,13 @@ import itertools
 import logging
 import time
 
-from PyQt5.QtCore import Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import QFontDatabase
-from PyQt5.QtWidgets import (
+from launcher import strings as S
+from launcher import style
+from launcher.estimate import SmoothValue, quiet_shown, time_left
+from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen
+from launcher.messages import SummaryText, paragraphs
+from launcher.qt import (
+    QFontDatabase,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -23,15 +27,12 @@ from PyQt5.QtWidgets import (
     QProgressBar,
     QPushButton,
     QStyle,
+    Qt,
+    QTimer,
     QVBoxLayout,
     QWidget,
+    pyqtSignal,
 )
-
-from launcher import strings as S
-from launcher import style
-from launcher.estimate import SmoothValue, quiet_shown, time_left
-from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen
-from launcher.messages import SummaryText, paragraphs
 from launcher.widgets import (
     Disclosure,
     ReadOnlyBox,
@@ -230,9 +231,7 @@ class ProgressPage(Page):
         self.content.addWidget(self.step_label)
         self.hint_label = muted(text_label(""))
         self.hint_label.setMinimumHeight(self.hint_label.fontMetrics().lineSpacing() * 2)
-        self.hint_label.setAlignment(
-            Qt.Alignment(Qt.AlignmentFlag.AlignTop) | Qt.AlignmentFlag.AlignLeft
-        )
+        self.hint_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.content.addWidget(self.hint_label)
         # How long the current step has been working (steps report no progress
         # of their own): the bar may move slowly, the clock never stands still.
@@ -255,17 +254,13 @@ class ProgressPage(Page):
         self.percent_label.setMinimumWidth(
             self.percent_label.fontMetrics().horizontalAdvance("100%")
         )
-        self.percent_label.setAlignment(
-            Qt.Alignment(Qt.AlignmentFlag.AlignRight) | Qt.AlignmentFlag.AlignVCenter
-        )
+        self.percent_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar_row.addWidget(self.percent_label)
         self.content.addLayout(bar_row)
         times = QHBoxLayout()
         self.elapsed_label = muted(text_label(S.elapsed(0), wrap=False))
         self.left_label = muted(text_label(S.tr(S.ESTIMATING), wrap=False))
-        self.left_label.setAlignment(
-            Qt.Alignment(Qt.AlignmentFlag.AlignRight) | Qt.AlignmentFlag.AlignVCenter
-        )
+        self.left_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         times.addWidget(self.elapsed_label)
         times.addStretch(1)
         times.addWidget(self.left_label)
@@ -303,7 +298,7 @@ class ProgressPage(Page):
         self.details.setMaximumBlockCount(DETAILS_MAX_LINES)
         # Wrapped: a long tool line is read without scrolling sideways.
         self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
-        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.FixedFont))
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.hide()
         self.content.addWidget(self.details, 1)
         self.spacer = QWidget()

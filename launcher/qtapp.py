@@ -8,6 +8,7 @@ creates it once, keeps it in this module for the life of the process, and
 returns the same object to the window and to the notifier's reminder (whose
 "Check for updates" opens the window in the same process).
 
+Qt is PyQt6, else PyQt5 (``qt.py``); the log names which, and its version.
 It also sets what both share: high-DPI scaling, the Fusion style with the
 palette of ``style.py`` (so every text keeps its contrast whatever the
 desktop theme), and the window icon.
@@ -15,6 +16,7 @@ desktop theme), and the window icon.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -22,12 +24,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from PyQt5 import sip
-from PyQt5.QtCore import QSocketNotifier, Qt
-from PyQt5.QtGui import QColor, QIcon, QPalette
-from PyQt5.QtWidgets import QApplication
+from launcher import qt, style
+from launcher.qt import QApplication, QColor, QIcon, QPalette, QSocketNotifier
 
-from launcher import style
+log = logging.getLogger("sdw.launcher.qtapp")
 
 ICON_NAME = "securedrop-updater"
 DESKTOP_FILE = "press.freedom.SecureDropUpdater"
@@ -71,7 +71,7 @@ def on_terminate(handler: Callable[[], object]) -> None:
             handler()
 
     signal.signal(signal.SIGTERM, on_signal)
-    _term_notifier = QSocketNotifier(sip.voidptr(reader.fileno()), QSocketNotifier.Type.Read)
+    _term_notifier = QSocketNotifier(qt.voidptr(reader.fileno()), QSocketNotifier.Type.Read)
     _term_notifier.activated.connect(on_wakeup)
     _term_notifier.setProperty("sdw_sockets", (reader, writer))  # kept alive with it
 
@@ -88,8 +88,8 @@ def application(name: str = "sdw-updater") -> QApplication:
     if isinstance(existing, QApplication):
         app = existing
     else:
-        QApplication.setAttribute(Qt.ApplicationAttribute.AA_EnableHighDpiScaling, True)
-        QApplication.setAttribute(Qt.ApplicationAttribute.AA_UseHighDpiPixmaps, True)
+        qt.before_application()
+        log.info("Qt: %s", qt.describe())
         app = QApplication([sys.argv[0] if sys.argv else name])
         app.setApplicationName(name)
         app.setDesktopFileName(DESKTOP_FILE)

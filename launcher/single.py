@@ -6,25 +6,27 @@ engine run (``Runner(..., lock=...)``): so a second ``sdw-updater``, a
 ``--cli`` run or the notifier's hand-over learns at once, before any
 introduction, that an updater is running.
 
-While it holds the lock the window also listens on a local socket beside
-the lock (``sdw-updater.window``).  A second launch that cannot take the
-lock connects, asks "raise", and the first window comes to the front and
-says it was opened again; the second then exits 5 without a window.  When
-nothing answers (the holder is a text run, or an older updater), the second
-shows "another update is running" and names the holder from the process id
-the lock file records.  Everything read here (the lock file, the holder's
-command line, the socket) is bounded and parsed strictly.
+From the moment it takes the lock, before it builds its window, it also
+listens on a local socket beside the lock (``sdw-updater.window``): a
+double click's second launch arrives while the first is still building.
+A second launch that cannot take the lock connects (trying again for a
+moment when nobody listens yet), asks "raise", and the first window comes
+to the front and says it was opened again; the second then exits 5
+without a window.  When nothing answers (the holder is a text run, or an
+older updater), the second shows "another update is running" and names
+the holder from the process id the lock file records.  Everything read
+here (the lock file, the holder's command line, the socket) is bounded and
+parsed strictly.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 
-from PyQt5.QtCore import QObject, pyqtSignal
-from PyQt5.QtNetwork import QLocalServer, QLocalSocket
-
+from launcher.qt import QLocalServer, QLocalSocket, QObject, pyqtSignal
 from sdw_updater.contract import UPDATER_LOCK
 from sdw_updater.lock import Lock, lock_dir
 from sdw_updater.status import read_bounded
@@ -34,7 +36,15 @@ log = logging.getLogger("sdw.launcher.single")
 SOCKET_NAME = "sdw-updater.window"
 REQUEST = b"raise\n"
 ANSWER = b"raised\n"
-ANSWER_WAIT_MS = 3000
+CONNECT_WAIT_MS = 3000
+# A window answers once it is built and shown: the second launch of a double
+# click may connect while the first is still building, on a slow machine.
+ANSWER_WAIT_MS = 10000
+# How long a second launch keeps trying to reach a window that holds the lock
+# and does not listen yet: it listens right after taking the lock, so only a
+# first launch descheduled in between (a busy machine) needs more than one try.
+CONNECT_WAIT_S = 0.5
+CONNECT_RETRY_S = 0.05
 # A Unix socket path must fit in sun_path (108 bytes with its terminator).
 MAX_SOCKET_PATH = 100
 PID_FILE_LIMIT = 64
@@ -125,12 +135,30 @@ class WindowServer(QObject):
         peer.disconnectFromServer()
 
 
-def ask_running_window_to_raise(state_directory: Path) -> bool:
-    """Ask the window holding the lock to come to the front; True once it says it did."""
+def _connect(path: str, wait: float) -> QLocalSocket | None:
+    """A connection to the window's socket, tried for up to ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        peer = QLocalSocket()
+        peer.connectToServer(path)
+        if peer.waitForConnected(CONNECT_WAIT_MS):
+            return peer
+        peer.abort()
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(CONNECT_RETRY_S)
+
+
+def ask_running_window_to_raise(state_directory: Path, wait: float = CONNECT_WAIT_S) -> bool:
+    """Ask the window holding the lock to come to the front; True once it says it did.
+
+    The holder may be a window that took the lock an instant ago: the
+    connection is tried again for up to ``wait`` seconds before the holder
+    is taken for a program without a window (a ``--cli`` run).
+    """
     path = str(socket_path(state_directory))
-    peer = QLocalSocket()
-    peer.connectToServer(path)
-    if not peer.waitForConnected(ANSWER_WAIT_MS):
+    peer = _connect(path, wait)
+    if peer is None:
         return False
     peer.write(REQUEST)
     peer.flush()

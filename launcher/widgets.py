@@ -3,8 +3,12 @@
 Every label is plain text (engine messages, template names and tool output
 are untrusted and must never be read as Qt rich text); sizes grow with the
 application font; read-only boxes show the keyboard focus; disclosure
-buttons ("Show details") are push buttons that report whether what they
-open is expanded or collapsed.
+buttons ("Show details") are push buttons whose accessible name and
+description say what they do and whether what they open is expanded or
+collapsed.
+
+Accessibility goes through what public PyQt offers and nothing else
+(``docs/wizard.md``, "Accessibility", says what that leaves out).
 """
 
 from __future__ import annotations
@@ -12,21 +16,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PyQt5.QtCore import QSize, Qt, pyqtSignal
-from PyQt5.QtGui import QFont, QFontMetrics
-from PyQt5.QtWidgets import (
+from launcher import strings as S
+from launcher import style
+from launcher.qt import (
     QApplication,
+    QFont,
+    QFontMetrics,
     QFrame,
     QLabel,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
+    QSize,
     QSizePolicy,
     QStyle,
+    Qt,
     QWidget,
+    pyqtSignal,
 )
-
-from launcher import a11y, style
 
 # Sizes are for a 20 px line (12 pt DejaVu Sans); a larger font scales them up.
 REFERENCE_LINE = 20.0
@@ -45,20 +52,19 @@ def text_label(text: str = "", *, selectable: bool = False, wrap: bool = True) -
     label.setWordWrap(wrap)
     if selectable:
         label.setTextInteractionFlags(
-            Qt.TextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
     return label
 
 
 def title_label(text: str) -> QLabel:
-    """A screen's title: large, bold, named, and a heading for screen readers.
+    """A screen's title: large, bold, and named for screen readers.
 
-    Marked as a heading before it has any text: Qt builds (and keeps) a
-    label's accessible interface at its first text or name change.
+    A screen reader reads it as text, not as a heading: neither PyQt binding
+    lets a label declare Qt's *Heading* role.
     """
     label = QLabel()
-    a11y.mark_heading(label)
     label.setAccessibleName(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setWordWrap(True)
@@ -97,7 +103,7 @@ def icon_label(pixmap: QStyle.StandardPixmap, widget: QWidget) -> QLabel:
     widget_style = widget.style()
     if widget_style is not None:
         label.setPixmap(widget_style.standardIcon(pixmap).pixmap(40, 40))
-    label.setAlignment(Qt.Alignment(Qt.AlignmentFlag.AlignTop) | Qt.AlignmentFlag.AlignLeft)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     label.setFixedWidth(scaled(48))
     label.setAccessibleName("")
     return label
@@ -119,7 +125,7 @@ def scroll_area(body: QWidget) -> QScrollArea:
     area = QScrollArea()
     area.setWidget(body)
     area.setWidgetResizable(True)
-    area.setFrameShape(QFrame.NoFrame)
+    area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
@@ -139,7 +145,7 @@ class ReadOnlyBox(QPlainTextEdit):
         self.setTabChangesFocus(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setTextInteractionFlags(
-            Qt.TextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            Qt.TextInteractionFlag.TextSelectableByMouse
             | Qt.TextInteractionFlag.TextSelectableByKeyboard
         )
         self.setStyleSheet(style.FOCUS_STYLE)
@@ -153,11 +159,12 @@ class ReadOnlyBox(QPlainTextEdit):
 class Disclosure(QPushButton):
     """A button that shows or hides a part of the screen ("Show details").
 
-    A plain push button, not a check box: screen readers announce it as a
-    button with Qt's *expandable* state and *expanded* or *collapsed*
-    (:func:`a11y.mark_disclosure`).  On a Qt build where those states cannot
-    be added, its accessible description says "expanded" or "collapsed"
-    instead (with the states, the description would repeat them).
+    A plain push button, never checkable: a checkable one is announced as a
+    check box, which it is not.  Its accessible name is what it does now
+    ("Show details", "Hide details"; screen readers announce the change),
+    and its accessible description says whether the part is "expanded" or
+    "collapsed": public PyQt cannot give a push button Qt's *expandable*
+    and *expanded* states, so the description carries them in words.
     """
 
     toggled_open = pyqtSignal(bool)
@@ -173,7 +180,6 @@ class Disclosure(QPushButton):
         self.setStyleSheet(style.DISCLOSURE_STYLE)
         self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.clicked.connect(self.toggle_open)
-        self.states_reported = a11y.mark_disclosure(self, self.expanded)
         self._update()
 
     def toggle_open(self) -> None:
@@ -196,7 +202,7 @@ class Disclosure(QPushButton):
                 else QStyle.StandardPixmap.SP_ArrowRight
             )
             self.setIcon(widget_style.standardIcon(arrow))
-        a11y.set_expanded(self, self.expanded)
         self.setAccessibleName(self.text().replace("&", ""))
-        if not self.states_reported:
-            self.setAccessibleDescription("expanded" if self.expanded else "collapsed")
+        self.setAccessibleDescription(
+            S.tr(S.DISCLOSURE_EXPANDED if self.expanded else S.DISCLOSURE_COLLAPSED)
+        )

@@ -21,39 +21,44 @@ Entry point: :func:`run_wizard`, called by ``launcher/entry.py``.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt5.QtCore import QEventLoop, QRect, Qt, QTimer, pyqtSignal
-from PyQt5.QtGui import (
-    QClipboard,
-    QCloseEvent,
-    QCursor,
-    QGuiApplication,
-    QKeyEvent,
-    QKeySequence,
-    QShowEvent,
-)
-from PyQt5.QtWidgets import QShortcut, QStackedWidget, QVBoxLayout, QWidget
-
 from launcher import messages, qtapp, single, style
 from launcher import strings as S
 from launcher.estimate import usual_duration
 from launcher.flow import Busy, Button, Flow, Origin, RunSummary, Screen
 from launcher.pages import DETAILS_MAX_LINES, IntroPage, OutcomePage, ProgressPage
+from launcher.qt import (
+    QClipboard,
+    QCloseEvent,
+    QCursor,
+    QEventLoop,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QRect,
+    QShortcut,
+    QShowEvent,
+    QStackedWidget,
+    Qt,
+    QTimer,
+    QVBoxLayout,
+    QWidget,
+    pyqtSignal,
+)
 from launcher.widgets import display_path, scaled, text_label
 from launcher.worker import CallWorker, EventPump, RunWorker
-from sdw_updater import diagnostics, freshness, lastrun, process
+from sdw_updater import diagnostics, freshness, lastrun, process, settings
 from sdw_updater.context import Context
 from sdw_updater.contract import DETAIL_LOG, UPDATER_LOG, ExitCode
 from sdw_updater.freshness import Decision
 from sdw_updater.lastrun import LastRun, Retry
 from sdw_updater.lock import Lock
-from sdw_updater.plan import RunResult
+from sdw_updater.result import RunResult
 
 __all__ = ["DETAILS_MAX_LINES", "Wizard", "run_wizard"]
 
@@ -71,18 +76,13 @@ MIN_HEIGHT = 320
 FRAME_ALLOWANCE = 40
 TICK_MS = 40  # UI refresh while a run is under way (25 frames a second)
 
-# The signing key's expiry is shown to journalists only this close (days);
-# before that it is a notice for the administrator (and always in the logs).
-KEY_NOTICE_DAYS = 30
-KEY_NOTICE_VARIABLE = "SDW_UPDATER_KEY_NOTICE_DAYS"
 
+def key_notice_days(state_directory: Path) -> int:
+    """How close the signing key's expiry is shown to journalists (days; settings.py).
 
-def key_notice_days(environ: dict[str, str] | None = None) -> int:
-    """``KEY_NOTICE_DAYS``, or an administrator's choice from the environment (0-365)."""
-    text = (os.environ if environ is None else environ).get(KEY_NOTICE_VARIABLE, "")
-    if text.isdigit() and len(text) <= 3 and int(text) <= 365:
-        return int(text)
-    return KEY_NOTICE_DAYS
+    Before that it is a notice for the administrator (and always in the logs).
+    """
+    return settings.load(state_directory).key_notice_days
 
 
 class Wizard(QWidget):
@@ -104,7 +104,7 @@ class Wizard(QWidget):
         origin: Origin = Origin.ICON,
         lock: Lock | None = None,
         other_updater: str | None = None,
-        notice_days: int = KEY_NOTICE_DAYS,
+        notice_days: int = settings.DEFAULT_KEY_NOTICE_DAYS,
         retry: Retry | None = None,
     ) -> None:
         super().__init__(parent)
@@ -137,7 +137,7 @@ class Wizard(QWidget):
         self.setWindowTitle(S.tr(S.WINDOW_TITLE))
         self.setWindowIcon(qtapp.window_icon())
         self.setWindowFlags(
-            Qt.WindowFlags(Qt.WindowType.Window)
+            Qt.WindowType.Window
             | Qt.WindowType.CustomizeWindowHint
             | Qt.WindowType.WindowTitleHint
             | Qt.WindowType.WindowMinimizeButtonHint
@@ -541,15 +541,30 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
         return int(result.outcome)
     app = qtapp.application()
     state = ctx.store.directory
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
-    wizard = Wizard(ctx, decision, notice_days=key_notice_days())
+    wizard = Wizard(ctx, decision, notice_days=key_notice_days(state))
     wizard.show_result(result)
     qtapp.on_terminate(wizard.close)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code
+
+
+def _take_lock_and_listen(state: Path) -> tuple[Lock | None, single.WindowServer | None]:
+    """The updater lock and, at once, the socket a second launch asks to raise the window.
+
+    Listening comes before the window is built: a double click's second
+    launch arrives while the first builds its window, and must find it
+    answering, not a lock held with nobody listening (it would then show a
+    second window).  Requests that arrive before the window exists wait in
+    the socket until Qt's loop runs; they are answered once it is shown.
+    """
+    lock = single.take_lock(state)
+    if lock is None:
+        return None, None
+    return lock, single.WindowServer(state)
 
 
 def _raised_the_running_window(state: Path) -> bool:
@@ -564,13 +579,12 @@ def _raised_the_running_window(state: Path) -> bool:
     return True
 
 
-def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
+def _until_closed(wizard: Wizard, server: single.WindowServer | None, lock: Lock | None) -> int:
     """Show the window in front and run Qt's loop until it closes; its exit code.
 
     While the window holds the updater lock it answers a second launch's
-    "raise" (``single.WindowServer``); the lock is released when it closes.
+    "raise" (``server``); the lock is released when it closes.
     """
-    server = single.WindowServer(state) if lock is not None else None
     if server is not None:
         server.raise_requested.connect(wizard.bring_to_front)
     loop = QEventLoop()
@@ -579,7 +593,7 @@ def _until_closed(wizard: Wizard, state: Path, lock: Lock | None) -> int:
         wizard.show()
         wizard.raise_()
         wizard.activateWindow()
-        loop.exec_()
+        loop.exec()
         return wizard.exit_code
     finally:
         if server is not None:
@@ -618,7 +632,7 @@ def run_wizard(
 
         retry, why = retry_of_last_run(ctx)
         log.info("--retry-failed: %s", why)
-    lock = single.take_lock(state)
+    lock, server = _take_lock_and_listen(state)
     if lock is None:
         if _raised_the_running_window(state):
             return int(ExitCode.LOCKED)
@@ -630,7 +644,7 @@ def run_wizard(
             skip_netcheck,
             origin=origin,
             other_updater=holder,
-            notice_days=key_notice_days(),
+            notice_days=key_notice_days(state),
         )
     else:
         wizard = Wizard(
@@ -639,10 +653,10 @@ def run_wizard(
             skip_netcheck,
             origin=origin,
             lock=lock,
-            notice_days=key_notice_days(),
+            notice_days=key_notice_days(state),
             retry=retry,
         )
     qtapp.on_terminate(wizard.terminate)
-    code = _until_closed(wizard, state, lock)
+    code = _until_closed(wizard, server, lock)
     app.processEvents()
     return code

@@ -20,14 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PyQt5.QtCore import QObject, QThread, pyqtSignal
-
+from launcher.qt import QObject, QThread, pyqtSignal
 from sdw_updater import events as ev
 from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
 from sdw_updater.lastrun import Retry
 from sdw_updater.lock import Lock
-from sdw_updater.plan import Runner, RunResult
+from sdw_updater.plan import Runner
+from sdw_updater.result import RunResult
 
 log = logging.getLogger("sdw.launcher.worker")
 

@@ -8,7 +8,8 @@ someone is typing) must not start a long update (upstream issue #1636);
 "Check for updates" needs a deliberate click or Tab then Enter.
 
 Strings go through ``QCoreApplication.translate`` (context ``NotifyDialog``)
-so they can be translated with Qt's tools.  Only this module imports Qt.
+so they can be translated with Qt's tools.  Only this module of the notifier
+imports Qt, and only through ``launcher.qt`` (PyQt6, else PyQt5).
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from __future__ import annotations
 import enum
 import html
 
-from PyQt5.QtCore import QCoreApplication, Qt
-from PyQt5.QtGui import QShowEvent
-from PyQt5.QtWidgets import QApplication, QMessageBox, QPushButton, QWidget
-
 from launcher import qtapp
 from launcher import strings as launcher_strings
+from launcher.qt import (
+    QApplication,
+    QCoreApplication,
+    QMessageBox,
+    QPushButton,
+    QShowEvent,
+    Qt,
+    QWidget,
+)
 from sdw_notify.decision import Decision
 from sdw_updater.contract import CLIENT_VM
 
@@ -39,7 +45,7 @@ class Choice(enum.Enum):
 
 
 def tr(text: str, n: int = -1) -> str:
-    return QCoreApplication.translate(CONTEXT, text, None, n)
+    return QCoreApplication.translate(CONTEXT, text, n=n)
 
 
 def texts(
@@ -94,7 +100,11 @@ class NotifyDialog(QMessageBox):
         self.setWindowTitle(title)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setText(f"<b>{html.escape(headline)}</b>")
-        self.setInformativeText(body)
+        # Qt 6 lays the explanation out in the headline's format (rich text), where a
+        # blank line is no paragraph break: each paragraph is given as one, escaped.
+        self.setInformativeText(
+            "".join(f"<p>{html.escape(part, quote=False)}</p>" for part in body.split("\n\n"))
+        )
         icon = qtapp.window_icon()
         if icon.isNull():
             self.setIcon(QMessageBox.Icon.Information)
@@ -132,5 +142,5 @@ def ask(decision: Decision, sd_app_running: bool, usual_duration: float | None =
     """Show the dialog modally and return the answer."""
     application()
     dialog = NotifyDialog(decision, sd_app_running, usual_duration=usual_duration)
-    dialog.exec_()
+    dialog.exec()
     return dialog.choice()

@@ -1,6 +1,6 @@
 """``sdw-notify``: remind the journalist to update, when (and only when) due.
 
-Started every two hours by ``sdw-notify.timer``.  It gathers the facts
+Started every two hours by ``securedrop-updater-notify.timer``.  It gathers the facts
 through the engine (the same status store and host seam as the updater, so
 ``--simulate`` works unchanged), lets the pure ``decision`` module decide,
 logs the decision with its reason, and only then, if it must warn, imports
@@ -90,7 +90,8 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
     "DESCRIPTION": (
         (
             "",
-            "Started every two hours by the systemd user timer sdw-notify.timer. It warns "
+            "Started every two hours by the systemd user timer securedrop-updater-notify.timer "
+            "(enabled for every user by securedrop-updater-switch on). It warns "
             f"when the last successful update is more than {rules.WARNING_THRESHOLD // 86400} "
             f"days old and dom0 has been up for more than {rules.GRACE_PERIOD // 60} minutes, "
             "unless an updater, another notifier or a provisioning run is active. A missing "
@@ -126,7 +127,9 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
             "Held while a notifier runs, so two reminders never show at once.",
         ),
     ),
-    "SEE ALSO": (("", "sdw-updater(1), sdw-login(1), systemd.timer(5)"),),
+    "SEE ALSO": (
+        ("", "sdw-updater(1), sdw-login(1), securedrop-updater-switch(8), systemd.timer(5)"),
+    ),
 }
 
 

@@ -96,10 +96,10 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
     "DESCRIPTION": (
         (
             "",
-            "Started at login by the autostart entry sdw-login.desktop. It waits until a "
+            "Meant for a login autostart entry (Exec=sdw-login). It waits until a "
             "display (Wayland or X) and the session bus accept connections, for at most "
             "--wait seconds, pauses --settle seconds, and then replaces itself with "
-            "sdw-updater (the one installed beside it, else the one on PATH). When the wait "
+            "sdw-updater (the one of its own install, else the one on PATH). When the wait "
             "runs out it logs a warning and starts sdw-updater anyway, so the SecureDrop "
             "app is never left unstarted because a probe was wrong.",
         ),
@@ -122,9 +122,8 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
             f"~/{contract.STATE_DIR_NAME}/{contract.LOG_DIR_NAME}/{contract.UPDATER_LOG}",
             "How long the wait took, and what was started.",
         ),
-        ("/etc/xdg/autostart/sdw-login.desktop", "The autostart entry that runs sdw-login."),
     ),
-    "SEE ALSO": (("", "sdw-updater(1), sdw-notify(1)"),),
+    "SEE ALSO": (("", "sdw-updater(1), sdw-notify(1), securedrop-updater-switch(8)"),),
 }
 
 
@@ -213,11 +212,19 @@ def wait_for_session(
 
 
 def find_updater(argv0: str) -> str | None:
-    """``sdw-updater`` beside this program (same install), else on ``PATH``."""
+    """``sdw-updater`` of the same install, else on ``PATH``.
+
+    The same install is beside this program's real file (symbolic links
+    followed: ``/usr/bin/securedrop-updater-login`` links into
+    ``/usr/libexec/securedrop-updater/``, and beside the link is SecureDrop
+    Workstation's own ``sdw-updater``), else beside the name it was started by.
+    """
     if argv0:
-        beside = Path(argv0).absolute().parent / UPDATER
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return str(beside)
+        started = Path(argv0).absolute()
+        for directory in (started.resolve().parent, started.parent):
+            beside = directory / UPDATER
+            if beside.is_file() and os.access(beside, os.X_OK):
+                return str(beside)
     return shutil.which(UPDATER)
 
 

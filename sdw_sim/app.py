@@ -1,13 +1,15 @@
 """A fake ``qubesadmin`` app: the simulated dom0's Admin API.
 
-It honours the qubesadmin semantics the engine relies on (docs/qubes-tools.md,
-"The qubesadmin Python API"): domains sorted by name with dom0 included,
-KeyError for a missing qube, ``template`` raising AttributeError where qubesadmin has no
-such property, string-valued features, power states read fresh on every
-call (the fake tools change them from other processes), and exceptions
-whose class names mirror qubesadmin's.
+It honours the qubesadmin semantics the engine relies on (docs/simulator.md, "The fake qubesadmin
+app"): domains sorted by name with dom0 included, KeyError for a missing
+qube, ``template`` raising AttributeError where qubesadmin has no such
+property, ``netvm`` and the global ``updatevm`` as qubes (or None),
+string-valued features, power states read fresh on every call (the fake
+tools change them from other processes).  It raises exactly the classes
+the engine's seam names (``sdw_updater.adminapi``): qubesadmin's own when
+it is installed, the seam's stand-ins otherwise.
 
-Not modelled: netvm relations (no QubesVMInUseError), Paused qubes,
+Not modelled: changing a netvm (so no QubesVMInUseError), Paused qubes,
 memory limits.  Every call that can change something (start, shutdown,
 kill, setting or deleting a feature) is journaled with tool "qubesadmin".
 """
@@ -23,72 +25,25 @@ from typing import Any
 from sdw_sim import journal
 from sdw_sim.scenario import Scenario, VMSpec
 from sdw_sim.state import StateStore, present_vms, set_power
+from sdw_updater.adminapi import (
+    QubesException,
+    QubesFeatureNotFoundError,
+    QubesNoSuchPropertyError,
+    QubesVMError,
+    QubesVMNotRunningError,
+    QubesVMNotStartedError,
+)
 
-# ----- exceptions (names as in qubesadmin.exc) -------------------------------
-
-
-class QubesException(Exception):
-    """Base of every qubesadmin error."""
-
-
-class QubesVMNotFoundError(QubesException, KeyError):
-    """No such qube."""
-
-
-class QubesVMError(QubesException):
-    """Something is wrong with one qube."""
-
-
-class QubesVMNotStartedError(QubesVMError):
-    """The qube is not running (e.g. shutting down a halted qube)."""
-
-
-class QubesVMNotRunningError(QubesVMNotStartedError):
-    """The qube is not running (but maybe paused)."""
-
-
-class QubesVMNotPausedError(QubesVMNotStartedError):
-    """The qube is not paused."""
-
-
-class QubesVMNotHaltedError(QubesVMError):
-    """The qube is not halted."""
-
-
-class QubesVMInUseError(QubesVMError):
-    """Another qube uses this one (e.g. as its netvm)."""
-
-
-class QubesVMShutdownTimeoutError(QubesVMError):
-    """The qube did not shut down in time."""
-
-
-class QubesNoTemplateError(QubesVMError):
-    """The qube's template is missing."""
-
-
-class QubesMemoryError(QubesException):
-    """Not enough memory to start the qube."""
-
-
-class QubesFeatureNotFoundError(QubesException, KeyError):
-    """The feature is not set."""
-
-
-class QubesDaemonCommunicationError(QubesException):
-    """qubesd could not be reached or answered garbage."""
-
-
-class QubesDaemonAccessError(QubesDaemonCommunicationError):
-    """qubesd gave an empty answer, usually access denied."""
-
-
-QubesDaemonNoResponseError = QubesDaemonAccessError
-
-
-class QubesNoSuchPropertyError(QubesException, AttributeError):
-    """The qube has no such property."""
-
+__all__ = [
+    "FakeApp",
+    "FakeVM",
+    "QubesException",
+    "QubesFeatureNotFoundError",
+    "QubesNoSuchPropertyError",
+    "QubesVMError",
+    "QubesVMNotRunningError",
+    "QubesVMNotStartedError",
+]
 
 RUNNING_STATES = ("Running", "Transient", "Paused", "Suspended", "Halting", "Dying", "Crashed")
 
@@ -205,8 +160,12 @@ class FakeVM:
         return self.spec.template is None
 
     @property
-    def netvm(self) -> None:
-        return None  # netvm relations are not modelled
+    def netvm(self) -> FakeVM | None:
+        """The qube this one gets its network from (``[vms."NAME"].netvm``), or None."""
+        if self.klass == "AdminVM":
+            raise QubesNoSuchPropertyError(f"Invalid property 'netvm' of {self.name}")
+        name = self.spec.netvm
+        return self.app.domains.get(name) if name else None
 
     @property
     def appvms(self) -> list[FakeVM]:
@@ -391,6 +350,12 @@ class FakeApp:
         self.store = StateStore(sim_dir)
         self.journal_path = sim_dir / "journal.jsonl"
         self.domains = Domains(self)
+
+    @property
+    def updatevm(self) -> FakeVM | None:
+        """dom0's UpdateVM (the global property ``updatevm``: ``[sim].updatevm``), or None."""
+        name = self.scenario.sim.updatevm
+        return self.domains.get(name) if name else None
 
     def action(self, *argv: str) -> _Action:
         return _Action(journal.start(self.journal_path, "qubesadmin", list(argv)))

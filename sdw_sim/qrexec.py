@@ -7,9 +7,9 @@ plays the VM's side with the built-in simulator's own VM logic, so both tiers
 see the same VMs:
 
 - commands (``qubes.VMExec+...``, ``qubes.VMShell`` with the command on
-  stdin): ``sdw_sim.tools._command`` (nmcli in sys-net, ``cat`` of the files
+  stdin): ``sdw_sim.qube.command`` (nmcli in sys-net, ``cat`` of the files
   the trust checks read, ...);
-- other services (``qubes.StartApp+APP``, ...): ``sdw_sim.tools._service``;
+- other services (``qubes.StartApp+APP``, ...): ``sdw_sim.qube.service``;
   ``qubes.StartApp`` returns only when the app exits (docs/qubes-tools.md,
   "qvm-run -p and qubes.StartApp wait for the app to exit"): in the simulated
   VM the app runs until its VM stops;
@@ -36,7 +36,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sdw_sim.tools import ToolCall, _command, _service
+from sdw_sim import qube, vmupdate
+from sdw_sim.toolcall import ToolCall
 from sdw_updater.contract import CLIENT_VM
 
 POLL = 0.1  # seconds between looks at a VM's power state while an app runs
@@ -175,7 +176,7 @@ def shell_words(line: bytes) -> list[str]:
 
 
 def run_command(ctx: ToolCall, vm: str, words: list[str], stdin: Stdin) -> int:
-    """A command inside the VM: the update agent's plumbing, the agent, or ``_command``."""
+    """A command inside the VM: the update agent's plumbing, the agent, or ``qube.command``."""
     if not words:
         return 0
     program = words[0]
@@ -190,7 +191,7 @@ def run_command(ctx: ToolCall, vm: str, words: list[str], stdin: Stdin) -> int:
     if program.startswith("/usr/bin/python3") and len(words) > 1:
         if AGENT_ENTRYPOINT.fullmatch(words[1]):
             return run_agent(ctx, vm)
-    code, out, err = _command(ctx, vm, words)
+    code, out, err = qube.command(ctx, vm, words)
     for chunk in out:
         write(1, chunk)
     write(2, err)
@@ -207,7 +208,7 @@ def run_service(ctx: ToolCall, call: Call, stdin: Stdin) -> int:
     if name == "qubes.WaitForSession":
         stdin.rest()
         return 0
-    code = _service(ctx, call.vm, call.service, wait=True, quiet=True)
+    code = qube.service(ctx, call.vm, call.service, wait=True, quiet=True)
     if name == "qubes.StartApp" and code == 0:
         # qubes.StartApp waits for the app it launched: until it exits
         # ([qrexec].app_exit_after), or else until its VM stops.
@@ -252,70 +253,101 @@ def run_agent(ctx: ToolCall, vm: str) -> int:
     tool can then hang: its signal handler talks to its multiprocessing
     manager over the connection the interrupted call is using).
     """
-    from sdw_sim import vmupdate
-
-    spec = ctx.scenario.vms.get(vm)
-    settings = ctx.scenario.template_settings(vm)
-    pending = ctx.store.read().get("template_updates_pending", {})
-    if spec is None or spec.klass not in ("TemplateVM", "StandaloneVM"):
-        job = vmupdate.Job(vm, "no_updates", vmupdate.NON_TEMPLATE_DURATION, 0, True)
-    else:
-        result = settings.result
-        if result == "success" and not pending.get(vm, True):
-            result = "no_updates"
-        job = vmupdate.Job(
-            vm,
-            result,
-            settings.duration,
-            int(settings.flood_mb * 1024 * 1024),
-            "fedora" not in vm,
-            int(settings.flood_line_mb * 1024 * 1024),
-        )
+    job = _agent_job(ctx, vm)
     job.plan()
-    lines = vmupdate._agent_lines(job)
-    floods = sum(1 for _, kind, _ in job.timeline if kind == "progress") or 1
+    agent = _Agent(ctx, job)
     clock = 0.0
-    hostile = 0
     for at, kind, value in job.timeline:
         ctx.sleep(at - clock)
         clock = at
+        code = agent.event(kind, value)
+        if code is not None:
+            return code
+    while True:  # hang: the agent never ends (only a kill does)
+        time.sleep(3600)
+
+
+def _agent_job(ctx: ToolCall, vm: str) -> vmupdate.Job:
+    """How this qube's update goes: its template settings, or "no updates" for the others."""
+    spec = ctx.scenario.vms.get(vm)
+    if spec is None or spec.klass not in ("TemplateVM", "StandaloneVM"):
+        return vmupdate.Job(vm, "no_updates", vmupdate.NON_TEMPLATE_DURATION, 0, True)
+    settings = ctx.scenario.template_settings(vm)
+    pending = ctx.store.read().get("template_updates_pending", {})
+    result = settings.result
+    if result == "success" and not pending.get(vm, True):
+        result = "no_updates"
+    return vmupdate.Job(
+        vm,
+        result,
+        settings.duration,
+        int(settings.flood_mb * 1024 * 1024),
+        "fedora" not in vm,
+        int(settings.flood_line_mb * 1024 * 1024),
+        exit_code=settings.exit_code,
+        failure=settings.failure,
+    )
+
+
+class _Agent:
+    """What the agent prints and does at each event of its job's timeline."""
+
+    def __init__(self, ctx: ToolCall, job: vmupdate.Job) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.lines = vmupdate.agent_lines(job)
+        self.floods = sum(1 for _, kind, _ in job.timeline if kind == "progress") or 1
+        self.hostile = 0
+
+    def event(self, kind: str, value: object) -> int | None:
+        """Play one event; the agent's exit code when it ends here."""
         if kind == "progress":
             assert isinstance(value, float)
-            write(1, lines[int(value) % len(lines)] + "\n")
-            _flood(job, job.flood_bytes // floods)
-            if job.flood_line_bytes:
-                _flood_line(job.flood_line_bytes)
-                job.flood_line_bytes = 0
-            if job.result == "garbage":
-                write(2, HOSTILE_PROGRESS[hostile % len(HOSTILE_PROGRESS)] + "\n")
-                hostile += 1
-            else:
-                write(2, f"{value}\n")
-        elif kind == "error_output":
-            # What the built-in simulator's agent prints for the same failure, so both
-            # tiers give the updater the same evidence (its help, its automatic retry).
-            failure = getattr(settings, "failure", None)
-            if failure:
-                text = "\n".join(vmupdate.failure_lines(failure, job.debian))
-            else:
-                code = _error_exit(settings)
-                text = vmupdate._AGENT_ERRORS.get(code, vmupdate._AGENT_ERRORS[26])
-            write(2, text + "\n")
-        elif kind == "crash":
+            self._progress(value)
+            return None
+        if kind == "error_output":
+            write(2, self._error_text() + "\n")
+            return None
+        if kind == "crash":
             main = _vm_update_main()
             if main is not None:
                 os.kill(main, signal.SIGKILL)
             return 137
-        elif kind == "done":
-            _close_stderr()
-            job.final = "success" if value is None else str(value)
-            if job.final in ("success", "no_updates"):
-                vmupdate.Batch(ctx, [job], 1, False, False, interrupted=[]).record_result(job)
-            if job.final == "cancelled":
-                return 130  # the agent was interrupted (qubes-vm-update makes it 26)
-            return {"success": 0, "no_updates": 100}.get(job.final, _error_exit(settings))
-    while True:  # hang: the agent never ends (only a kill does)
-        time.sleep(3600)
+        return self._done(value) if kind == "done" else None
+
+    def _progress(self, value: float) -> None:
+        job = self.job
+        write(1, self.lines[int(value) % len(self.lines)] + "\n")
+        _flood(job, job.flood_bytes // self.floods)
+        if job.flood_line_bytes:
+            _flood_line(job.flood_line_bytes)
+            job.flood_line_bytes = 0
+        if job.result == "garbage":
+            write(2, HOSTILE_PROGRESS[self.hostile % len(HOSTILE_PROGRESS)] + "\n")
+            self.hostile += 1
+        else:
+            write(2, f"{value}\n")
+
+    def _error_text(self) -> str:
+        """What the built-in simulator's agent prints for the same failure.
+
+        So both tiers give the updater the same evidence (its help, its automatic retry).
+        """
+        job = self.job
+        if job.failure:
+            return "\n".join(vmupdate.failure_lines(job.failure, job.debian))
+        code = _error_exit(job)
+        return vmupdate.AGENT_ERRORS.get(code, vmupdate.AGENT_ERRORS[26])
+
+    def _done(self, value: object) -> int:
+        job = self.job
+        _close_stderr()
+        job.final = "success" if value is None else str(value)
+        if job.final in ("success", "no_updates"):
+            vmupdate.Batch(self.ctx, [job], 1, False, False, interrupted=[]).record_result(job)
+        if job.final == "cancelled":
+            return 130  # the agent was interrupted (qubes-vm-update makes it 26)
+        return {"success": 0, "no_updates": 100}.get(job.final, _error_exit(job))
 
 
 def _close_stderr() -> None:
@@ -345,10 +377,9 @@ def _unread(fd: int) -> int:
     return int.from_bytes(raw, sys.byteorder)
 
 
-def _error_exit(settings: object) -> int:
-    """The agent's exit code for a failed update (``exit_code`` when the scenario has one)."""
-    code = getattr(settings, "exit_code", None)
-    return code if isinstance(code, int) and code > 0 else ERROR_EXIT
+def _error_exit(job: vmupdate.Job) -> int:
+    """The agent's exit code for a failed update (the template's ``exit_code``)."""
+    return job.exit_code if job.exit_code > 0 else ERROR_EXIT
 
 
 def _flood(job: object, nbytes: int) -> None:
@@ -395,5 +426,5 @@ def handle(ctx: ToolCall, argv: list[str], as_root: bool = False) -> int:
         if call.service.startswith("qubes.StartApp+") and call.vm == CLIENT_VM and refused:
             write(2, f"qrexec-client: service {call.service} refused by {call.vm}\n")
             return refused
-        return _service(ctx, call.vm, call.service, wait=False, quiet=True)
+        return qube.service(ctx, call.vm, call.service, wait=False, quiet=True)
     return run_service(ctx, call, Stdin(call.prefix))

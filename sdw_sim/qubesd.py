@@ -287,8 +287,8 @@ class Qubesd:
         props.update(
             {
                 "updateable": (True, "bool", str(spec.template is None)),
-                "netvm": (True, "vm", ""),  # netvm relations are not modelled (as in FakeApp)
-                "provides_network": (True, "bool", "False"),
+                "netvm": self._netvm(spec),
+                "provides_network": (True, "bool", str(self._provides_network(name))),
                 "autostart": (True, "bool", "False"),
                 "debug": (True, "bool", "False"),
                 "default_user": (True, "str", "user"),
@@ -328,8 +328,18 @@ class Qubesd:
             props["auto_cleanup"] = (True, "bool", "False")
         return props
 
+    def _netvm(self, spec: VMSpec) -> Prop:
+        """``[vms."NAME"].netvm``: set explicitly, or none (a template's default)."""
+        name = spec.netvm if spec.netvm is not None and self.exists(spec.netvm) else ""
+        return (spec.netvm is None, "vm", name)
+
+    def _provides_network(self, name: str) -> bool:
+        return any(spec.netvm == name for spec in self.scenario.vms.values())
+
     def _global_vm(self, name: str) -> str:
         wanted = GLOBAL_VMS.get(name, "")
+        if name == "updatevm":  # the scenario's [sim].updatevm ("" for none)
+            wanted = self.scenario.sim.updatevm or ""
         return wanted if wanted and self.exists(wanted) else ""
 
     def global_properties(self) -> dict[str, Prop]:
@@ -350,7 +360,7 @@ class Qubesd:
 GLOBAL_VMS = {
     "default_template": "",
     "default_netvm": "sys-firewall",
-    "updatevm": "sys-firewall",
+    "updatevm": "sys-firewall",  # [sim].updatevm
     "clockvm": "sys-net",
     "default_dispvm": "",
     "management_dispvm": "",
@@ -626,12 +636,14 @@ def events(q: Qubesd, stop: threading.Event) -> Iterator[bytes]:
     Power states change in other processes too (the fake tools), so they are
     polled; changes made here wake the stream at once.
     """
-    yield event_bytes("", "connection-established")
 
     def snapshot() -> dict[str, str]:
         return {name: q.app.domains[name].get_power_state() for name in q.visible()}
 
+    # Taken before the subscriber hears "connection-established": every change
+    # after that word is reported, as qubesd registers the handler first.
     before = snapshot()
+    yield event_bytes("", "connection-established")
     while not stop.is_set() and not q.vanished.is_set():
         with q.changed:
             q.changed.wait(EVENT_POLL)

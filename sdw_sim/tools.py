@@ -16,161 +16,35 @@ the journal then says ``"exit": -15``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from sdw_sim import journal
-from sdw_sim.scenario import TOOLS, Fault, Scenario, VMSpec, parse_scenario
+from sdw_sim import journal, qube
+from sdw_sim.scenario import TOOLS, Fault
 from sdw_sim.state import (
-    SCENARIO_FILE,
-    StateStore,
-    app_ended,
-    app_started,
-    clock,
-    present_vms,
     reboot,
     record_rpm_transaction,
     register_process,
     set_migration_flag,
     set_power,
-    stamp,
     unregister_process,
     write_boot_files,
 )
-from sdw_updater.contract import CLIENT_VM, NET_VM
-
-UPDATE_VM = "sys-firewall"
-
-
-class ToolCall:
-    """Everything one tool call needs: the scenario, the state, where to write."""
-
-    def __init__(self, sim_dir: Path) -> None:
-        self.sim_dir = sim_dir
-        self.root = sim_dir / "root"
-        self.journal_path = sim_dir / "journal.jsonl"
-        self.store = StateStore(sim_dir)
-        stored = json.loads((sim_dir / SCENARIO_FILE).read_bytes())
-        self.scenario: Scenario = parse_scenario(stored["raw"], stored.get("source", ""))
-        self.record: journal.Record | None = None
-        self.proc_entry: Path | None = None
-
-    def sleep(self, sim_seconds: float) -> None:
-        """Let simulated time pass (time_scale real seconds per simulated second)."""
-        delay = sim_seconds * self.scenario.sim.time_scale
-        if delay > 0:
-            time.sleep(delay)
-
-    @property
-    def vms(self) -> dict[str, VMSpec]:
-        """The VMs that exist now (``sdw-admin --apply`` may create or remove some)."""
-        return present_vms(self.scenario, self.store.read())
-
-    def now(self) -> float:
-        """dom0's wall clock (``[sim].clock_jump`` applies from the second launch on)."""
-        return clock(self.store.read())
-
-    def stamp(self) -> str:
-        """A timestamp as Qubes writes features, on dom0's wall clock."""
-        return stamp(self.store.read())
-
-    def start_vm(self, name: str) -> bool:
-        """Start one halted VM as qubesd would: its start duration, then Running."""
-        self.sleep(self.scenario.start_duration(name))
-        if self.scenario.vms[name].start_fails:
-            return False
-        self.set_power(name, "Running")
-        return True
-
-    def power(self, name: str) -> str:
-        if name == "dom0":
-            return "Running"
-        value = self.store.read().get("power", {}).get(name)
-        return value if isinstance(value, str) else "NA"
-
-    def is_running(self, name: str) -> bool:
-        return self.power(name) not in ("Halted", "NA")
-
-    def set_power(self, name: str, power: str) -> None:
-        with self.store.locked() as state:
-            set_power(state, name, power)
-
-    def features(self, name: str) -> dict[str, str]:
-        value = self.store.read().get("features", {}).get(name, {})
-        return value if isinstance(value, dict) else {}
-
-    def die(self, sig: int) -> None:
-        """End this process by a signal, leaving the journal and /proc as a real death would."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if self.record is not None:
-            self.record.finish(-sig)
-        unregister_process(self.proc_entry)
-        if sig != signal.SIGKILL:
-            signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-        time.sleep(60)  # the signal arrives before this ends
-        os._exit(128 + sig)
-
-
-# ----- output ------------------------------------------------------------------
-
-
-def out(text: str) -> None:
-    """Write to stdout and flush now: the engine reads output as it comes."""
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.buffer.flush()
-
-
-def err(text: str) -> None:
-    sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stderr.buffer.flush()
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so the call is journaled with exit 2."""
-
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
-        if message:
-            err(message)
-        raise _Exit(status)
-
-
-class _Exit(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-def _no_such_domain(prog: str, name: str) -> int:
-    err(f"{prog}: error: no such domain: {name!r}\n")
-    return 2
-
-
-MAX_ANSWER = 4096  # what a prompt reads of one answer line
-
-
-def read_answer() -> str | None:
-    """One line from stdin, as ``read`` or ``input()`` would take it; None at EOF.
-
-    The engine runs every tool with stdin at EOF (``/dev/null``): that is
-    what a prompt gets in dom0 when nobody is there to answer.
-    """
-    try:
-        line = sys.stdin.buffer.readline(MAX_ANSWER)
-    except (OSError, ValueError):
-        return None
-    if not line:
-        return None
-    return line.decode("utf-8", "replace").rstrip("\r\n")
-
+from sdw_sim.toolcall import (
+    Parser,
+    ToolCall,
+    ToolExit,
+    err,
+    no_such_domain,
+    out,
+    read_answer,
+)
 
 # ----- entry points --------------------------------------------------------------
 
@@ -210,7 +84,7 @@ def run_tool(ctx: ToolCall, tool: str, argv: list[str], as_root: bool) -> int:
             code = _apply_fault(ctx, tool, fault)
         else:
             code = HANDLERS[tool](ctx, argv, as_root)
-    except _Exit as exc:
+    except ToolExit as exc:
         code = exc.code
     except KeyboardInterrupt:
         code = 130
@@ -282,7 +156,7 @@ def _sudo(ctx: ToolCall, argv: list[str]) -> int:
 
 
 def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    parser = _Parser(prog="qvm-run")
+    parser = Parser(prog="qvm-run")
     parser.add_argument("-p", "--pass-io", action="store_true")
     parser.add_argument("--service", action="store_true")
     parser.add_argument("--no-gui", "--nogui", dest="gui", action="store_false", default=True)
@@ -300,7 +174,7 @@ def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     args = parser.parse_args(argv)
     vm = args.VMNAME
     if vm not in ctx.vms:
-        return _no_such_domain("qvm-run", vm)
+        return no_such_domain("qvm-run", vm)
     if not ctx.is_running(vm):
         if not args.autostart:
             err(f"Qube '{vm}' not started\n")
@@ -312,9 +186,9 @@ def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     if not args.pass_io and not args.quiet:
         err(f"Running '{shown}' on {vm}\n")
     if args.service:
-        return _service(ctx, vm, args.cmd, args.pass_io, args.quiet)
+        return qube.service(ctx, vm, args.cmd, args.pass_io, args.quiet)
     words = [args.cmd, *args.cmd_args] if args.cmd_args else shlex.split(args.cmd)
-    code, stdout, stderr = _command(ctx, vm, words)
+    code, stdout, stderr = qube.command(ctx, vm, words)
     if args.pass_io:
         for chunk in stdout:
             out(chunk)
@@ -324,100 +198,16 @@ def _qvm_run(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     return code
 
 
-def _service(ctx: ToolCall, vm: str, service: str, wait: bool, quiet: bool) -> int:
-    """A qrexec service call from dom0 (docs/qubes-tools.md, "The qvm tools" and
-    "qvm-run -p and qubes.StartApp wait for the app to exit").
-
-    Without ``-p`` qvm-run does not wait: it returns 0 at once whatever the
-    service does.  With ``-p`` it waits for the service, and
-    ``qubes.StartApp`` waits for the app it launched: the call returns only
-    when the app exits, ``[client].run_duration`` simulated seconds later.
-    """
-    name, _, argument = service.partition("+")
-    installed = vm == CLIENT_VM and argument in ctx.scenario.client.apps
-    if name == "qubes.StartApp" and installed and ctx.scenario.client.start_exit == 0:
-        ctx.sleep(ctx.scenario.client.start_duration)
-        scale = ctx.scenario.sim.time_scale
-        # At time_scale 0 nothing waits: an app started in the background
-        # then runs until its VM stops (``-p`` returns at once, as if it exited).
-        lifetime = ctx.scenario.client.run_duration * scale
-        with ctx.store.locked() as state:
-            app_started(state, vm, argument, time.time() + lifetime if scale > 0 else None)
-        if not wait:
-            return 0
-        ctx.sleep(ctx.scenario.client.run_duration)
-        with ctx.store.locked() as state:
-            app_ended(state, vm, argument)
-        return 0
-    if not wait:
-        return 0  # the failure happens in the VM; dom0 never hears of it
-    if name == "qubes.StartApp":
-        if installed:
-            ctx.sleep(ctx.scenario.client.start_duration)
-            code = ctx.scenario.client.start_exit
-            err("securedrop-app: failed to start (simulated)\n")
-        else:
-            code = 1
-            err(f"No such application: {argument}\n")
-    else:
-        code = 126
-        err("Request refused\n")
-    if not quiet:
-        err(f"{vm}: command failed with code: {code}\n")
-    return code
-
-
-def _command(ctx: ToolCall, vm: str, words: list[str]) -> tuple[int, Iterable[str], str]:
-    """A command run inside a VM (only what the updater and a human would try)."""
-    if not words:
-        return 0, [], ""
-    program = words[0]
-    if program == "nmcli" and words[1:3] == ["networking", "connectivity"]:
-        ctx.sleep(ctx.scenario.network.check_duration)
-        if vm != NET_VM:
-            return 8, [], "Error: NetworkManager is not running.\n"
-        return 0, _connectivity(ctx), ""
-    if program == "true":
-        return 0, [], ""
-    if program == "false":
-        return 1, [], ""
-    if program == "echo":
-        return 0, [" ".join(words[1:]) + "\n"], ""
-    if program == "hostname":
-        return 0, [vm + "\n"], ""
-    if program == "uname":
-        return 0, ["Linux\n"], ""
-    if program in ("cat", "base64"):
-        from sdw_sim import trust
-
-        code, stdout, stderr = trust.read_command(ctx.scenario, ctx.sim_dir, vm, words)
-        return code, [stdout], stderr
-    return 127, [], f"bash: line 1: {program}: command not found\n"
-
-
-def _connectivity(ctx: ToolCall) -> Iterable[str]:
-    """What sys-net's nmcli prints: the scenario's text (any text), repeated, then a newline."""
-    network = ctx.scenario.network
-    text = network.connectivity
-    per_chunk = max(1, (64 * 1024) // max(1, len(text)))
-    remaining = network.connectivity_repeat
-    while remaining > 0:
-        count = min(per_chunk, remaining)
-        remaining -= count
-        yield text * count
-    yield "\n"
-
-
 def _qvm_start(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """R4.2/R4.3 semantics: one qube after the other; an already running one stops the list."""
-    parser = _Parser(prog="qvm-start")
+    parser = Parser(prog="qvm-start")
     parser.add_argument("--skip-if-running", action="store_true")
     parser.add_argument("VMNAME", nargs="+")
     args = parser.parse_args(argv)
     vms = ctx.vms
     for name in args.VMNAME:
         if name not in vms:
-            return _no_such_domain("qvm-start", name)
+            return no_such_domain("qvm-start", name)
     code = 0
     for name in args.VMNAME:
         if ctx.is_running(name):
@@ -433,7 +223,7 @@ def _qvm_start(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
 
 def _qvm_shutdown(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """Shut qubes down (they always succeed here); halted qubes are fine."""
-    parser = _Parser(prog="qvm-shutdown")
+    parser = Parser(prog="qvm-shutdown")
     parser.add_argument("--wait", action="store_true")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--force", action="store_true")
@@ -450,7 +240,7 @@ def _qvm_shutdown(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
         names = args.VMNAME
     for name in names:
         if name not in vms:
-            return _no_such_domain("qvm-shutdown", name)
+            return no_such_domain("qvm-shutdown", name)
     running = [n for n in names if n != "dom0" and ctx.is_running(n)]
     if args.wait and running:
         ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)
@@ -461,13 +251,13 @@ def _qvm_shutdown(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
 
 
 def _qvm_kill(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    parser = _Parser(prog="qvm-kill")
+    parser = Parser(prog="qvm-kill")
     parser.add_argument("VMNAME", nargs="+")
     args = parser.parse_args(argv)
     vms = ctx.vms
     for name in args.VMNAME:
         if name not in vms:
-            return _no_such_domain("qvm-kill", name)
+            return no_such_domain("qvm-kill", name)
     with ctx.store.locked() as state:
         for name in args.VMNAME:
             if name != "dom0" and state.get("power", {}).get(name) != "Halted":
@@ -529,40 +319,51 @@ def _dnf_rejects(arg: str) -> str:
 
 
 def _dom0_update(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    """``qubes-dom0-update`` of R4.2/R4.3 (docs/qubes-tools.md, "qubes-dom0-update").
+    """``qubes-dom0-update`` of R4.2/R4.3 (docs/simulator.md, "Real-tool behaviour").
 
-    ``--check-only`` needs no root and only asks the UpdateVM; an update
-    (``sudo ... -y``) downloads there, then installs in dom0 with dnf.
+    ``--check-only`` needs no root and only asks the UpdateVM (``[sim].updatevm``);
+    an update (``sudo ... -y``) downloads there, then installs in dom0 with dnf.
     Prompts (a major Xen upgrade) read stdin whatever ``-y`` says.
     """
     options = _dom0_options(argv)
-    check_only = "--check-only" in options
-    dom0 = ctx.scenario.dom0
-    if not check_only and not as_root:
-        err("qubes-dom0-update must run as root in console mode: use sudo\n")
+    updatevm = ctx.updatevm
+    refusal = _dom0_refusal(ctx, options, as_root, updatevm)
+    if refusal is not None or updatevm is None:
+        err(refusal or "")
         return 1
-    if dom0.lock_held:
-        err(LOCK_MESSAGE + "\n")
-        return 1
-    if not check_only and not dom0.boot_mounted and "--skip-boot-check" not in options:
-        err("ERROR: /boot is not mounted; refusing to update dom0 without a terminal to ask\n")
-        return 1
-    err(f"Using {UPDATE_VM} as UpdateVM for Dom0\n")
-    if check_only:
-        return _dom0_check(ctx, options)
-    if not ctx.is_running(UPDATE_VM):
-        ctx.start_vm(UPDATE_VM)
+    err(f"Using {updatevm} as UpdateVM for Dom0\n")
+    if "--check-only" in options:
+        return _dom0_check(ctx, options, updatevm)
+    if not ctx.is_running(updatevm):
+        ctx.start_vm(updatevm)  # without --check-only the script starts it (qvm-run)
     bad = _passed_to_dnf(options)
     if bad:
         # The UpdateVM's dnf refuses the option; the download step fails with its code.
         err(_dnf_rejects(bad[0]))
         return 2
     if not ctx.store.read().get("dom0_updates_pending"):
-        ctx.sleep(dom0.check_duration)
+        ctx.sleep(ctx.scenario.dom0.check_duration)
         _dom0_features(ctx, cleared=True, installed=False)
         err("No updates available\n")
         return 0
-    return _dom0_install(ctx, options)
+    return _dom0_install(ctx, options, updatevm)
+
+
+def _dom0_refusal(
+    ctx: ToolCall, options: list[str], as_root: bool, updatevm: str | None
+) -> str | None:
+    """Why qubes-dom0-update exits 1 before it asks the UpdateVM anything, if it does."""
+    dom0 = ctx.scenario.dom0
+    check_only = "--check-only" in options
+    if not check_only and not as_root:
+        return "qubes-dom0-update must run as root in console mode: use sudo\n"
+    if dom0.lock_held:
+        return LOCK_MESSAGE + "\n"
+    if not check_only and not dom0.boot_mounted and "--skip-boot-check" not in options:
+        return "ERROR: /boot is not mounted; refusing to update dom0 without a terminal to ask\n"
+    if updatevm is None:
+        return "ERROR: no UpdateVM is set (qubes-prefs updatevm is empty)\n"
+    return None
 
 
 def _dom0_options(argv: list[str]) -> list[str]:
@@ -576,10 +377,13 @@ def _dom0_options(argv: list[str]) -> list[str]:
     return options
 
 
-def _dom0_check(ctx: ToolCall, options: list[str]) -> int:
-    """``--check-only``: the UpdateVM's dnf decides; any dnf failure but 1 reads as "none"."""
+def _dom0_check(ctx: ToolCall, options: list[str], updatevm: str) -> int:
+    """``--check-only``: the UpdateVM's dnf decides; any dnf failure but 1 reads as "none".
+
+    A halted UpdateVM is refused, not started: only an interactive run starts it.
+    """
     dom0 = ctx.scenario.dom0
-    if not ctx.is_running(UPDATE_VM):
+    if not ctx.is_running(updatevm):
         err("ERROR: UpdateVM not running, not starting it in non-interactive mode\n")
         return 1
     ctx.sleep(dom0.check_duration)
@@ -630,12 +434,12 @@ DOM0_FAILURE_LINES = {
 }
 
 
-def _dom0_install(ctx: ToolCall, options: list[str]) -> int:
+def _dom0_install(ctx: ToolCall, options: list[str], updatevm: str) -> int:
     """Download, the Xen prompts, dnf's transaction, the reboot prompt."""
     dom0 = ctx.scenario.dom0
     quiet = "-q" in options or "--quiet" in options
     packages = _DOM0_PACKAGES + (_XEN_PACKAGES if dom0.xen_upgrade else ())
-    err(f"Downloading {len(packages)} packages in {UPDATE_VM} (simulated)\n")
+    err(f"Downloading {len(packages)} packages in {updatevm} (simulated)\n")
     ctx.sleep(dom0.update_duration / 4)
     if dom0.xen_upgrade and not _xen_may_continue(ctx, options):
         return 1
@@ -756,7 +560,7 @@ def _qubesctl(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     failed, not continuing" and exit 1, whatever salt-call's own code.
     Then the targeted VMs; the exit code is the largest of theirs.
     """
-    parser = _Parser(prog="qubesctl")
+    parser = Parser(prog="qubesctl")
     parser.add_argument("--skip-dom0", action="store_true")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--targets")
@@ -844,7 +648,7 @@ def _sdw_admin(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     the VMs the scenario marks, and clears the pending migration (the flag
     is left for the caller to remove, as SecureDrop's updater does).
     """
-    parser = _Parser(prog="sdw-admin")
+    parser = Parser(prog="sdw-admin")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--apply", action="store_true")
     group.add_argument("--validate", action="store_true")
@@ -888,6 +692,22 @@ def _sdw_admin(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
 
 def _rm(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
     """``rm [-f] [-r] -- PATH``: absolute paths map INTO the fake root, never the real one."""
+    force, recursive, operands = _rm_options(argv)
+    if not operands:
+        if force:
+            return 0
+        err("rm: missing operand\n")
+        return 1
+    root = ctx.root.resolve()
+    problems = [_rm_one(root, operand, force, recursive, as_root) for operand in operands]
+    for problem in problems:
+        if problem:
+            err(f"rm: {problem}\n")
+    return 1 if any(problems) else 0
+
+
+def _rm_options(argv: list[str]) -> tuple[bool, bool, list[str]]:
+    """(force, recursive, operands); an option rm does not know ends the call (exit 1)."""
     force = recursive = False
     operands: list[str] = []
     options_done = False
@@ -901,57 +721,42 @@ def _rm(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
             recursive = recursive or arg == "--recursive"
         elif arg.startswith("--"):
             err(f"rm: unrecognized option '{arg}'\n")
-            return 1
+            raise ToolExit(1)
         else:
-            for letter in arg[1:]:
-                if letter not in "frRvdI":
-                    err(f"rm: invalid option -- '{letter}'\n")
-                    return 1
-                force = force or letter == "f"
-                recursive = recursive or letter in "rR"
-    if not operands:
-        if force:
-            return 0
-        err("rm: missing operand\n")
-        return 1
+            unknown = [letter for letter in arg[1:] if letter not in "frRvdI"]
+            if unknown:
+                err(f"rm: invalid option -- '{unknown[0]}'\n")
+                raise ToolExit(1)
+            force = force or "f" in arg
+            recursive = recursive or "r" in arg or "R" in arg
+    return force, recursive, operands
+
+
+def _rm_one(root: Path, operand: str, force: bool, recursive: bool, as_root: bool) -> str:
+    """Remove one path under the simulated root; what went wrong, or "" (also when skipped)."""
     import shutil
 
-    root = ctx.root.resolve()
-    code = 0
-    for operand in operands:
-        if not operand.startswith("/"):
-            err(f"rm: cannot remove '{operand}': relative paths are not simulated\n")
-            code = 1
-            continue
-        relative = os.path.normpath(operand).lstrip("/")
-        if not relative:
-            err("rm: it is dangerous to operate recursively on '/'\n")
-            code = 1
-            continue
-        parent = Path(os.path.realpath((root / relative).parent))
-        if parent != root and root not in parent.parents:
-            err(f"rm: cannot remove '{operand}': outside the simulated root\n")
-            code = 1
-            continue
-        target = parent / os.path.basename(relative)
-        if not os.path.lexists(target):
-            if not force:
-                err(f"rm: cannot remove '{operand}': No such file or directory\n")
-                code = 1
-            continue
-        if not as_root:
-            err(f"rm: cannot remove '{operand}': Operation not permitted\n")
-            code = 1
-            continue
-        if target.is_dir() and not target.is_symlink():
-            if not recursive:
-                err(f"rm: cannot remove '{operand}': Is a directory\n")
-                code = 1
-                continue
+    relative = os.path.normpath(operand).lstrip("/")
+    if not operand.startswith("/"):
+        return f"cannot remove '{operand}': relative paths are not simulated"
+    if not relative:
+        return "it is dangerous to operate recursively on '/'"
+    parent = Path(os.path.realpath((root / relative).parent))
+    target = parent / os.path.basename(relative)
+    if parent != root and root not in parent.parents:
+        problem = "outside the simulated root"
+    elif not os.path.lexists(target):
+        problem = "" if force else "No such file or directory"
+    elif not as_root:
+        problem = "Operation not permitted"
+    elif target.is_dir() and not target.is_symlink():
+        problem = "" if recursive else "Is a directory"
+        if recursive:
             shutil.rmtree(target)
-        else:
-            target.unlink()
-    return code
+    else:
+        problem = ""
+        target.unlink()
+    return f"cannot remove '{operand}': {problem}" if problem else ""
 
 
 def _reboot(ctx: ToolCall, argv: list[str], as_root: bool) -> int:

@@ -559,38 +559,10 @@ def rpm(scenario: Scenario, sim_dir: Path, argv: list[str]) -> int:
     if argv == ["--version"]:
         _write(sys.stdout, "RPM version 4.18.2\n")
         return 0
-    query = False
-    everything = False
-    fmt = "%{NAME}-%{VERSION}-%{RELEASE}\\n"
-    names: list[str] = []
-    index = 0
-    while index < len(argv):
-        arg = argv[index]
-        index += 1
-        if arg in ("-q", "--query"):
-            query = True
-        elif arg in ("-a", "--all"):
-            everything = True
-        elif arg == "-qa":
-            query = everything = True
-        elif arg in ("--qf", "--queryformat"):
-            if index >= len(argv):
-                _write(sys.stderr, f"rpm: option '{arg}' requires an argument\n")
-                return 1
-            fmt = argv[index]
-            index += 1
-        elif arg.startswith(("--qf=", "--queryformat=")):
-            fmt = arg.split("=", 1)[1]
-        elif arg.startswith("-"):
-            _write(sys.stderr, f"rpm: {arg}: unknown option\n")
-            return 1
-        else:
-            names.append(arg)
-    if not query:
-        _write(sys.stderr, "rpm: only queries (-q) are simulated\n")
-        return 1
-    if not names and not everything:
-        _write(sys.stderr, "rpm: no arguments given for query\n")
+    try:
+        everything, fmt, names = _rpm_query(argv)
+    except ValueError as exc:
+        _write(sys.stderr, f"rpm: {exc}\n")
         return 1
     packages = installed(scenario, sim_dir)
     selected = packages if everything else []
@@ -608,6 +580,37 @@ def rpm(scenario: Scenario, sim_dir: Path, argv: list[str]) -> int:
         return 1
     _write(sys.stdout, text)
     return min(failed, 255)
+
+
+def _rpm_query(argv: list[str]) -> tuple[bool, str, list[str]]:
+    """(all packages, query format, names) of an rpm query; ValueError says what is wrong."""
+    query = False
+    everything = False
+    fmt = "%{NAME}-%{VERSION}-%{RELEASE}\\n"
+    names: list[str] = []
+    words = iter(argv)
+    for arg in words:
+        if arg in ("-q", "--query", "-qa"):
+            query = True
+            everything = everything or arg == "-qa"
+        elif arg in ("-a", "--all"):
+            everything = True
+        elif arg in ("--qf", "--queryformat"):
+            value = next(words, None)
+            if value is None:
+                raise ValueError(f"option '{arg}' requires an argument")
+            fmt = value
+        elif arg.startswith(("--qf=", "--queryformat=")):
+            fmt = arg.split("=", 1)[1]
+        elif arg.startswith("-"):
+            raise ValueError(f"{arg}: unknown option")
+        else:
+            names.append(arg)
+    if not query:
+        raise ValueError("only queries (-q) are simulated")
+    if not names and not everything:
+        raise ValueError("no arguments given for query")
+    return everything, fmt, names
 
 
 # ----- the templates' apt source --------------------------------------------------------

@@ -20,6 +20,14 @@ code (21-25, anything else 26: ``[templates."NAME"].exit_code``) is kept,
 the tool exits with the largest over all qubes (and propagation's 11-13),
 64 for unknown or duplicated targets, 130 when interrupted (SIGINT), and 0
 when every qube ended ``no_updates`` unless ``--signal-no-updates`` (100).
+
+SIGINT, as the real tool takes it (docs/simulator.md, "Real-tool
+behaviour"): nothing new starts; a qube whose agent runs goes on to its own
+``done``; a qube still waiting for its turn, or whose agent was still being
+copied into it (before the first event of its update), ends ``done
+cancelled``; ``-R`` then applies the templates that succeeded.  A SIGINT
+during that propagation ends the tool at once, as an uncaught
+``KeyboardInterrupt`` ends the real one: VMs it shut down stay halted.
 """
 
 from __future__ import annotations
@@ -31,9 +39,10 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sdw_sim import journal
 from sdw_sim.scenario import SERVICE_VMS
 from sdw_sim.state import set_power
-from sdw_sim.tools import ToolCall, _Parser, err, out
+from sdw_sim.toolcall import Parser, ToolCall, err, out
 
 STEPS = 12  # progress reports per successful update: 8.33, 16.67, 25.0, ...
 NON_TEMPLATE_DURATION = 60.0
@@ -41,7 +50,7 @@ _FLOOD_CHUNK = 64 * 1024
 SIGINT_EXIT = 130
 
 #: What an agent prints on stderr when it fails with each code (our own wording).
-_AGENT_ERRORS = {
+AGENT_ERRORS = {
     21: "ERROR: the update agent failed (simulated)",
     22: "E: Could not get lock /var/lib/dpkg/lock-frontend (simulated)",
     23: "E: Failed to fetch https://deb.debian.org/debian/dists/trixie/InRelease  "
@@ -160,6 +169,9 @@ class Job:
     final: str | None = None
     started: bool = False
     finished: bool = False
+    # The agent runs in the qube: until its first event the tool is still copying it
+    # there, and a SIGINT then ends the qube "cancelled" (see Batch._apply).
+    agent_running: bool = False
     autostarted: bool = False
     garbage_count: int = 0
     flood_counter: int = 0
@@ -304,13 +316,33 @@ class Batch:
                 active += 1
 
     def _cancel_waiting(self) -> None:
-        """After SIGINT no qube starts: those still waiting end ``cancelled``."""
+        """After SIGINT no qube starts: those still waiting end ``cancelled``.
+
+        As the real tool reports them: ``done cancelled``, and the output of
+        a qube that never got its turn (``Canceled`` on out, as it spells it).
+        """
         waiting = [job for job in self.jobs.values() if not job.started]
         for job in waiting:
             job.started = job.finished = True
             job.status, job.final = "done", "cancelled"
         if waiting:
             self.snapshot()
+        for job in waiting:
+            if self.show_output:
+                out(f"{job.name}:out: Canceled\n{job.name}:err: \n")
+
+    def _cancel_before_agent(self, job: Job) -> None:
+        """SIGINT while the agent was being copied into the qube: it never runs.
+
+        The real tool checks its termination flag between copying the agent
+        and starting it: such a qube ends ``done cancelled`` too, with
+        ``Cancelled`` on err, and is shut down again if the tool started it.
+        """
+        job.status, job.final = "done", "cancelled"
+        self.snapshot()
+        if self.show_output:
+            out(f"{job.name}:out: \n{job.name}:err: Cancelled\n")
+        self._finish(job)
 
     def _finish(self, job: Job) -> None:
         job.finished = True
@@ -319,39 +351,50 @@ class Batch:
         self._start_more()
 
     def _apply(self, job: Job, kind: str, value: object) -> None:
-        floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
+        if not job.agent_running:
+            if self.interrupted:
+                self._cancel_before_agent(job)
+                return
+            job.agent_running = True
         if kind == "progress":
             assert isinstance(value, float)
-            out_lines = _agent_lines(job)
-            self.agent_out(job, out_lines[int(value) % len(out_lines)])
-            self.flood(job, job.flood_bytes // floods)
-            self.flood_line(job)
-            if job.status == "pending":
-                job.status = "updating"
-            self.snapshot()  # status change, old percent
-            job.percent = value
-            self.snapshot()  # new percent
+            self._progress(job, value)
         elif kind == "error_output":
             if job.failure is not None:
                 self.agent_out(job, "\n".join(failure_lines(job.failure, job.debian)), "err")
             else:
-                self.agent_out(job, _AGENT_ERRORS.get(job.exit_code, _AGENT_ERRORS[26]), "err")
+                self.agent_out(job, AGENT_ERRORS.get(job.exit_code, AGENT_ERRORS[26]), "err")
         elif kind == "crash":
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
-            if not any(k == "progress" for _, k, _ in job.timeline):
-                self.flood(job, job.flood_bytes)
-                self.flood_line(job)
-            if value is None:  # garbage: it ends without a done line
-                job.status = "garbled"
-            else:
-                job.status = "done"
-                job.final = str(value)
-            self.snapshot()
-            if self.show_output:
-                out(f"{job.name}:out: \n{job.name}:err: \n")
-            self.record_result(job)
-            self._finish(job)
+            self._done(job, value)
+
+    def _progress(self, job: Job, value: float) -> None:
+        floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
+        out_lines = agent_lines(job)
+        self.agent_out(job, out_lines[int(value) % len(out_lines)])
+        self.flood(job, job.flood_bytes // floods)
+        self.flood_line(job)
+        if job.status == "pending":
+            job.status = "updating"
+        self.snapshot()  # status change, old percent
+        job.percent = value
+        self.snapshot()  # new percent
+
+    def _done(self, job: Job, value: object) -> None:
+        if not any(k == "progress" for _, k, _ in job.timeline):
+            self.flood(job, job.flood_bytes)
+            self.flood_line(job)
+        if value is None:  # garbage: it ends without a done line
+            job.status = "garbled"
+        else:
+            job.status = "done"
+            job.final = str(value)
+        self.snapshot()
+        if self.show_output:
+            out(f"{job.name}:out: \n{job.name}:err: \n")
+        self.record_result(job)
+        self._finish(job)
 
     def record_result(self, job: Job) -> None:
         if job.final not in ("success", "no_updates"):
@@ -381,7 +424,8 @@ class Batch:
             job = self.jobs[name]
             _, kind, value = job.timeline[index]
             self._apply(job, kind, value)
-            self._schedule(job, index + 1, job.start_time)
+            if not job.finished:
+                self._schedule(job, index + 1, job.start_time)
         if self.interrupted:
             self._cancel_waiting()
         if any(not job.finished for job in self.jobs.values()):
@@ -389,7 +433,7 @@ class Batch:
                 time.sleep(3600)
 
 
-def _agent_lines(job: Job) -> list[str]:
+def agent_lines(job: Job) -> list[str]:
     if job.debian:
         suite = "bookworm" if "bookworm" in job.name else "trixie"
         return [
@@ -411,8 +455,8 @@ def _agent_lines(job: Job) -> list[str]:
     ]
 
 
-def _parser() -> _Parser:
-    parser = _Parser(prog="qubes-vm-update")
+def _parser() -> Parser:
+    parser = Parser(prog="qubes-vm-update")
     parser.add_argument("--max-concurrency", "-x", type=int)
     parser.add_argument("--signal-no-updates", action="store_true")
     parser.add_argument("--dry-run", action="store_true")
@@ -458,7 +502,7 @@ def _stale(features: dict[str, str], days: int, now: float) -> bool:
     return (now - when) // 86400 > days
 
 
-def run(ctx: ToolCall, argv: list[str]) -> int:
+def run(ctx: ToolCall, argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - the tool's main, in the real one's order
     """The whole tool: targets, batches, propagation, exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
@@ -550,6 +594,9 @@ def run(ctx: ToolCall, argv: list[str]) -> int:
             Batch(
                 ctx, batch_jobs, concurrency, args.show_output, progress, interrupted=interrupted
             ).run()
+    # As the real tool: its handler goes with the batches, and a SIGINT during the
+    # propagation below ends it there (an uncaught KeyboardInterrupt: killed by SIGINT).
+    signal.signal(signal.SIGINT, lambda signum, frame: ctx.die(signal.SIGINT))
 
     code = 0
     for job in jobs:
@@ -605,10 +652,13 @@ def _jobs(ctx: ToolCall, selected: list[str]) -> list[Job]:
 def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
     """Apply successful template updates to the qubes running from them.
 
-    Updated templates that run are shut down; then each running derived qube
-    that was not itself updated (disposables excluded) is restarted when it
-    is a service VM, or shut down (``-R`` only).  Not reported on any
-    stream and not journaled; the power states change.
+    In the real tool's order: the updated templates that run are shut
+    down; then each running derived qube that was not itself updated
+    (disposables excluded) is, when it is a service VM, shut down and
+    started again; and last, with ``-R`` only, the other such qubes are
+    shut down.  Not reported on any stream; each shutdown and start is
+    journaled as the real tool's are in the box (tool ``qubesadmin``,
+    through qubesd), so a test can tell when ``-R`` shut VMs down.
     """
     vms = ctx.vms
     updated = {job.name for job in jobs if job.final == "success"}
@@ -628,8 +678,8 @@ def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
             current = vms[current].template
         return found
 
-    stop: list[str] = [t for t in templates if running(t)]
     restart: list[str] = []
+    others: list[str] = []
     for template in templates:
         for name, spec in vms.items():
             if (
@@ -637,23 +687,33 @@ def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
                 or not running(name)
                 or name in updated
                 or spec.klass == "DispVM"
-                or name in stop
+                or name in restart + others
             ):
                 continue
-            if features.get(name, {}).get("servicevm"):
-                restart.append(name)
-                stop.append(name)
-            elif mode == "all":
-                stop.append(name)
-    if not stop:
-        return 0
-    ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)
-    with ctx.store.locked() as changed:
-        for name in stop:
-            set_power(changed, name, "Halted")
-    code = 0
+            (restart if features.get(name, {}).get("servicevm") else others).append(name)
     order = {name: index for index, name in enumerate(SERVICE_VMS)}
-    for name in sorted(restart, key=lambda n: (order.get(n, len(order)), n)):
-        if not ctx.start_vm(name):
+    _shut_down(ctx, [t for t in templates if running(t)])
+    restart.sort(key=lambda n: (order.get(n, len(order)), n))
+    _shut_down(ctx, restart)
+    code = 0
+    for name in restart:
+        record = journal.start(ctx.journal_path, "qubesadmin", ["start", name])
+        started = ctx.start_vm(name)
+        record.finish(0 if started else 1)
+        if not started:
             code = 13
+    if mode == "all":
+        _shut_down(ctx, others)
     return code
+
+
+def _shut_down(ctx: ToolCall, names: list[str]) -> None:
+    """Shut ``names`` down at once (forced, as the real tool does), then wait for them."""
+    if not names:
+        return
+    with ctx.store.locked() as changed:
+        for name in names:
+            set_power(changed, name, "Halted")
+    for name in names:
+        journal.record(ctx.journal_path, "qubesadmin", ["shutdown", name, "force"], 0)
+    ctx.sleep(ctx.scenario.sim.vm_shutdown_duration)

@@ -28,7 +28,8 @@ from sdw_updater.context import Context
 from sdw_updater.contract import ExitCode
 from sdw_updater.freshness import Action, Decision
 from sdw_updater.lastrun import LastRun, Retry
-from sdw_updater.plan import Runner, RunResult
+from sdw_updater.plan import Runner
+from sdw_updater.result import RunResult
 
 TEMPLATE_WORDS = {
     ev.TemplateState.WAITING: "waiting",
@@ -196,6 +197,8 @@ def summary_lines(last: LastRun) -> list[str]:
                 words += " (tried twice: the first failure looked transient)"
             if t.kept:
                 words += " (earlier attempt)"
+            if t.added:
+                words += f" (added to this retry: {t.added})"
             lines.append(f"  {t.name.ljust(width)}  {words}")
     counts = last.counts()
     said = [

@@ -51,9 +51,15 @@ class Context:
         boot = self.host.boot() if record is not None and record.reboot_requested_at else None
         return freshness.decide(record, now, boot, skip_delta), record
 
-    def status_report(self, skip_delta: int) -> dict[str, object]:
-        """The ``--status`` JSON: reads only, writes nothing."""
-        from sdw_updater import freshness
+    def status_report(self, skip_delta: int, own: str | None = None) -> dict[str, object]:
+        """The ``--status`` JSON: reads only, writes nothing.
+
+        ``own``: the running program's path, so that ``launcher`` can tell
+        whether the icon runs this very program (docs/dom0-install.md).
+        """
+        import os
+
+        from sdw_updater import coexist, freshness
 
         now = self.host.now()
         record = self.store.read_status(now)
@@ -72,6 +78,9 @@ class Context:
             "simulated": self.simulated,
             "key_expires_in_days": self.key_days_left(now),
             "last_run": self.last_run(now),
+            "launcher": coexist.report(
+                self.store.directory.parent, os.environ.get("PATH", ""), own
+            ),
         }
 
     def last_run(self, now: float) -> dict[str, object] | None:
@@ -99,11 +108,12 @@ class Context:
             if all(agent is None or agent == release for agent in agents.values()):
                 return None
             vms = self.host.vms()
+            updatevm = self.host.updatevm()
         except HostError:
             return None
         from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update
 
-        evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms))
+        evidence = dist_upgrade_evidence(release, vms, templates_to_update(vms, updatevm))
         if not evidence:
             return None
         return (

@@ -26,8 +26,9 @@ PROXY_VM = "sd-proxy"
 WORKSTATION_TAG = "sd-workstation"
 #: The tag an organisation puts on VMs whose templates it also wants updated.
 EXTRAS_TAG = "sd-extras"
-#: Qubes' own service VMs the workstation depends on; their templates are updated too.
-SYS_VMS = ("sys-net", "sys-firewall", "sys-usb", "sys-whonix")
+#: The qube that holds the USB controllers (the workstation's printers and export
+#: devices reach sd-devices through it): its template is updated too.
+USB_VM = "sys-usb"
 #: The VM whose NetworkManager answers the connectivity check.
 NET_VM = "sys-net"
 
@@ -40,6 +41,9 @@ OS_RELEASE = "/etc/os-release"
 QUBES_RELEASE = "/etc/qubes-release"
 PROC_UPTIME = "/proc/uptime"
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
+#: What ``securedrop-updater-switch on`` changed (sdw_updater/coexist.py); its
+#: absence means the switch is off, which the launcher learns from one lstat.
+SWITCH_STATE_FILE = "/var/lib/securedrop-updater/switch.json"
 
 # ----- state on disk (under ~/.securedrop_updater) -------------------------------------
 

@@ -46,6 +46,7 @@ class VMInfo(NamedTuple):
     tags: frozenset[str]
     power: str
     agent_version: str | None
+    netvm: str | None = None  # the qube it gets its network from (None: offline, or dom0)
 
 
 class Boot(NamedTuple):
@@ -111,6 +112,10 @@ class Host(Protocol):
         What the in-place-upgrade guard needs first, for far fewer Admin
         API calls than :meth:`vms` (it runs on every launch).
         """
+        ...
+
+    def updatevm(self) -> str | None:
+        """dom0's UpdateVM (``qubes-prefs updatevm``), None when none is set; raises HostError."""
         ...
 
     def power_state(self, name: str) -> str:

@@ -9,9 +9,12 @@ the time taken.  The window, ``--cli`` and ``--status`` (``last_run``) all
 show this one object.
 
 It is written to ``sdw-last-run.json`` (an extension; atomic, like every
-state file) at the end of every run that got past the network check, and
-read back as untrusted: anything malformed, oversized, of another format
-or from the future means "no data" (None), never a guess.
+state file) at the end of every run that got past the network check (and
+once before the templates are updated, as a failure that owes every VM
+that ran before: what a run killed there leaves), and read back as
+untrusted: anything malformed, oversized, of another format or from the
+future means "no data" (None), never a guess.  Its ``not_restarted`` VMs
+are owed: the next run starts them if they are halted.
 
 ``retry_plan`` is the pure decision behind "Try again" and
 ``--retry-failed``: after template failures only the templates that did
@@ -19,7 +22,11 @@ not update run again (the others keep their results); after a failure in
 dom0's Salt state or the migration the run starts again at that step; any
 other failure, or a run that did not fail, means a normal run.  A retry
 never skips a check: the network check, every trust check and the
-templates' source check run as in a full run.
+templates' source check run as in a full run.  Nothing a retry relies on
+may be more than a day old (:func:`recent`): neither the failed run, nor a
+kept result, which keeps the time of the attempt that produced it however
+many retries kept it since (``templates.select`` applies that, and updates
+every other template of the day's plan).
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from sdw_updater.status import StatusRecord, atomic_write, format_time, parse_ti
 from sdw_updater.steps import Step
 
 if TYPE_CHECKING:
-    from sdw_updater.plan import RunResult
+    from sdw_updater.result import RunResult
 
 log = logging.getLogger("sdw.lastrun")
 
@@ -74,6 +81,11 @@ class TemplateOutcome:
     retried: bool = False  # updated once more automatically after a failure that looked transient
     kept: bool = False  # a result of an earlier attempt, kept by a retry
     last_lines: tuple[str, ...] = ()  # its last output lines, when it did not update
+    # Why a retry updated it although the attempt it retried did not fail it ("": it did).
+    added: str = ""
+    # When the attempt that produced this result began (None: not known, e.g. a file of
+    # an earlier version); a retry keeps a result only while that is recent.
+    at: float | None = None
 
     @property
     def updated(self) -> bool:
@@ -127,6 +139,8 @@ def summarize(result: RunResult) -> LastRun:
                 retried=name in result.retried,
                 kept=name in result.kept,
                 last_lines=lines[-MAX_LINES:],
+                added=result.added.get(name, "")[:MAX_TEXT],
+                at=result.results_at.get(name),
             )
         )
     steps = tuple((Step(step), outcome) for step, outcome in result.steps.items())
@@ -173,6 +187,8 @@ def to_json(last: LastRun) -> dict[str, Any]:
                 "retried": t.retried,
                 "kept": t.kept,
                 "last_lines": list(t.last_lines),
+                "added": t.added,
+                "result_at": None if t.at is None else format_time(t.at),
             }
             for t in last.templates
         ],
@@ -225,9 +241,14 @@ def _flag(value: object) -> bool:
     return value
 
 
-def _template(data: object) -> TemplateOutcome:
+def _template(data: object, now: float) -> TemplateOutcome:
     if not isinstance(data, dict):
         raise _Bad("template")
+    at = None
+    if data.get("result_at") is not None:  # absent or null: not known
+        at = parse_time(data["result_at"], now)
+        if at is None:
+            raise _Bad("result_at")
     state = TemplateState(_text(data.get("result"), 32))
     if state not in FINAL_STATES:
         raise _Bad("state")
@@ -244,6 +265,8 @@ def _template(data: object) -> TemplateOutcome:
         _flag(data.get("retried")),
         _flag(data.get("kept")),
         tuple(_text(line) for line in lines),
+        added=_text(data.get("added", "")),  # absent from files of earlier versions
+        at=at,
     )
 
 
@@ -307,7 +330,7 @@ def parse(raw: bytes, now: float) -> LastRun | None:
             if not isinstance(item, dict) or item.get("result") not in STEP_RESULTS:
                 return None
             steps.append((Step(str(item.get("step"))), str(item["result"])))
-        templates = tuple(_template(item) for item in templates_data)
+        templates = tuple(_template(item, now) for item in templates_data)
         if len({t.name for t in templates}) != len(templates):
             return None
         return LastRun(
@@ -368,8 +391,10 @@ class Retry:
     ``skip``: dom0's work that succeeded in the failed run and is not done
     again.  ``templates``: the templates to update again (None: all of
     them, as a full run does).  ``kept``: the results of the other
-    templates, kept.  ``restart``: VMs that ran before the failed run and
-    did not come back; the retry starts them as it starts the VMs it stops.
+    templates, kept while recent (``kept_at``, :func:`recent`).
+    ``restart``: the VMs that ran before the failed run (and those it still
+    owed); the retry starts those that are halted, as it starts the VMs it
+    stops.
     """
 
     skip: frozenset[Step] = frozenset()
@@ -379,6 +404,10 @@ class Retry:
     restart: tuple[str, ...] = ()
     attempt: int = 2
     from_step: Step | None = None
+    # When the attempt that produced each kept result began, and when the failed
+    # run ended: a result, or a retry, older than RETRY_MAX_AGE is not trusted.
+    kept_at: dict[str, float] = field(default_factory=dict)
+    failed_at: float | None = None
 
     def describe(self) -> str:
         if self.templates is not None:
@@ -388,6 +417,11 @@ class Retry:
         return f"retrying from the failed step ({where}; the checks run again)"
 
 
+def recent(at: float | None, now: float) -> bool:
+    """Whether something done at ``at`` (None: unknown) is recent enough for a retry to trust."""
+    return at is not None and 0 <= now - at <= RETRY_MAX_AGE
+
+
 def retry_plan(last: LastRun) -> Retry | None:
     """What "Try again" runs after ``last``; None means a normal run (see the module doc)."""
     if last.outcome is not ExitCode.FAILED or last.failed_step is None:
@@ -395,24 +429,25 @@ def retry_plan(last: LastRun) -> Retry | None:
     step = last.failed_step
     done = {s for s, result in last.steps if result == "ok"}
     attempt = last.attempt + 1
-    restart = tuple(sorted(set(last.not_restarted)))
+    # Every VM that ran before the failed run: the retry starts those that are halted.
+    restart = tuple(sorted(set(last.not_restarted) | set(last.running_before)))
+    ended = last.finished_at
     if step in (Step.TEMPLATES, Step.RESTART):
         skip = frozenset(s for s in DOM0_WORK if s in done or s is Step.MIGRATION)
         kept = {t.name: t.result for t in last.templates if t.updated}
+        kept_at = {t.name: t.at for t in last.templates if t.updated and t.at is not None}
         groups = {t.name: t.group for t in last.templates}
-        if step is Step.RESTART:
-            again: tuple[str, ...] = tuple(t.name for t in last.templates if not t.updated)
-        else:
-            again = tuple(t.name for t in last.templates if not t.updated)
-            if not again:  # the tool failed although each template said it was done
-                return Retry(skip, None, {}, groups, restart, attempt, step)
-        return Retry(skip, again, kept, groups, restart, attempt, step)
+        again = tuple(t.name for t in last.templates if not t.updated)
+        if step is Step.TEMPLATES and not again:
+            # the tool failed although each template said it was done
+            return Retry(skip, None, {}, groups, restart, attempt, step, failed_at=ended)
+        return Retry(skip, again, kept, groups, restart, attempt, step, kept_at, ended)
     if step is Step.DOM0_STATE and Step.DOM0_CHECK in done:
         skip = frozenset({Step.DOM0_CHECK, Step.DOM0_UPDATE})
-        return Retry(skip, None, {}, {}, restart, attempt, step)
+        return Retry(skip, None, {}, {}, restart, attempt, step, failed_at=ended)
     if step is Step.MIGRATION and Step.DOM0_STATE in done:
         skip = frozenset({Step.DOM0_CHECK, Step.DOM0_UPDATE, Step.DOM0_STATE})
-        return Retry(skip, None, {}, {}, restart, attempt, step)
+        return Retry(skip, None, {}, {}, restart, attempt, step, failed_at=ended)
     return None
 
 
@@ -433,7 +468,7 @@ def retry_from_disk(
         or format_time(record.timestamp) != format_time(last.finished_at)
     ):
         return None, "the last run did not fail (or another run came after it): a normal run"
-    if now - last.finished_at > RETRY_MAX_AGE:
+    if not recent(last.finished_at, now):
         return None, "the failed run is more than a day old: a normal run"
     plan = retry_plan(last)
     if plan is None:

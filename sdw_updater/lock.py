@@ -8,6 +8,7 @@ directory must not crash the program.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -36,24 +37,34 @@ def lock_dir(state_directory: Path) -> Path:
 
 
 class Lock:
-    """An exclusive, non-blocking lock held for the life of this object's ``fd``."""
+    """An exclusive, non-blocking lock held for the life of this object's ``fd``.
+
+    ``acquire`` fails in two ways that mean different things: another
+    process holds the lock (another updater runs), or the lock file itself
+    cannot be used (a directory, a symlink or a FIFO in its place, no
+    permission, ...): then ``problem`` says what is wrong, and
+    :meth:`refusal` says it with the path, for the user.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fd: int | None = None
+        self.problem: str | None = None
 
     def acquire(self) -> bool:
         """Take the lock; False when another process holds it or it cannot be made."""
+        self.problem = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = open_regular(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
-            log.error("Error writing to lock file '%s': %s", self.path, exc)
-            return False
+            return self._unusable(exc)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
             os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return self._unusable(exc)
             log.error("Error obtaining lock on '%s'.", self.path)
             return False
         try:
@@ -64,6 +75,21 @@ class Lock:
         self.fd = fd
         return True
 
+    def _unusable(self, exc: OSError) -> bool:
+        self.problem = _what_is_wrong(exc)
+        log.error("The lock file '%s' cannot be used: %s", self.path, self.problem)
+        return False
+
+    def refusal(self) -> str:
+        """Why ``acquire`` failed, in a sentence for the user."""
+        if self.problem is None:
+            return "Another updater is already running."
+        return (
+            f"The updater's lock file {self.path} cannot be used ({self.problem}), so the "
+            "updater did not run. It must be a regular file this user can write: remove or "
+            "fix what is there, then try again."
+        )
+
     def release(self) -> None:
         if self.fd is not None:
             try:
@@ -71,6 +97,21 @@ class Lock:
             finally:
                 os.close(self.fd)
                 self.fd = None
+
+
+def _what_is_wrong(exc: OSError) -> str:
+    """An OSError of opening or locking the lock file, in words."""
+    words = {
+        errno.EISDIR: "it is a directory",
+        errno.ELOOP: "it is a symbolic link, which the updater never follows",
+        errno.EINVAL: "it is not a regular file",
+        errno.ENOTDIR: "a part of its path is not a directory",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "its file system is read-only",
+        errno.ENOSPC: "the disk is full",
+    }
+    return words.get(exc.errno or 0) or exc.strerror or str(exc)
 
 
 def is_locked(path: Path) -> bool:

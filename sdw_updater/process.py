@@ -14,10 +14,17 @@ because each was a way to hang or to be fooled:
   pipes are let go and the tool's real exit code is kept.
 * Every running tool is registered, so a SIGTERM to the updater can stop
   them all (:func:`stop_all`) instead of leaving ``sudo qubesctl`` orphaned.
+* A tool that stops cleanly on SIGINT (``qubes-vm-update``: its caller
+  says so with :class:`Interrupt`) is asked to first, alone, and waited
+  for, a bounded time, before its process group is terminated.
+* What puts the workstation back as the run found it (starting again the
+  VMs a tool shut down) may still run while the updater is being stopped,
+  inside :func:`cleanup`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -26,7 +33,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +78,9 @@ class ToolResult:
     meaning: str = ""
     #: The caller stopped the tool (``Watch.stop``), e.g. the stall watchdog.
     stopped: bool = False
+    #: The tool was asked to stop cleanly (SIGINT, ``Interrupt``): with an exit code
+    #: it ended by itself after that, without one it was killed when the wait was over.
+    interrupted: bool = False
 
     @property
     def ok(self) -> bool:
@@ -97,18 +107,45 @@ class ToolResult:
 
 
 @dataclass
+class Interrupt:
+    """How a tool that stops cleanly on SIGINT is stopped.
+
+    ``qubes-vm-update`` is such a tool (docs/qubes-tools.md, "qubes-vm-update
+    stops gracefully on SIGINT"): on SIGINT it starts nothing new, lets what
+    runs finish, and exits; SIGTERM or SIGKILL to its process group instead
+    cut its workers off mid-transaction.  So when it must stop (the caller's
+    ``Watch.stop``, its timeout, the updater's own SIGTERM) it gets SIGINT,
+    to the tool process alone, and is waited for: after its timeout or
+    SIGTERM at most ``grace`` seconds (the SIGINT of a timeout is sent
+    ``grace`` seconds before it, though not in the first half of the
+    tool's time, so the timeout stays the bound), after the caller's stop
+    up to its timeout.  Once ``settled()`` says that nothing more will come
+    (the tool only waits for what will never end), or the wait is over,
+    its group is terminated, then killed.
+    """
+
+    grace: float
+    settled: Callable[[], bool] | None = None
+
+
+@dataclass
 class Watch:
     """How a caller follows a running tool: its output lines, a clock tick, a stop.
 
     ``stop`` is asked after every tick; when it returns True the tool's
     process group is terminated as on a timeout, and the result says
     ``stopped`` (the caller knows why: the stall watchdog, say).
+    ``deadline`` (``time.monotonic()`` seconds) ends the tool earlier than
+    its own timeout: what is left of a step's time for its second call.
+    ``interrupt``: the tool stops cleanly on SIGINT (:class:`Interrupt`).
     """
 
     on_stdout: LineCallback | None = None
     on_stderr: LineCallback | None = None
     on_tick: Callable[[], None] | None = None
     stop: Callable[[], bool] | None = None
+    deadline: float | None = None
+    interrupt: Interrupt | None = None
 
 
 class LineSplitter:
@@ -151,29 +188,54 @@ class LineSplitter:
 
 # ----- the registry of running tools ---------------------------------------------------
 
-_running: set[subprocess.Popen[bytes]] = set()
+# Each running tool, and whether it stops cleanly on SIGINT (its Watch has an Interrupt).
+_running: dict[subprocess.Popen[bytes], bool] = {}
 _running_lock = threading.Lock()
 _cancelled = threading.Event()
+_cleaning = threading.local()
 
 
 def stop_all() -> int:
-    """Stop every tool now and refuse to start new ones, for the rest of this process.
+    """Stop every tool and refuse to start new ones, for the rest of this process.
 
     For the updater's SIGTERM handler: the tools run in their own sessions,
-    so they do not get the signal that ends the updater; their process
-    groups are terminated, then killed.  Returns how many tools were running.
+    so they do not get the signal that ends the updater.  Their process
+    groups are terminated, then killed, at once; a tool that stops cleanly
+    on SIGINT is asked to by the thread that runs it (:class:`Interrupt`),
+    within a tick.  Returns how many tools were running.
     """
     _cancelled.set()
     with _running_lock:
-        procs = list(_running)
+        procs = [proc for proc, clean in _running.items() if not clean]
+        count = len(_running)
     for proc in procs:
         _kill_group(proc)
-    return len(procs)
+    return count
 
 
 def cancelled() -> bool:
     """Whether :func:`stop_all` was called (the run is being stopped)."""
     return _cancelled.is_set()
+
+
+@contextlib.contextmanager
+def cleanup() -> Iterator[None]:
+    """Let this thread run tools while the updater is being stopped.
+
+    For what puts the workstation back as the run found it (the VMs a
+    tool shut down started again, templates a killed tool left running
+    shut down): a stop must not leave them undone.  Each such tool keeps
+    its own timeout; a later :func:`stop_all` still stops them.
+    """
+    _cleaning.active = True
+    try:
+        yield
+    finally:
+        _cleaning.active = False
+
+
+def _refused() -> bool:
+    return _cancelled.is_set() and not getattr(_cleaning, "active", False)
 
 
 # ----- running one tool ------------------------------------------------------------
@@ -232,11 +294,13 @@ def run(
     """
     watch = watch or Watch()
     argv = list(shown_argv if shown_argv is not None else command)
-    if _cancelled.is_set():
+    if _refused():
         log.warning("Not starting %s: the updater is being stopped", argv[0])
         return ToolResult(argv, None)
     name = Path(command[0]).name  # once, not per line: a flood is millions of lines
     started = time.monotonic()
+    if watch.deadline is not None:
+        timeout = max(0.0, min(timeout, watch.deadline - started))
     log.info("Running %s (timeout %d s)", " ".join(command), timeout)
     detail.info("$ %s", " ".join(command))
     output = _Output(name, stdout_limit, log_output)
@@ -266,42 +330,41 @@ def run(
             except OSError:
                 pass
     with _running_lock:
-        _running.add(proc)
-    if _cancelled.is_set():  # stop_all() ran while this one was starting
+        _running[proc] = watch.interrupt is not None
+    if _refused() and watch.interrupt is None:  # stop_all() ran while this one was starting
         _kill_group(proc)
     try:
-        exit_code, timed_out, abandoned, stopped = _pump(
+        end = _Pump(
             proc,
             {
                 proc.stdout: LineSplitter(output.sink("out", watch.on_stdout)),
                 proc.stderr: LineSplitter(output.sink("err", watch.on_stderr)),
             },
             started + timeout,
-            watch.on_tick,
-            watch.stop,
-        )
+        ).follow(watch)
     finally:
         with _running_lock:
-            _running.discard(proc)
+            _running.pop(proc, None)
     duration = time.monotonic() - started
     result = ToolResult(
         argv,
-        exit_code,
-        timed_out,
+        end.exit,
+        end.timed_out,
         False,
         b"".join(line + b"\n" for line in output.kept),
         [clean_line(t) for t in output.tail],
         duration,
         stdout_lines=output.kept,
         stdout_overflow=output.kept_bytes > stdout_limit,
-        pipes_abandoned=abandoned,
-        stopped=stopped,
+        pipes_abandoned=end.abandoned,
+        stopped=end.stopped,
+        interrupted=end.interrupted,
     )
     if output.logged > DETAIL_BYTES_PER_CALL:
         detail.info(
             "%s: %d bytes of output not logged", name, output.logged - DETAIL_BYTES_PER_CALL
         )
-    if abandoned:
+    if end.abandoned:
         log.warning(
             "%s exited, but a process it started kept its output open; not waiting for it", name
         )
@@ -311,6 +374,17 @@ def run(
     level = logging.WARNING if result.exit is None or result.exit < 0 else logging.INFO
     log.log(level, "%s (%.1f s)", result.describe(), duration)
     return result
+
+
+@dataclass
+class _End:
+    """How following a tool ended (see ``ToolResult`` for each field)."""
+
+    exit: int | None
+    timed_out: bool = False
+    abandoned: bool = False
+    stopped: bool = False
+    interrupted: bool = False
 
 
 class _Pump:
@@ -331,6 +405,7 @@ class _Pump:
         self.proc = proc
         self.splitters = splitters
         self.deadline = deadline
+        self.started = time.monotonic()
         self.selector = selectors.DefaultSelector()
         for stream in splitters:
             os.set_blocking(stream.fileno(), False)  # type: ignore[attr-defined]
@@ -339,6 +414,10 @@ class _Pump:
         if self.pidfd is not None:
             self.selector.register(self.pidfd, selectors.EVENT_READ)
         self.exited_at: float | None = None
+        # A clean stop under way (Interrupt): why ("timeout", "stopped",
+        # "cancelled") and when the wait for the tool is over.
+        self.asked: str | None = None
+        self.wait_until = deadline
 
     def pipes_open(self) -> bool:
         watched = len(self.selector.get_map())
@@ -379,39 +458,81 @@ class _Pump:
         for stream in self.splitters:
             stream.close()  # type: ignore[attr-defined]
 
+    def soft_deadline(self, interrupt: Interrupt) -> float:
+        """When a tool that stops cleanly is asked to, so that it is done by the deadline.
 
-def _pump(
-    proc: subprocess.Popen[bytes],
-    splitters: dict[object, LineSplitter],
-    deadline: float,
-    on_tick: Callable[[], None] | None,
-    stop: Callable[[], bool] | None = None,
-) -> tuple[int | None, bool, bool, bool]:
-    """Read the tool's output until it is done; returns (exit, timed out, abandoned, stopped)."""
-    pump = _Pump(proc, splitters, deadline)
-    ending: str | None = None
-    try:
-        while pump.pipes_open():
-            ending = pump.ending(time.monotonic())
-            if ending is not None:
-                break
-            pump.read_once(time.monotonic())
-            if on_tick is not None:
-                on_tick()
-            if stop is not None and pump.exited_at is None and stop():
-                ending = "stopped"
-                break
-        if ending in (None, "abandoned"):
-            try:
-                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-                return code, False, ending == "abandoned", False
-            except subprocess.TimeoutExpired:
-                ending = "timeout"
-    finally:
-        pump.close()
-        if ending in ("timeout", "stopped"):
-            _kill_group(proc)
-    return None, ending == "timeout", False, ending == "stopped"
+        ``grace`` seconds before the deadline, but not in the first half of
+        the tool's time (a short timeout is not all grace).
+        """
+        return max(self.deadline - interrupt.grace, (self.started + self.deadline) / 2)
+
+    def must_stop(self, now: float, watch: Watch) -> str | None:
+        """Why the tool must be stopped now ("timeout", "stopped", "cancelled"), or None.
+
+        A tool that stops cleanly is asked to (SIGINT) and followed further;
+        only the end of that wait makes this say so.
+        """
+        interrupt = watch.interrupt
+        if self.exited_at is not None:
+            return None
+        if self.asked is not None:
+            assert interrupt is not None
+            settled = interrupt.settled is not None and interrupt.settled()
+            return self.asked if now >= self.wait_until or settled else None
+        why = None
+        if interrupt is not None and now >= self.soft_deadline(interrupt):
+            why = "timeout"
+        elif watch.stop is not None and watch.stop():
+            why = "stopped"
+        elif _refused() and interrupt is not None:
+            why = "cancelled"
+        if why is None or interrupt is None:
+            return why
+        self.asked = why
+        if why != "stopped":  # the caller's stop may wait for the rest of the time
+            self.wait_until = min(self.deadline, now + interrupt.grace)
+        log.warning("Asking pid %d to stop cleanly (%s: SIGINT)", self.proc.pid, why)
+        try:
+            self.proc.send_signal(signal.SIGINT)  # the tool alone, not its group
+        except ProcessLookupError:
+            pass
+        return None
+
+    def follow(self, watch: Watch) -> _End:
+        """Read the tool's output until it is done, stopping it when it must be."""
+        ending: str | None = None
+        try:
+            while self.pipes_open():
+                ending = self.ending(time.monotonic())
+                if ending is not None:
+                    break
+                self.read_once(time.monotonic())
+                if watch.on_tick is not None:
+                    watch.on_tick()
+                ending = self.must_stop(time.monotonic(), watch)
+                if ending is not None:
+                    break
+            if ending in (None, "abandoned"):
+                try:
+                    code = self.proc.wait(timeout=max(0.1, self.deadline - time.monotonic()))
+                    return self._end(code, self.asked, abandoned=ending == "abandoned")
+                except subprocess.TimeoutExpired:
+                    ending = "timeout"
+        finally:
+            self.close()
+            if ending in ("timeout", "stopped", "cancelled"):
+                _kill_group(self.proc)
+        return self._end(None, ending)
+
+    def _end(self, code: int | None, why: str | None, abandoned: bool = False) -> _End:
+        why = self.asked or why
+        return _End(
+            code,
+            timed_out=why == "timeout",
+            abandoned=abandoned,
+            stopped=why == "stopped",
+            interrupted=self.asked is not None,
+        )
 
 
 def _pidfd(pid: int) -> int | None:

@@ -41,6 +41,7 @@ class ProgressLine:
     status: str  # pending | updating | done
     percent: float = 0.0
     final: TemplateState | None = None
+    cancelled: bool = False  # ``done cancelled``: the tool was interrupted before its turn
 
 
 def parse_progress_line(raw: bytes) -> ProgressLine | None:
@@ -66,7 +67,7 @@ def parse_progress_line(raw: bytes) -> ProgressLine | None:
     final = DONE_STATES.get(info)
     if final is None:
         return None
-    return ProgressLine(name, "done", percent=100.0, final=final)
+    return ProgressLine(name, "done", percent=100.0, final=final, cancelled=info == b"cancelled")
 
 
 @dataclass
@@ -82,6 +83,8 @@ class TemplateTracker:
     states: dict[str, TemplateState] = field(default_factory=dict)
     percents: dict[str, float] = field(default_factory=dict)
     ignored_lines: int = 0
+    # The templates whose first done line said ``cancelled`` (their state says failed).
+    cancelled: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for name in self.expected:
@@ -110,6 +113,8 @@ class TemplateTracker:
         assert parsed.final is not None
         self.states[parsed.name] = parsed.final
         self.percents[parsed.name] = 100.0
+        if parsed.cancelled:
+            self.cancelled.add(parsed.name)
         return parsed
 
     def fraction(self) -> float:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sdw_updater import facts
+from sdw_updater import adminapi, facts
 from sdw_updater.contract import (
     BOOT_ID,
     CLIENT_APP_ID,
@@ -209,7 +209,7 @@ class QubesHost:
                 clear()
         try:
             listed = list(domains)
-        except Exception as exc:  # qubesadmin raises many kinds
+        except adminapi.ERRORS as exc:
             raise HostError("dom0", "admin.vm.List", _reason(exc)) from exc
         result: dict[str, VMInfo] = {}
         for vm in listed:
@@ -227,36 +227,43 @@ class QubesHost:
         """
         try:
             listed = list(self.app.domains)
-        except Exception as exc:  # qubesadmin raises many kinds
+        except adminapi.ERRORS as exc:
             raise HostError("dom0", "admin.vm.List", _reason(exc)) from exc
         agents: dict[str, str | None] = {}
         for vm in listed:
             try:
                 name = str(vm.name)
                 klass = str(vm.klass)
-            except Exception as exc:
+            except adminapi.ERRORS as exc:
                 raise HostError(str(vm), "admin.vm.List", _reason(exc)) from exc
             if klass != "TemplateVM":
                 continue
             try:
                 agent = vm.features.get("qubes-agent-version", None)
-            except Exception as exc:
+            except adminapi.ERRORS as exc:
                 call = "admin.vm.feature.Get qubes-agent-version"
                 raise HostError(name, call, _reason(exc)) from exc
             agents[name] = str(agent) if agent not in (None, "") else None
         return agents
 
+    def updatevm(self) -> str | None:
+        try:
+            vm = self.app.updatevm
+            return None if vm is None else str(vm.name)
+        except adminapi.ERRORS as exc:
+            raise HostError("dom0", "admin.property.Get updatevm", _reason(exc)) from exc
+
     def power_state(self, name: str) -> str:
         try:
             return str(self.app.domains[name].get_power_state())
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             log.warning("Could not read the power state of %s: %s", name, _reason(exc))
             return "NA"
 
     def feature(self, vm: str, name: str) -> str | None:
         try:
             value = self.app.domains[vm].features.get(name, None)
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             raise HostError(vm, f"admin.vm.feature.Get {name}", _reason(exc)) from exc
         return None if value is None else str(value)
 
@@ -325,9 +332,73 @@ class QubesHost:
         return self.run(argv, _step_timeout(Step.NETCHECK), stdout_limit=256)
 
     def dom0_check(self, watch: Watch) -> ToolResult:
+        """``--check-only``; when it refused because dom0's UpdateVM is halted, start it, again.
+
+        ``qubes-dom0-update --check-only`` does not start the UpdateVM (only
+        an interactive update does) and exits 1 while it is halted
+        (docs/simulator.md, "Real-tool behaviour").  The UpdateVM is started
+        through the Admin API, as ``qvm-start`` would, and the check runs
+        once more; when it cannot be started the result says so, with the
+        command an administrator runs.
+        """
         from sdw_updater.steps import Step
 
-        return self._step_tool(Step.DOM0_CHECK, ["qubes-dom0-update", "--check-only"], watch)
+        argv = ["qubes-dom0-update", "--check-only"]
+        result = self._step_tool(Step.DOM0_CHECK, argv, watch)
+        if result.exit == 1 and self._started_halted_updatevm(result):
+            return self._step_tool(Step.DOM0_CHECK, argv, watch)
+        return result
+
+    def _started_halted_updatevm(self, refused: ToolResult) -> bool:
+        """Start dom0's UpdateVM when a failed check found it halted; True when it runs now.
+
+        When it cannot be started (or none is set, or it cannot be read),
+        ``refused`` is told why and what to run: it is the result reported.
+        """
+        try:
+            name = self.updatevm()
+        except HostError as exc:
+            _explain(refused, f"dom0's UpdateVM could not be read ({exc.reason})")
+            return False
+        if name is None:
+            _explain(
+                refused,
+                "dom0 has no UpdateVM; set one in a dom0 terminal "
+                "(`qubes-prefs updatevm sys-firewall`), then run the updater again",
+            )
+            return False
+        if self.power_state(name) != "Halted":
+            return False  # the check failed for another reason: its output says which
+        log.warning(
+            "dom0's UpdateVM %s is halted and qubes-dom0-update --check-only does not start "
+            "it: starting %s",
+            name,
+            name,
+        )
+        problem = self._start_in_time(name)
+        if problem is None and self.power_state(name) not in UP_STATES:
+            problem = f"it is {self.power_state(name)}"
+        if problem is not None:
+            _explain(
+                refused,
+                f"dom0's UpdateVM {name} is halted and could not be started ({problem}); start "
+                f"it in a dom0 terminal (`qvm-start {name}`), then run the updater again",
+            )
+            return False
+        log.info("Started %s; checking for dom0 updates again", name)
+        return True
+
+    def _start_in_time(self, name: str) -> str | None:
+        """Start one VM through the Admin API, waiting at most its start timeout; why not."""
+        errors: list[str] = []
+        starter = threading.Thread(
+            target=self._start_vm, args=(name, errors), name=f"start-{name}", daemon=True
+        )
+        starter.start()
+        starter.join(self.timeout(VM_START_TIMEOUT))
+        if starter.is_alive():
+            return "it did not start in time"
+        return errors[0] if errors else None
 
     def dom0_update(self, watch: Watch) -> ToolResult:
         # -y only makes dnf non-interactive; on a major Xen upgrade the script
@@ -473,7 +544,7 @@ class QubesHost:
             vm = self.app.domains[name]
             if vm.get_power_state() == "Halted":
                 vm.start()
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             errors.append(_reason(exc))
 
     def _launch_app(self) -> str | None:
@@ -481,6 +552,8 @@ class QubesHost:
         import subprocess
 
         service = f"qubes.StartApp+{CLIENT_APP_ID}"
+        # OSError: qubesadmin starts dom0's qrexec-client as a process.
+        failures: tuple[type[Exception], ...] = (*adminapi.ERRORS, OSError)
         try:
             vm = self.app.domains[CLIENT_VM]
             proc = vm.run_service(
@@ -494,7 +567,7 @@ class QubesHost:
             name = Path(str(exc.filename or "qrexec-client")).name
             log.error("Executable %s not found", name)
             return f"{name} was not found, so the app could not be started"
-        except Exception as exc:
+        except failures as exc:
             return f"{CLIENT_VM} could not start the app: {_reason(exc)}"
         code = _wait_exit(proc, self.timeout(CLIENT_TIMEOUT))
         if code is None:
@@ -553,6 +626,13 @@ def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
     return proc.wait()
 
 
+def _explain(result: ToolResult, why: str) -> None:
+    """Say what a tool's exit code means here, in its result and in the log."""
+    log.error("%s", why)
+    result.meaning = why
+    result.tail.append(why)
+
+
 def _step_timeout(step: Step) -> float:
     """A step's timeout (``steps`` is imported here: the fast path runs no step)."""
     from sdw_updater.steps import STEPS
@@ -583,13 +663,13 @@ def _vm_info(vm: Any) -> VMInfo:
     """
     try:
         name = str(vm.name)
-    except Exception as exc:
+    except adminapi.ERRORS as exc:
         raise HostError(str(vm), "admin.vm.List", _reason(exc)) from exc
 
     def read(call: str, getter: Callable[[], Any]) -> Any:
         try:
             return getter()
-        except Exception as exc:
+        except adminapi.ERRORS as exc:
             raise HostError(name, call, _reason(exc)) from exc
 
     klass = str(read("admin.vm.property.Get klass", lambda: vm.klass))
@@ -602,6 +682,10 @@ def _vm_info(vm: Any) -> VMInfo:
         "admin.vm.feature.Get qubes-agent-version",
         lambda: vm.features.get("qubes-agent-version", None),
     )
+    netvm: str | None = None
+    if klass != "AdminVM":  # dom0 has no netvm property
+        provider = read("admin.vm.property.Get netvm", lambda: vm.netvm)
+        netvm = None if provider is None else str(provider.name)
     return VMInfo(
         name=name,
         klass=klass,
@@ -609,4 +693,5 @@ def _vm_info(vm: Any) -> VMInfo:
         tags=tags,
         power=power,
         agent_version=str(agent) if agent not in (None, "") else None,
+        netvm=netvm,
     )

@@ -7,7 +7,7 @@ are ignored.  Every such doubt is one line in ``updater.log``, so an admin
 who mistyped a key finds out why it had no effect.
 
 ```json
-{"update_extras": true, "stall_minutes": 15}
+{"update_extras": true, "stall_minutes": 15, "key_notice_days": 30}
 ```
 
 * ``update_extras`` (bool, default false): also update the templates of the
@@ -17,6 +17,10 @@ who mistyped a key finds out why it had no effect.
   progress and prints nothing for this long is stopped and reported as
   stalled (Qubes users asked for 15 minutes, qubes-issues #8742).  The
   templates step's own timeout stays the outer bound.
+* ``key_notice_days`` (whole number, 0-365, default 30): a signing key that
+  expires within this many days is also told to the journalist in the
+  window (the administrator's notices and the logs always tell it).  This
+  file is the one place for it: the window's environment is not read.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ log = logging.getLogger("sdw.settings")
 MAX_SETTINGS_BYTES = 16 * 1024
 DEFAULT_STALL_MINUTES = 15.0
 STALL_RANGE = (1.0, 600.0)
+DEFAULT_KEY_NOTICE_DAYS = 30
+KEY_NOTICE_RANGE = (0, 365)
+KNOWN = ("update_extras", "stall_minutes", "key_notice_days")
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class Settings:
 
     update_extras: bool = False
     stall_minutes: float = DEFAULT_STALL_MINUTES
+    key_notice_days: int = DEFAULT_KEY_NOTICE_DAYS
 
     @property
     def stall_seconds(self) -> float:
@@ -85,9 +93,20 @@ def parse(raw: bytes | None, where: str = SETTINGS_FILE) -> Settings:
             defaults.stall_minutes,
         )
         stall = defaults.stall_minutes
-    for key in sorted(set(data) - {"update_extras", "stall_minutes"})[:20]:
+    days = data.get("key_notice_days", defaults.key_notice_days)
+    first, last = KEY_NOTICE_RANGE
+    if isinstance(days, bool) or not isinstance(days, int) or not first <= days <= last:
+        log.warning(
+            "%s: key_notice_days must be a whole number from %d to %d; it stays %d",
+            where,
+            first,
+            last,
+            defaults.key_notice_days,
+        )
+        days = defaults.key_notice_days
+    for key in sorted(set(data) - set(KNOWN))[:20]:
         log.warning("%s: unknown setting %r ignored", where, key[:64])
-    return Settings(update_extras=extras, stall_minutes=float(stall))
+    return Settings(update_extras=extras, stall_minutes=float(stall), key_notice_days=days)
 
 
 def load(state_directory: Path) -> Settings:
@@ -96,8 +115,9 @@ def load(state_directory: Path) -> Settings:
     settings = parse(read_bounded(path, MAX_SETTINGS_BYTES), str(path))
     if settings != Settings():
         log.info(
-            "Settings: update_extras=%s, stall_minutes=%g",
+            "Settings: update_extras=%s, stall_minutes=%g, key_notice_days=%d",
             settings.update_extras,
             settings.stall_minutes,
+            settings.key_notice_days,
         )
     return settings

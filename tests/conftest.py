@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import needs
 import pytest
@@ -68,6 +73,38 @@ def _qt_platform_missing() -> tuple[str, str] | None:
         return None
     packages = " ".join(sorted({needs.library_package(name) for name in lacking}))
     return f"{', '.join(lacking)} (for Qt's {platform} platform plugin)", packages
+
+
+def _qt_import_missing() -> tuple[str, str] | None:
+    """A library the Qt binding's own modules cannot load here, and its Debian package."""
+    for binding in ("PyQt6", "PyQt5"):
+        if importlib.util.find_spec(binding) is None:
+            continue
+        try:
+            importlib.import_module(f"{binding}.QtGui")
+        except ImportError as exc:
+            found = re.search(r"(lib\S+?\.so[.\d]*): cannot open shared object file", str(exc))
+            if found is None:
+                raise
+            return f"{found.group(1)} (for Qt, {binding})", needs.library_package(found.group(1))
+        return None
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Without a library Qt itself needs, pytest-qt cannot start: say which package brings it.
+
+    Otherwise pytest-qt's own start-up fails with an INTERNALERROR that names
+    only the missing file.
+    """
+    missing = _qt_import_missing()
+    if missing is not None:
+        what, package = missing
+        raise pytest.UsageError(
+            f"{what} is missing: install the Debian package {package} "
+            "(make test does it: deps/install test)"
+        )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -219,3 +256,64 @@ def vm_starts(journal: list[Entry]) -> list[str]:
         elif r["tool"] == "qvm-start":
             names += [a for a in argv if not a.startswith("-")]
     return names
+
+
+def template(name: str, **keys: object) -> str:
+    """A scenario's ``[templates."NAME"]`` table with ``keys``."""
+    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+    return f'[templates."{name}"]\n{body}'
+
+
+def vm_updates(journal: list[Entry]) -> list[list[str]]:
+    """The --targets of every qubes-vm-update call, in order."""
+    found = []
+    for record in journal:
+        if record["tool"] == "qubes-vm-update":
+            argv = record["argv"]
+            found.append(argv[argv.index("--targets") + 1].split(","))
+    return found
+
+
+def last_run_file(home: Path) -> dict[str, Any]:
+    """The run's summary as written to ``sdw-last-run.json``."""
+    data: dict[str, Any] = json.loads(
+        (home / ".securedrop_updater" / "sdw-last-run.json").read_text()
+    )
+    return data
+
+
+def stop_updater(
+    home: Path,
+    scenario: str,
+    *moments: Callable[[list[Entry]], bool],
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``sdw-updater --cli --skip-delta 0``, sent SIGTERM at each moment its journal shows.
+
+    As a logout or ``kill`` stops it; each moment is waited for (at most a
+    minute), then the signal is sent.  Output is stdout and stderr together.
+    """
+    path = home / "scenario.toml"
+    path.write_text(scenario)
+    proc = subprocess.Popen(
+        [str(BIN / "sdw-updater"), "--cli", "--skip-delta", "0", "--simulate", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, HOME=str(home), **(env or {})),
+        cwd=home,
+    )
+    try:
+        for moment in moments:
+            deadline = time.monotonic() + 60
+            while not moment(read_journal(home)):
+                assert proc.poll() is None, "the run ended before the moment came"
+                assert time.monotonic() < deadline, "the moment never came"
+                time.sleep(0.02)
+            proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, output, "")

@@ -24,7 +24,9 @@ PACKAGE_LIST = ROOT / "deps" / "debian-packages"
 TOOLS = {
     "Xvfb": "xvfb",
     "dbus-daemon": "dbus-daemon",
+    "createrepo_c": "createrepo-c",
     "desktop-file-validate": "desktop-file-utils",
+    "dnf": "dnf",
     "git": "git",
     "groff": "groff-base",
     "import": "imagemagick",

@@ -1,65 +1,75 @@
-"""Disclosure buttons' states as Qt reports them to a screen reader (in-process).
+"""What a screen reader learns from the window's own widgets, through public PyQt only.
 
-``a11y.disclosure_states`` asks Qt's accessible interface of a widget for
-its state through the interface's own virtual table, as Qt's AT-SPI bridge
-does; the screen-reader tier (``tests/window/test_screen_reader.py``) reads
-the same states over AT-SPI from the installed program.
+Qt builds each widget's accessible interface from the widget: its role from
+its class (a checkable button is announced as a check box), its name and
+description from ``setAccessibleName``/``setAccessibleDescription``.  These
+tests hold the window to what that public API can say; the screen-reader
+tier (``tests/window/test_screen_reader.py``) reads the same over AT-SPI
+from the installed program.
 """
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
-import pytest
-from PyQt5.QtWidgets import QPushButton
+from launcher import strings as S
+from launcher.widgets import Disclosure, title_label
 
-from launcher import a11y
-from launcher.widgets import Disclosure
+ROOT = Path(__file__).resolve().parent.parent
+#: What the RPM installs in dom0, and the foreign-function modules it must not use.
+SHIPPED = ("launcher", "sdw_notify", "sdw_updater")
+FOREIGN = ("ctypes", "_ctypes", "cffi")
 
 
-def test_a_disclosure_button_reports_expandable_and_collapsed_then_expanded(qtbot: Any) -> None:
-    button = Disclosure("Show details", "Hide details")
+def test_a_disclosure_button_says_collapsed_then_expanded(qtbot: Any) -> None:
+    button = Disclosure(S.tr(S.DETAILS_SHOW), S.tr(S.DETAILS_HIDE))
     qtbot.addWidget(button)
-    assert button.states_reported
-    assert a11y.disclosure_states(button) == {"expandable", "collapsed"}
-    assert button.accessibleDescription() == ""  # the states say it; not read twice
-    button.click()
-    assert a11y.disclosure_states(button) == {"expandable", "expanded"}
-    assert button.accessibleName() == "Hide details"
-    button.click()
-    assert a11y.disclosure_states(button) == {"expandable", "collapsed"}
-
-
-def test_other_buttons_are_not_expandable(qtbot: Any) -> None:
-    """Qt's button interfaces share one table: only the disclosure's interface uses the copy."""
-    disclosure = Disclosure("Show details", "Hide details")
-    plain = QPushButton("Start updates")
-    qtbot.addWidget(disclosure)
-    qtbot.addWidget(plain)
-    assert a11y.disclosure_states(disclosure) == {"expandable", "collapsed"}
-    assert a11y.disclosure_states(plain) == set()
-
-
-def test_two_disclosures_share_one_copy_and_keep_their_own_state(qtbot: Any) -> None:
-    first = Disclosure("Show details", "Hide details")
-    second = Disclosure("Show more", "Show less")
-    qtbot.addWidget(first)
-    qtbot.addWidget(second)
-    second.click()
-    assert a11y.disclosure_states(first) == {"expandable", "collapsed"}
-    assert a11y.disclosure_states(second) == {"expandable", "expanded"}
-    assert len(a11y._disclosure["symbols"]["copies"]) == 1
-
-
-def test_on_a_qt_build_without_the_symbols_the_description_says_the_state(
-    qtbot: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Another Qt build (no symbols found): nothing is patched, the description speaks."""
-    monkeypatch.setitem(a11y._disclosure, "symbols", None)
-    button = Disclosure("Show details", "Hide details")
-    qtbot.addWidget(button)
-    assert not button.states_reported
-    assert a11y.disclosure_states(button) == set()
+    assert button.accessibleName() == "Show details"
     assert button.accessibleDescription() == "collapsed"
     button.click()
+    assert button.expanded
+    assert button.accessibleName() == "Hide details"
     assert button.accessibleDescription() == "expanded"
+    button.click()
+    assert (button.accessibleName(), button.accessibleDescription()) == (
+        "Show details",
+        "collapsed",
+    )
+
+
+def test_a_disclosure_is_a_push_button_not_a_check_box(qtbot: Any) -> None:
+    """A checkable button is announced as a check box: the disclosure never is one."""
+    button = Disclosure("Show more", "Show less")
+    qtbot.addWidget(button)
+    for _ in range(2):
+        assert not button.isCheckable()
+        assert not button.isChecked()
+        button.click()
+    assert not button.autoDefault() and not button.isDefault()  # Enter never opens it
+
+
+def test_a_title_is_named_after_its_text(qtbot: Any) -> None:
+    label = title_label("Updating the workstation")
+    qtbot.addWidget(label)
+    assert label.accessibleName() == label.text() == "Updating the workstation"
+
+
+def test_nothing_shipped_reaches_c_through_ctypes() -> None:
+    """dom0's code uses public bindings only: no module of ours imports ctypes (or cffi)."""
+    offenders = []
+    for package in SHIPPED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    names = [node.value]  # importlib.import_module("ctypes")
+                else:
+                    continue
+                if any(name.split(".")[0] in FOREIGN for name in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

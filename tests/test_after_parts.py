@@ -147,6 +147,10 @@ def test_settings_default_off_and_fifteen_minutes() -> None:
         b'{"stall_minutes": true}',
         b'{"stall_minutes": 1e400}',
         b'{"stall_minutes": "15"}',
+        b'{"key_notice_days": -1}',
+        b'{"key_notice_days": 366}',
+        b'{"key_notice_days": 7.5}',
+        b'{"key_notice_days": false}',
         b"\xff\xfe",
         b'{"update_extras": true' + b" " * 20000 + b"}",
     ],
@@ -162,6 +166,12 @@ def test_settings_unknown_keys_are_ignored_with_a_log_line(
     got = settings.parse(b'{"update_extras": true, "stall_minutes": 2.5, "colour": "red"}')
     assert got == settings.Settings(True, 2.5)
     assert "unknown setting 'colour' ignored" in caplog.text
+
+
+def test_key_notice_days_is_a_setting_from_0_to_365() -> None:
+    assert settings.Settings().key_notice_days == 30
+    assert settings.parse(b'{"key_notice_days": 0}').key_notice_days == 0
+    assert settings.parse(b'{"key_notice_days": 365}').key_notice_days == 365
 
 
 def test_settings_file_is_read_from_the_state_directory(tmp_path: Path) -> None:
@@ -280,7 +290,9 @@ def test_after_template_failures_only_those_run_again() -> None:
     assert Step.DOM0_STATE in plan.skip and Step.DOM0_CHECK in plan.skip
     # checks are never skipped
     assert not plan.skip & {Step.NETCHECK, Step.TRUST, Step.TRUST_INSTALLED, Step.TEMPLATE_SOURCES}
-    assert plan.restart == ("sd-log",)  # it did not come back: the retry starts it
+    # Every VM that ran before the failed run: the retry starts those that are halted
+    # (sd-log did not come back; sys-net did, but a stop may have halted it since).
+    assert plan.restart == ("sd-log", "sys-net")
     assert plan.attempt == 2
 
 

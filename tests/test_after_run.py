@@ -15,10 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_started, read_journal, read_status, run_updater
+from conftest import (
+    client_started,
+    last_run_file,
+    read_journal,
+    read_status,
+    run_updater,
+    template,
+    vm_updates,
+)
 
 from sdw_sim import setup
-from sdw_sim.journal import Entry
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.plan import Runner
@@ -29,29 +36,10 @@ FORCE = ("--cli", "--skip-delta", "0")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
-WHONIX = "whonix-gateway-17"
+FEDORA = "fedora-43-xfce"
 # Timeouts cut a thousandfold: the stall watchdog's 15 minutes become its 1 s floor,
 # the templates step's 3 hours 10.8 s (the outer bound).
 FAST_TIMEOUTS = "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.001\n"
-
-
-def template(name: str, **keys: object) -> str:
-    body = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
-    return f'[templates."{name}"]\n{body}'
-
-
-def vm_updates(journal: list[Entry]) -> list[list[str]]:
-    """The --targets of every qubes-vm-update call, in order."""
-    found = []
-    for record in journal:
-        if record["tool"] == "qubes-vm-update":
-            argv = record["argv"]
-            found.append(argv[argv.index("--targets") + 1].split(","))
-    return found
-
-
-def last_run_file(home: Path) -> dict[str, Any]:
-    return json.loads((home / ".securedrop_updater" / "sdw-last-run.json").read_text())
 
 
 def results(data: dict[str, Any]) -> dict[str, str]:
@@ -65,14 +53,14 @@ def test_the_summary_ends_the_run_and_is_kept_for_status(home: Path) -> None:
     summary = run.stdout[run.stdout.index("Summary:") :]
     assert f"{VIEWER}  FAILED" in summary
     assert "sd-inbox-debian-13   updated" in summary
-    assert "3 updated, 1 failed" in summary
+    assert "2 updated, 1 failed" in summary
     assert "Restarted: sd-log" in summary  # -R shut it down; the run started it again
     assert "Time taken:" in summary
     data = last_run_file(home)
     assert data["outcome_name"] == "FAILED" and data["failed_step"] == "templates"
     assert results(data)[VIEWER] == "failed"
     assert data["counts"] == {
-        "done": 3,
+        "done": 2,
         "no_updates": 0,
         "failed": 1,
         "stalled": 0,
@@ -106,34 +94,34 @@ def test_network_down_leaves_no_summary(home: Path) -> None:
 
 
 def test_a_transient_failure_is_retried_once_and_said_so(home: Path) -> None:
-    scenario = INSTANT + NO_DOM0 + template(WHONIX, fail_first=1, failure="network")
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, failure="network")
     run = run_updater(home, *FORCE, scenario=scenario)
     assert run.returncode == ExitCode.OK, run.stdout + run.stderr
     updates = vm_updates(read_journal(home))
-    assert len(updates) == 2 and updates[1] == [WHONIX]
+    assert len(updates) == 2 and updates[1] == [FEDORA]
     assert "looks transient" in run.stdout
     assert "tried twice: the first failure looked transient" in run.stdout
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
-    assert f"{WHONIX} failed in a way that looks transient" in log
-    entry = next(t for t in last_run_file(home)["templates"] if t["name"] == WHONIX)
+    assert f"{FEDORA} failed in a way that looks transient" in log
+    entry = next(t for t in last_run_file(home)["templates"] if t["name"] == FEDORA)
     assert entry["retried"] is True and entry["result"] == "done"
     assert client_started(read_journal(home))
 
 
 def test_the_refresh_exit_code_alone_counts_as_transient(home: Path) -> None:
-    scenario = INSTANT + NO_DOM0 + template(WHONIX, fail_first=1, exit_code=23)
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, exit_code=23)
     run = run_updater(home, *FORCE, scenario=scenario)
     assert run.returncode == ExitCode.OK, run.stdout
-    assert vm_updates(read_journal(home))[1] == [WHONIX]
+    assert vm_updates(read_journal(home))[1] == [FEDORA]
 
 
 def test_a_failure_that_is_not_transient_is_not_retried(home: Path) -> None:
-    scenario = INSTANT + NO_DOM0 + template(WHONIX, fail_first=1, failure="disk_full")
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, failure="disk_full")
     run = run_updater(home, *FORCE, scenario=scenario)
     assert run.returncode == ExitCode.FAILED
     assert len(vm_updates(read_journal(home))) == 1
-    assert f"What went wrong ({WHONIX}): The disk of {WHONIX} is full" in run.stdout
-    assert f"qvm-run -p -u root {WHONIX} 'df -h'" in run.stdout
+    assert f"What went wrong ({FEDORA}): The disk of {FEDORA} is full" in run.stdout
+    assert f"qvm-run -p -u root {FEDORA} 'df -h'" in run.stdout
 
 
 @pytest.mark.parametrize(
@@ -188,7 +176,6 @@ def test_a_stalled_template_is_stopped_and_the_others_keep_their_result(home: Pa
         "fedora-43-xfce": "done",
         "sd-inbox-debian-13": "done",
         VIEWER: "stalled",
-        WHONIX: "done",
     }
     stalled = next(t for t in data["templates"] if t["name"] == VIEWER)
     assert stalled["last_lines"], stalled
@@ -235,7 +222,7 @@ def test_retry_failed_updates_only_the_failed_template_with_every_check(home: Pa
     data = last_run_file(home)
     assert data["attempt"] == 2 and data["outcome_name"] == "OK"
     kept = [t["name"] for t in data["templates"] if t["kept"]]
-    assert sorted(kept) == ["fedora-43-xfce", "sd-inbox-debian-13", WHONIX]
+    assert sorted(kept) == ["fedora-43-xfce", "sd-inbox-debian-13"]
     assert client_started(read_journal(home))
 
 
@@ -283,6 +270,29 @@ def test_extra_templates_only_when_an_admin_turns_them_on(home: Path) -> None:
     assert summary.index("Extra templates (sd-extras):") < summary.index("tpl-extra")
     groups = {t["name"]: t["group"] for t in last_run_file(home)["templates"]}
     assert groups["tpl-extra"] == "extras" and groups[VIEWER] == "workstation"
+
+
+def test_an_extra_template_on_another_release_waits_alone(home: Path) -> None:
+    """An sd-extras template is never evidence of a Qubes upgrade: it is skipped, and said so."""
+    (home / ".securedrop_updater").mkdir()
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"update_extras": true}'
+    )
+    scenario = INSTANT + NO_DOM0 + EXTRAS + template("tpl-extra", agent_version="4.2")
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout + run.stderr
+    targets = vm_updates(read_journal(home))[0]
+    assert "tpl-extra" not in targets and VIEWER in targets
+    said = "tpl-extra (sd-extras) runs the Qubes 4.2 agent while dom0 runs Qubes 4.3"
+    assert said in run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert said in log
+    help_for = {a["where"]: a for a in last_run_file(home)["help"]}
+    assert "not updated" in help_for["tpl-extra"]["cause"]
+    assert client_started(read_journal(home))
+    # A workstation template on another release still means Qubes is being upgraded.
+    lagging = scenario + template(VIEWER, agent_version="4.2")
+    assert run_updater(home, *FORCE, scenario=lagging).returncode == ExitCode.DIST_UPGRADE
 
 
 def test_a_retry_never_loses_the_owed_restart(home: Path) -> None:

@@ -79,7 +79,9 @@ def test_upgrade_guard_answers_as_the_full_check(home: Path, extra: str, upgradi
     scenario.write_text(("" if "[sim]" in extra else HEALTHY) + extra)
     ctx = open_context(True, str(scenario), home=home)
     vms = ctx.host.vms()
-    full = dist_upgrade_evidence(ctx.host.dom0_release(), vms, templates_to_update(vms))
+    full = dist_upgrade_evidence(
+        ctx.host.dom0_release(), vms, templates_to_update(vms, ctx.host.updatevm())
+    )
     answer = ctx.upgrade_in_progress()
     assert (answer is not None) is upgrading is bool(full)
     if answer is not None:

@@ -27,8 +27,10 @@ module writes the matrix to ``docs/fault-matrix.md`` when asked (``make docs``,
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -315,15 +317,162 @@ HARDENING = (
     "**the keyring package signed by another repository's key**: refused (#7).",
     "**a deeply nested or hostile `sdw-run-history.json`**: no estimates, the run goes on (#8).",
     "**a symlink or a FIFO at a lock or log path**: never followed, never blocked on (#9, #10).",
-    "**SIGTERM during a step**: the tool's process group is stopped, the status recorded, the "
-    "lock freed (#11).",
+    "**SIGTERM during a step**: the tool's process group is stopped (`qubes-vm-update` is "
+    "first asked to stop cleanly: above), the status recorded, the lock freed; VMs that "
+    "`-R` shut down are started again, or stay owed to the next run (#11, "
+    "`test_plan.py`).",
     "**a tool's child keeps stdout open**: the tool's own exit ends the wait after a short "
     "grace, with its real exit code (#12).",
     "**`qubes-vm-update` stopped at its timeout**: templates that printed `done` keep their "
-    "result; only those in flight fail (`test_progress.py`, #13).",
+    "result; only those in flight fail, and only after SIGINT and a bounded wait "
+    "(`test_progress.py`, #13; the graceful stop above).",
     "**line and paragraph separators, bidi and zero-width characters** in a VM's output: "
     "removed from the logs and the window (`test_hostile_input.py`, #14).",
 )
+
+
+# ----- the graceful stop of qubes-vm-update ---------------------------------------
+
+FEDORA, INBOX = "fedora-43-xfce", "sd-inbox-debian-13"
+
+
+# Two templates at a time (the tool's -x is dom0's CPU count), so two wait; an update of
+# 100 simulated seconds takes 5 real ones.
+def stop_timing(timeout_scale: float) -> str:
+    """The simulated workstation of the graceful-stop cases, with the engine's timeouts scaled."""
+    return (
+        f"[sim]\ntime_scale = 0.05\ntimeout_scale = {timeout_scale}\ncpus = 2\n"
+        "vm_start_duration = 0\nvm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
+        "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
+        "[client]\nstart_duration = 0\n"
+    )
+
+
+def _templates(first: str = "duration = 100", second: str = "duration = 100") -> str:
+    """``[templates]`` tables: fedora-43-xfce's and sd-inbox-debian-13's keys; the rest 100 s."""
+    keys = (first, second, "duration = 100", "duration = 100")
+    return "".join(
+        f'[templates."{name}"]\n{key}\n' for name, key in zip(TEMPLATES, keys, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class StopCase:
+    """A way ``qubes-vm-update`` is stopped, and how each template must end."""
+
+    key: str
+    label: str
+    scenario: str
+    expect: Expect
+    results: tuple[str, str]  # fedora-43-xfce's and sd-inbox-debian-13's (the first two)
+    note: str
+    settings: str = ""  # sdw-updater-settings.json, when not the defaults
+    sigterm: bool = False  # SIGTERM to sdw-updater once the first two are updating
+
+
+STOPS = (
+    StopCase(
+        "stall",
+        "the stall watchdog: fedora-43-xfce hangs half way",
+        stop_timing(0.001) + _templates('result = "hang"\nduration = 20'),
+        FAILED,
+        ("stalled", "done"),
+        "`stall_minutes` scaled to 1 s: the tool gets SIGINT when fedora-43-xfce stalls; "
+        "sd-inbox-debian-13, updating beside it, finishes by itself (`done success`); the "
+        "two waiting end `done cancelled` (not reached); the tool, still waiting for the "
+        "hung one, is then killed, and fedora-43-xfce, which it had started, is shut down.",
+    ),
+    StopCase(
+        "timeout",
+        "the step's timeout (10.8 s): the two updating need 20 s",
+        stop_timing(0.001) + _templates("duration = 400", "duration = 400"),
+        FAILED,
+        ("failed", "failed"),
+        "the tool gets SIGINT `STOP_GRACE` (scaled: 0.3 s) before the step's timeout, so "
+        "nothing new starts and the two waiting end not reached; the two updating are "
+        "still at it when the time is up: they are cut off (failed), the tool is killed, "
+        "the templates it left running are shut down. The step took its timeout, no more. "
+        "(The stall watchdog is set to 600 minutes here.)",
+        settings='{"stall_minutes": 600}',
+    ),
+    StopCase(
+        "sigterm",
+        "SIGTERM to `sdw-updater` while two templates update",
+        stop_timing(0.02) + _templates(),
+        FAILED,
+        ("done", "done"),
+        "`STOP_GRACE` scaled to 6 s: the tool gets SIGINT; the two templates updating finish "
+        "by themselves, the two waiting end `done cancelled` (not reached), `-R` applies "
+        "the finished ones and the tool exits 130; the restart step still runs and starts "
+        "sd-log again (which `-R` shut down); the status records the failure, the lock is "
+        "freed.",
+        sigterm=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class StopRun:
+    exit: int
+    output: str
+    results: dict[str, str]
+    restarted: list[str]
+    powers: dict[str, str]
+    log: str
+    leftovers: list[int]
+    seconds: float
+
+
+def run_stop(home: Path, case: StopCase) -> StopRun:
+    """One forced run of the case, as an admin runs it; SIGTERM when the case says."""
+    forced = ForcedRun(home, case.scenario)
+    if case.settings:
+        (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(case.settings)
+    marker = forced.marker
+    began = time.monotonic()
+    proc = subprocess.Popen(
+        forced.argv,
+        env=forced.env,
+        cwd=home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    if case.sigterm:
+        wanted = {f"{name}: updating" for name in TEMPLATES[:2]}
+        while not all(any(w in line for line in lines) for w in wanted):
+            line = proc.stdout.readline()
+            assert line, "the run ended before the templates updated:\n" + "".join(lines)
+            lines.append(line)
+        proc.send_signal(signal.SIGTERM)
+    rest, _ = proc.communicate(timeout=120)
+    seconds = time.monotonic() - began
+    state = home / ".securedrop_updater"
+    summary = json.loads((state / "sdw-last-run.json").read_text())
+    powers = json.loads((state / "sim" / "state.json").read_text())["power"]
+    return StopRun(
+        exit=proc.returncode,
+        output="".join(lines) + rest,
+        results={t["name"]: t["result"] for t in summary["templates"]},
+        restarted=list(summary["restarted"]),
+        powers=powers,
+        log=(state / "logs" / "updater.log").read_text(),
+        leftovers=procs.marked(marker),
+        seconds=seconds,
+    )
+
+
+@pytest.fixture(scope="module")
+def stops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StopRun]:
+    """Run every graceful-stop case, two at a time."""
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {
+            case.key: pool.submit(run_stop, tmp_path_factory.mktemp(case.key) / "home", case)
+            for case in STOPS
+        }
+    return {key: future.result() for key, future in futures.items()}
 
 
 # ----- running cells --------------------------------------------------------------
@@ -348,6 +497,28 @@ def seed_state(home: Path) -> dict[str, bytes]:
     )
     (directory / "sdw-last-updated").write_text(stamp(STALE))
     return state_files(home)
+
+
+class ForcedRun:
+    """``sdw-updater --cli --skip-delta 0`` in a fresh HOME: its own lock directory and marker.
+
+    The HOME starts from stale but trusted state files (``before``); every
+    process of the run carries ``marker`` in its environment.
+    """
+
+    def __init__(self, home: Path, scenario: str) -> None:
+        runtime = home / "run"
+        runtime.mkdir(parents=True, mode=0o700)
+        self.before = seed_state(home)
+        path = home / "scenario.toml"
+        path.write_text(scenario)
+        self.marker = secrets.token_hex(8)
+        self.env = dict(
+            os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime), **{procs.MARKER: self.marker}
+        )
+        self.argv = [
+            str(BIN / "sdw-updater"), "--cli", "--skip-delta", "0", "--simulate", str(path)
+        ]  # fmt: skip
 
 
 def calls(journal: list[Entry]) -> list[Call]:
@@ -384,17 +555,12 @@ class CellRun:
 
 def run_cell(home: Path, row: Row, mode: str) -> CellRun:
     """One forced run with the cell's fault; its own HOME, lock directory and marker."""
-    runtime = home / "run"
-    runtime.mkdir(parents=True, mode=0o700)
-    before = seed_state(home)
-    scenario = home / "scenario.toml"
-    scenario.write_text(scenario_for(row, mode))
-    marker = secrets.token_hex(8)
-    env = dict(os.environ, HOME=str(home), XDG_RUNTIME_DIR=str(runtime), **{procs.MARKER: marker})
+    forced = ForcedRun(home, scenario_for(row, mode))
+    before, marker = forced.before, forced.marker
     began = time.monotonic()
     result = subprocess.run(
-        [str(BIN / "sdw-updater"), "--cli", "--skip-delta", "0", "--simulate", str(scenario)],
-        env=env,
+        forced.argv,
+        env=forced.env,
         cwd=home,
         capture_output=True,
         text=True,
@@ -494,6 +660,30 @@ def render() -> str:
         if "no_updates" in row.base:
             parts.append("no template updates")
         lines.append(f"- **{row.key}**: faults aimed at {aim}; scenario: {', '.join(parts)}.")
+    lines += [
+        "",
+        "## Stopping `qubes-vm-update`: gracefully, then by force",
+        "",
+        "`qubes-vm-update` updates every template in one process. The stall watchdog, the",
+        "templates step's timeout and a SIGTERM to the updater first send SIGINT to the",
+        "tool alone: the templates already updating finish by themselves, those not",
+        "started end `done cancelled`. Only after a bounded wait (until only stalled",
+        "templates are left, the step's timeout, or `STOP_GRACE` after a timeout's or",
+        "SIGTERM's signal) is its process group killed; templates it left running are",
+        "shut down. Each case below runs the installed console script on a simulated",
+        "workstation where the tool runs two templates at a time (so two wait); each",
+        "cell is **exit code / status file / client started**, then how",
+        "fedora-43-xfce and sd-inbox-debian-13 (the two updating) ended; the two",
+        "waiting always end not reached.",
+        "",
+        "| stop | outcome | fedora-43-xfce | sd-inbox-debian-13 |",
+        "|---|---|---|---|",
+    ]
+    for case in STOPS:
+        first, second = case.results
+        lines.append(f"| {case.label} | {render_cell(case.expect)} | {first} | {second} |")
+    lines.append("")
+    lines += [f"- **{case.key}**: {case.note}" for case in STOPS]
     lines += ["", "## Beyond one faulty tool: the hardening cases (issue 13)", ""]
     lines += [f"- {case}" for case in HARDENING]
     lines += ["", "## Why the cells that are not plain failures are right", ""]
@@ -511,7 +701,8 @@ def matrix() -> Iterator[dict[tuple[str, str], Expect]]:
     passed: dict[tuple[str, str], Expect] = {}
     yield passed
     # Tests never write the tree unless asked (`make docs`): they only check it is current.
-    if len(passed) == len(ROWS) * len(COLUMNS) and os.environ.get("SDW_WRITE_DOCS") == "1":
+    complete = len(passed) == len(ROWS) * len(COLUMNS) + len(STOPS)
+    if complete and os.environ.get("SDW_WRITE_DOCS") == "1":
         text = render()
         if not DOC.exists() or DOC.read_text() != text:
             DOC.write_text(text)
@@ -644,3 +835,28 @@ def test_matrix_covers_every_step_and_fault() -> None:
     }
     assert set(Step) == set(rows_of_steps)  # a new step needs a row here
     assert set(rows_of_steps.values()) <= set(ROW_BY_KEY)
+
+
+@pytest.mark.parametrize("key", [case.key for case in STOPS])
+def test_graceful_stop(
+    key: str, stops: dict[str, StopRun], matrix: dict[tuple[str, str], Expect]
+) -> None:
+    case = next(case for case in STOPS if case.key == key)
+    run = stops[key]
+    context = f"{key}: exit {run.exit}\n{run.output}"
+    assert run.exit == case.expect.exit, context
+    assert (run.results[FEDORA], run.results[INBOX]) == case.results, context
+    waiting = [name for name in run.results if name not in (FEDORA, INBOX)]
+    assert all(run.results[name] == "not_reached" for name in waiting), context
+    assert "asked to stop cleanly" in run.log, context
+    # Nothing left running that the tool started, nothing of the run left behind.
+    assert all(run.powers[name] == "Halted" for name in TEMPLATES), context
+    assert run.powers["sd-log"] == "Running", context
+    assert run.leftovers == [], context
+    if key == "timeout":
+        assert "did not finish in time" in run.output, context
+        assert run.seconds < 60, context
+    if key == "sigterm":
+        assert "The update was stopped" in run.output, context
+        assert "sd-log" in run.restarted, context
+    matrix[("stop", key)] = case.expect

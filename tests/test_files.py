@@ -1,5 +1,9 @@
 """The files installed into dom0 are valid, with the names the RPM spec installs.
 
+Every name is our own (SecureDrop Workstation's securedrop-workstation-dom0-config
+owns sdw-notify.timer, press.freedom.SecureDropUpdater.desktop and the rest:
+docs/dom0-install.md), and nothing enables itself: no autostart entry, no preset.
+
 The validators come from Debian's ``desktop-file-utils`` and ``systemd``
 packages (``make test`` installs both); without one, the test that needs it
 fails naming the package (``needs.py``).
@@ -20,11 +24,10 @@ import pytest
 from needs import tool as _tool
 
 FILES = Path(__file__).resolve().parent.parent / "files"
-DESKTOP_ENTRY = FILES / "press.freedom.SecureDropUpdater.desktop"
-AUTOSTART = FILES / "sdw-login.desktop"
-SERVICE = FILES / "sdw-notify.service"
-TIMER = FILES / "sdw-notify.timer"
-PRESET = FILES / "90-securedrop-updater.preset"
+DESKTOP_ENTRY = FILES / "securedrop-updater.desktop"
+SERVICE = FILES / "securedrop-updater-notify.service"
+TIMER = FILES / "securedrop-updater-notify.timer"
+NOTIFIER = "/usr/libexec/securedrop-updater/sdw-notify"
 SVG = FILES / "icons" / "securedrop-updater.svg"
 SIZES = (16, 32, 48, 64, 128, 256)
 TIMEOUT = 60
@@ -40,32 +43,35 @@ def _ini(path: Path) -> configparser.ConfigParser:
 # ----- desktop entries ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [DESKTOP_ENTRY, AUTOSTART], ids=lambda p: p.name)
-def test_desktop_file_validates_cleanly(path):
+def test_desktop_file_validates_cleanly():
     tool = _tool("desktop-file-validate")
     result = subprocess.run(
-        [tool, str(path)], capture_output=True, text=True, timeout=TIMEOUT, check=False
+        [tool, str(DESKTOP_ENTRY)], capture_output=True, text=True, timeout=TIMEOUT, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # Not even hints or warnings.
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
 
 
-def test_the_securedrop_icon_runs_the_updater():
+def test_our_desktop_entry_runs_our_updater_and_stays_out_of_the_menu():
+    """Installing adds no second "SecureDrop" to the menu; its id is not upstream's."""
     entry = _ini(DESKTOP_ENTRY)["Desktop Entry"]
     assert entry["Type"] == "Application"
-    assert entry["Name"] == "SecureDrop"
-    assert entry["Exec"] == "sdw-updater"
+    assert entry["Exec"] == "securedrop-updater"
     assert entry["Icon"] == "securedrop-updater"
     assert entry["Terminal"] == "false"
+    assert entry["NoDisplay"] == "true"
 
 
-def test_autostart_runs_sdw_login():
-    entry = _ini(AUTOSTART)["Desktop Entry"]
-    assert entry["Type"] == "Application"
-    assert entry["Exec"] == "sdw-login"
-    assert entry.get("Hidden", "false") == "false"
-    assert entry["NoDisplay"] == "true"  # not a menu item
+def test_nothing_enables_itself():
+    """No autostart entry (a second updater at login) and no preset (a second reminder)."""
+    names = sorted(p.name for p in FILES.iterdir() if p.is_file())
+    assert not [n for n in names if n.endswith(".preset")]
+    assert names == [
+        "securedrop-updater-notify.service",
+        "securedrop-updater-notify.timer",
+        "securedrop-updater.desktop",
+    ]
 
 
 # ----- systemd user units -------------------------------------------------------
@@ -74,23 +80,17 @@ def test_autostart_runs_sdw_login():
 def test_unit_contents():
     service = _ini(SERVICE)
     assert service["Service"]["Type"] == "oneshot"
-    assert service["Service"]["ExecStart"] == "/usr/bin/sdw-notify"
+    assert service["Service"]["ExecStart"] == NOTIFIER
     timer = _ini(TIMER)
     assert timer["Timer"]["OnStartupSec"] == "2h"
     assert timer["Timer"]["OnUnitActiveSec"] == "2h"
     assert timer["Install"]["WantedBy"] == "timers.target"
-    lines = [
-        line.strip()
-        for line in PRESET.read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert lines == ["enable sdw-notify.timer"]
 
 
 def test_units_verify(tmp_path):
     """``systemd-analyze verify --user`` with nothing to say, on a faithful copy.
 
-    ``/usr/bin/sdw-notify`` exists only once the RPM is installed, and verify
+    ``/usr/libexec/securedrop-updater/sdw-notify`` exists only once the RPM is installed, and verify
     checks that ExecStart is executable, so the copy points at this
     checkout's console script; that one line is the only difference.
     """
@@ -103,7 +103,7 @@ def test_units_verify(tmp_path):
     units = tmp_path / "units"
     units.mkdir()
     original = SERVICE.read_text()
-    copy = original.replace("ExecStart=/usr/bin/sdw-notify", f"ExecStart={script}")
+    copy = original.replace(f"ExecStart={NOTIFIER}", f"ExecStart={script}")
     assert copy.count(str(script)) == 1 and copy != original
     (units / SERVICE.name).write_text(copy)
     shutil.copy(TIMER, units / TIMER.name)
@@ -147,18 +147,15 @@ def test_verify_would_catch_a_mistake(tmp_path):
     assert "OnUnitActiveSec" in result.stderr or "2 hourz" in result.stderr
 
 
-def test_preset_enables_the_timer(tmp_path):
-    """Apply the preset to a root laid out as the RPM installs it."""
+def test_the_timer_can_be_enabled_for_every_user(tmp_path):
+    """What the switch runs, on a root laid out as the RPM installs it; and where it links."""
     tool = _tool("systemctl")
     user_units = tmp_path / "usr/lib/systemd/user"
-    presets = tmp_path / "usr/lib/systemd/user-preset"
     user_units.mkdir(parents=True)
-    presets.mkdir(parents=True)
     shutil.copy(SERVICE, user_units)
     shutil.copy(TIMER, user_units)
-    shutil.copy(PRESET, presets)
     result = subprocess.run(
-        [tool, f"--root={tmp_path}", "--global", "preset", TIMER.name],
+        [tool, f"--root={tmp_path}", "--global", "enable", TIMER.name],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -167,6 +164,12 @@ def test_preset_enables_the_timer(tmp_path):
     assert result.returncode == 0, result.stderr
     link = tmp_path / "etc/systemd/user/timers.target.wants" / TIMER.name
     assert link.is_symlink()
+    # Where sdw_updater.coexist looks to tell the timer is enabled, without systemctl.
+    from sdw_updater import coexist
+
+    assert coexist.OUR_TIMER == TIMER.name
+    wants = f"{coexist.GLOBAL_USER_UNITS}/{coexist.OUR_TIMER_WANTED_BY}.wants/{TIMER.name}"
+    assert "/" + str(link.relative_to(tmp_path)) == wants
 
 
 # ----- icons --------------------------------------------------------------------
@@ -196,7 +199,7 @@ def test_svg_icon_is_square_xml():
 
 def test_render_script_reproduces_the_pngs(tmp_path, qapp):
     """``files/icons/render.py`` still works and draws something at every size."""
-    from PyQt5.QtGui import QImage
+    from launcher.qt import QImage
 
     sys.path.insert(0, str(FILES / "icons"))
     try:

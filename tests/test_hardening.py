@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from conftest import (
     read_journal,
     read_status,
     run_updater,
+    stop_updater,
     tools,
     write_status,
 )
@@ -219,30 +219,16 @@ def test_11_sigterm_stops_the_running_tool_records_the_status_and_frees_the_lock
     home: Path,
 ) -> None:
     """`kill -TERM` during the Salt step: no `qubesctl` left behind, status recorded."""
-    scenario = home / "s.toml"
-    scenario.write_text("[sim]\ntime_scale = 0.05\n[dom0]\nupdate_duration = 1\n"
-                        "check_duration = 1\nhighstate_duration = 2000\n")  # fmt: skip
+    scenario = ("[sim]\ntime_scale = 0.05\n[dom0]\nupdate_duration = 1\n"
+                "check_duration = 1\nhighstate_duration = 2000\n")  # fmt: skip
     marker = secrets.token_hex(8)
-    env = dict(os.environ, HOME=str(home), **{procs.MARKER: marker})
-    updater = subprocess.Popen(
-        [str(BIN / "sdw-updater"), *FORCE, "--simulate", str(scenario)],
-        env=env,
-        cwd=home,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    run = stop_updater(
+        home,
+        scenario,
+        lambda journal: "qubesctl" in tools(journal),
+        env={procs.MARKER: marker},
     )
-    try:
-        deadline = time.monotonic() + 60
-        while "qubesctl" not in tools(read_journal(home)):
-            assert updater.poll() is None and time.monotonic() < deadline, "no Salt step"
-            time.sleep(0.05)
-        updater.send_signal(signal.SIGTERM)
-        output, _ = updater.communicate(timeout=60)
-    finally:
-        if updater.poll() is None:
-            updater.kill()
-    assert updater.returncode == 1, output
+    assert run.returncode == 1, run.stdout
     status = read_status(home)
     assert status["status"] == "3"
     assert "reboot_requested_at" in status  # dom0 was updated before the signal

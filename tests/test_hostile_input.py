@@ -427,6 +427,9 @@ class ScriptedHost(QubesHost):
     def vms(self, refresh: bool = False) -> dict[str, VMInfo]:
         return dict(INVENTORY)
 
+    def updatevm(self) -> str | None:
+        return "sys-net"  # dom0's UpdateVM: its template is updated too
+
     def dom0_release(self) -> str | None:
         return "4.2"
 

@@ -135,6 +135,24 @@ def test_finds_the_updater_beside_itself(tmp_path):
     assert login.find_updater(str(tmp_path / "sdw-login")) == str(fake)
 
 
+def test_started_through_a_link_it_runs_the_updater_of_its_own_install(tmp_path):
+    """As installed: /usr/bin/securedrop-updater-login links to libexec's sdw-login.
+
+    Beside the link is SecureDrop Workstation's own /usr/bin/sdw-updater; the
+    updater of this install is beside the link's target, and that one must run.
+    """
+    bindir = tmp_path / "usr" / "bin"
+    libexec = tmp_path / "usr" / "libexec" / "securedrop-updater"
+    bindir.mkdir(parents=True)
+    libexec.mkdir(parents=True)
+    for program in (bindir / "sdw-updater", libexec / "sdw-updater", libexec / "sdw-login"):
+        program.write_text("#!/bin/sh\n")
+        program.chmod(0o755)
+    (bindir / "securedrop-updater-login").symlink_to("../libexec/securedrop-updater/sdw-login")
+    found = login.find_updater(str(bindir / "securedrop-updater-login"))
+    assert found == str(libexec / "sdw-updater")
+
+
 # ----- end to end: the console script, the simulated workstation -----------------
 
 

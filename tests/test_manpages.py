@@ -75,6 +75,10 @@ def sections(text: str) -> dict[str, str]:
     return {title: " ".join(" ".join(lines).split()) for title, lines in found.items()}
 
 
+def page_name(command: str) -> str:
+    return f"{command}.{manpage.section_of(command)}"
+
+
 def parser_of(command: str) -> argparse.ArgumentParser:
     return importlib.import_module(manpage.COMMANDS[command]).build_parser()
 
@@ -102,18 +106,22 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={"SOURCE_DATE_EPOCH": EPOCH},
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == [str(out / f"{name}.1") for name in manpage.COMMANDS]
+    assert proc.stdout.split() == [str(out / page_name(name)) for name in manpage.COMMANDS]
     return out
 
 
 def test_the_build_writes_one_page_per_installed_command(written: Path) -> None:
     assert sorted(p.name for p in written.iterdir()) == sorted(
-        f"{name}.1" for name in ("sdw-updater", "sdw-notify", "sdw-login")
+        ["sdw-updater.1", "sdw-notify.1", "sdw-login.1", "securedrop-updater-switch.8"]
     )
-    # The RPM installs a script per command from the same table (rpm/command.py.in).
+    # The RPM installs a script per command from the same table (rpm/command.py.in),
+    # the sdw-* ones under names of their own.
     spec = (ROOT / "rpm" / "securedrop-updater.spec").read_text(encoding="utf-8")
     for name, module in manpage.COMMANDS.items():
-        assert f"{name}:{module}" in spec
+        if name in manpage.INSTALLED_NAMES:
+            assert f"{name}:{module}:{manpage.INSTALLED_NAMES[name]}" in spec
+        else:
+            assert f"s/@COMMAND@/{name}/g" in spec and f"s/@MODULE@/{module}/g" in spec
 
 
 @needs_groff
@@ -121,7 +129,7 @@ def test_every_option_the_parser_has_is_on_the_page_with_its_help(
     written: Path, command: str
 ) -> None:
     parser = parser_of(command)
-    page = sections(render((written / f"{command}.1").read_text(encoding="ascii")))
+    page = sections(render((written / page_name(command)).read_text(encoding="ascii")))
     usage = " ".join(help_of(command).split())
     # Every option --help shows, read from its text...
     shown = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", usage))
@@ -155,24 +163,24 @@ def test_the_updaters_page_explains_every_exit_code(written: Path) -> None:
     codes = [int(word) for word in re.findall(r"(?:^|\. )(\d+) ", status)]
     assert codes == [int(code) for code in ExitCode]
     assert "~/.securedrop_updater/sdw-update-status" in page["FILES"]
-    assert page["SEE ALSO"] == "sdw-notify(1), sdw-login(1)"
+    assert page["SEE ALSO"] == "sdw-notify(1), sdw-login(1), securedrop-updater-switch(8)"
 
 
 @needs_groff
 def test_every_page_has_exit_status_files_and_see_also(written: Path, command: str) -> None:
-    page = sections(render((written / f"{command}.1").read_text(encoding="ascii")))
+    page = sections(render((written / page_name(command)).read_text(encoding="ascii")))
     assert list(page)[:4] == ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS"]
     for title in ("EXIT STATUS", "FILES", "SEE ALSO"):
         assert page.get(title), (command, title)
     others = sorted(set(manpage.COMMANDS) - {command})
     for other in others:
-        assert f"{other}(1)" in page["SEE ALSO"]
+        assert f"{other}({manpage.section_of(other)})" in page["SEE ALSO"]
 
 
 @needs_groff
 @needs_man
 def test_groff_and_man_render_every_page_without_a_warning(written: Path, command: str) -> None:
-    path = written / f"{command}.1"
+    path = written / page_name(command)
     proc = run(["groff", "-man", "-Tutf8", "-ww", "-z", str(path)])
     assert (proc.returncode, proc.stderr) == (0, "")
     # What rpmlint runs for its manual-page-warning check, and what admins run.
@@ -181,7 +189,7 @@ def test_groff_and_man_render_every_page_without_a_warning(written: Path, comman
     proc = run(["man", "-l", str(path)], env={"MANWIDTH": "80", "MANPAGER": "cat"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
-    assert f"{command.upper()}(1)" in proc.stdout.splitlines()[0]
+    assert f"{command.upper()}({manpage.section_of(command)})" in proc.stdout.splitlines()[0]
     # mandb reads the NAME line for whatis and apropos.
     proc = run(["lexgrog", str(path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -199,12 +207,13 @@ def test_pages_are_ascii_dated_by_source_date_epoch_and_reproducible(
     )
     assert proc.returncode == 0, proc.stderr
     for name in manpage.COMMANDS:
-        first = (written / f"{name}.1").read_bytes()
-        assert (again / f"{name}.1").read_bytes() == first
+        first = (written / page_name(name)).read_bytes()
+        assert (again / page_name(name)).read_bytes() == first
         first.decode("ascii")
         header = first.decode("ascii").splitlines()[0]
         assert header == (
-            f'.TH "{name.upper().replace("-", chr(92) + "-")}" "1" "{DATE}" '
+            f'.TH "{name.upper().replace("-", chr(92) + "-")}" "{manpage.section_of(name)}" '
+            f'"{DATE}" '
             f'"securedrop\\-updater {__version__}" "SecureDrop Workstation"'
         )
 
@@ -225,9 +234,52 @@ def test_make_man_writes_the_pages(tmp_path: Path) -> None:
     out = tmp_path / "man"
     proc = run(["make", "-s", "man", f"MAN_DIR={out}"], cwd=ROOT, env={"SOURCE_DATE_EPOCH": EPOCH})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.1" for n in manpage.COMMANDS)
+    assert sorted(p.name for p in out.iterdir()) == sorted(map(page_name, manpage.COMMANDS))
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     assert re.search(r"^MAN_DIR \?= build/man$", makefile, re.MULTILINE)
+
+
+# ----- the pages as the package installs them -------------------------------------------
+
+
+@needs_groff
+@needs_man
+def test_installed_pages_are_under_the_packages_names_and_say_which_program(
+    tmp_path: Path,
+) -> None:
+    """``--installed``: securedrop-updater.1 and the rest, never a name of SecureDrop
+    Workstation's (docs/dom0-install.md); each says which sdw-* program it is."""
+    out = tmp_path / "installed"
+    proc = run(
+        [sys.executable, "-m", "launcher.manpage", "--installed", "--output", str(out)],
+        cwd=ROOT,
+        env={"SOURCE_DATE_EPOCH": EPOCH},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "securedrop-updater-login.1",
+        "securedrop-updater-notify.1",
+        "securedrop-updater-switch.8",
+        "securedrop-updater.1",
+    ]
+    for command in manpage.COMMANDS:
+        name = manpage.installed_name(command)
+        path = out / f"{name}.{manpage.section_of(command)}"
+        page = sections(render(path.read_text(encoding="ascii")))
+        assert page["NAME"].startswith(f"{name} - "), page["NAME"]
+        assert page["SYNOPSIS"].startswith(name)
+        assert "sdw-" not in page["SEE ALSO"], page["SEE ALSO"]
+        if command != name:
+            assert (
+                f"{name} is the program SecureDrop Workstation knows as {command}."
+                in (page["DESCRIPTION"])
+            )
+        proc = run(["lexgrog", str(path)])
+        assert proc.stdout.startswith(f'{path}: "{name} - '), proc.stdout
+    updater = sections(render((out / "securedrop-updater.1").read_text(encoding="ascii")))
+    assert updater["SEE ALSO"] == (
+        "securedrop-updater-notify(1), securedrop-updater-login(1), securedrop-updater-switch(8)"
+    )
 
 
 # ----- the generator on parsers it has not seen -----------------------------------------

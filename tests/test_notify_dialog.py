@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from PyQt5.QtCore import Qt, QTimer
-from PyQt5.QtWidgets import QApplication
 
+from launcher.qt import QApplication, QLabel, Qt, QtGui, QTimer
 from sdw_notify import dialog
 from sdw_notify.decision import decide
 
@@ -96,6 +95,34 @@ def test_text_says_how_long_or_that_it_cannot_tell(shown):
     unknown = _all_text(shown(UNKNOWN))
     assert "cannot tell when it last checked" in unknown
     assert "%n" not in unknown
+
+
+def shown_paragraphs(box: dialog.NotifyDialog) -> list[str]:
+    """The explanation's paragraphs as the dialog lays them out.
+
+    A QLabel shows its text as HTML when its format is rich text (or
+    automatic, and the text looks like HTML): then a blank line is no
+    paragraph break.  Each paragraph is one block of the laid-out document.
+    """
+    label = box.findChild(QLabel, "qt_msgbox_informativelabel")
+    assert label is not None
+    text, form = label.text(), label.textFormat()
+    document = QtGui.QTextDocument()
+    automatic = form == Qt.TextFormat.AutoText and Qt.mightBeRichText(text)  # type: ignore[attr-defined]
+    if form == Qt.TextFormat.RichText or automatic:
+        document.setHtml(text)
+    else:
+        document.setPlainText(text)
+    return [line.strip() for line in document.toPlainText().splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("running", [True, False])
+def test_the_explanation_keeps_its_paragraphs(shown, running):
+    """How long it takes, and that the app will close, each stand out as their own paragraph."""
+    box = shown(OVERDUE, running)
+    _title, _headline, body = dialog.texts(OVERDUE, running)
+    assert shown_paragraphs(box) == body.split("\n\n")
+    assert len(shown_paragraphs(box)) == (3 if running else 2)
 
 
 def test_texts_do_not_leak_internal_words():

@@ -24,7 +24,7 @@ from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, PROXY_VM
 
 FORCE = ("--cli", "--skip-delta", "0")
 CLIENT_SERVICE = f"qubes.StartApp+{CLIENT_APP_ID}"
-TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13", "whonix-gateway-17")
+TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
 # Real time passes (time_scale 1) but every step takes none, except the app: it keeps

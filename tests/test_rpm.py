@@ -1,9 +1,13 @@
-"""The dom0 package (issues 7 and 15): reproducible, complete, installable, lint-clean.
+"""The dom0 package: reproducible, complete, installable beside SecureDrop Workstation, lint-clean.
 
 Every build here starts from a committed tree, as ``make rpm`` does in a clean
 clone: the project as it is now (tracked files plus untracked ones git does
 not ignore) is copied into a scratch repository and committed with a fixed
 date, then cloned wherever a build needs it.
+
+SecureDrop Workstation's own ``securedrop-workstation-dom0-config`` is played
+by a stand-in owning its every path (tests/rpmkit.py): rpm itself must
+install both into one root without a conflict (docs/dom0-install.md).
 """
 
 from __future__ import annotations
@@ -22,8 +26,25 @@ from pathlib import Path
 
 import needs
 import pytest
+from rpmkit import (
+    COMMIT_EPOCH,
+    ROOT,
+    UPSTREAM_NAME,
+    UPSTREAM_VERSION,
+    build_owner_of,
+    build_provider,
+    build_standin,
+    clean_env,
+    commit,
+    copy_project,
+    ok,
+    project_files,
+    rpm_argv,
+    run,
+    snapshot,
+    upstream_paths,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 NAME = "securedrop-updater"
 VERSION = re.search(
     r'^__version__ = "([^"]+)"$',
@@ -32,65 +53,27 @@ VERSION = re.search(
 ).group(1)  # type: ignore[union-attr]
 RPM_FILE = f"{NAME}-{VERSION}-1.noarch.rpm"
 SRPM_FILE = f"{NAME}-{VERSION}-1.src.rpm"
-COMMIT_EPOCH = 1767225600  # 2026-01-01 00:00:00 UTC, the scratch commit's date
 PACKAGES = ("sdw_updater", "launcher", "sdw_notify")
 APPDIR = f"/usr/share/{NAME}"
+LIBEXEC = f"/usr/libexec/{NAME}"
+STATEDIR = f"/var/lib/{NAME}"
 ICON_SIZES = (16, 32, 48, 64, 128, 256)
-COMMANDS = ("sdw-updater", "sdw-notify", "sdw-login")
-MANDIR = "/usr/share/man/man1"
+#: The programs under the contract's names in LIBEXEC, and their /usr/bin links.
+COMMANDS = {
+    "sdw-updater": "securedrop-updater",
+    "sdw-notify": "securedrop-updater-notify",
+    "sdw-login": "securedrop-updater-login",
+}
+SWITCH = "securedrop-updater-switch"
+#: The installed manual pages: (contract name, installed page).
+PAGES = (
+    ("sdw-updater", "/usr/share/man/man1/securedrop-updater.1.gz"),
+    ("sdw-notify", "/usr/share/man/man1/securedrop-updater-notify.1.gz"),
+    ("sdw-login", "/usr/share/man/man1/securedrop-updater-login.1.gz"),
+    (SWITCH, "/usr/share/man/man8/securedrop-updater-switch.8.gz"),
+)
 DOCDIR = f"/usr/share/doc/{NAME}"
 LICENSEDIR = f"/usr/share/licenses/{NAME}"
-
-
-def run(
-    argv: list[str],
-    *,
-    cwd: Path | None = None,
-    env: dict[str, str] | None = None,
-    timeout: float = 120,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-
-
-def ok(argv: list[str], **kwargs) -> str:
-    proc = run(argv, **kwargs)
-    assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """An environment without the caller's git, rpm or Python settings."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(home),
-        "LANG": "C.UTF-8",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.org",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.org",
-        "GIT_AUTHOR_DATE": f"@{COMMIT_EPOCH} +0000",
-        "GIT_COMMITTER_DATE": f"@{COMMIT_EPOCH} +0000",
-    }
-    env.update(extra)
-    return env
-
-
-def project_files() -> list[str]:
-    out = ok(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        env=clean_env(Path.home()),
-    )
-    return sorted({f for f in out.split("\0") if f and (ROOT / f).is_file()})
-
-
-def commit(repo: Path, env: dict[str, str], message: str) -> None:
-    ok(["git", "add", "-A"], cwd=repo, env=env)
-    ok(["git", "commit", "-q", "--no-verify", "-m", message], cwd=repo, env=env)
 
 
 def clone(source: Path, dest: Path, env: dict[str, str]) -> Path:
@@ -121,15 +104,7 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def source_repo(scratch: Path) -> Path:
     """A git repository holding the project as it is now, in one commit."""
-    repo = scratch / "source"
-    for name in project_files():
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target, follow_symlinks=False)
-    env = clean_env(scratch)
-    ok(["git", "init", "-q", str(repo)], env=env)
-    commit(repo, env, "snapshot")
-    return repo
+    return snapshot(scratch / "source", clean_env(scratch))
 
 
 @pytest.fixture(scope="module")
@@ -187,18 +162,18 @@ def test_headers_hold_no_build_time_host_or_path(first_build, scratch: Path) -> 
 
 def expected_files() -> set[str]:
     files = {
-        "/usr/bin/sdw-updater",
-        "/usr/bin/sdw-notify",
-        "/usr/bin/sdw-login",
-        "/usr/share/applications/press.freedom.SecureDropUpdater.desktop",
-        "/etc/xdg/autostart/sdw-login.desktop",
-        "/usr/lib/systemd/user/sdw-notify.service",
-        "/usr/lib/systemd/user/sdw-notify.timer",
-        "/usr/lib/systemd/user-preset/90-securedrop-updater.preset",
+        LIBEXEC,
+        f"/usr/bin/{SWITCH}",
+        STATEDIR,
+        "/usr/share/applications/securedrop-updater.desktop",
+        "/usr/lib/systemd/user/securedrop-updater-notify.service",
+        "/usr/lib/systemd/user/securedrop-updater-notify.timer",
         "/usr/share/icons/hicolor/scalable/apps/securedrop-updater.svg",
     }
+    files |= {f"{LIBEXEC}/{program}" for program in COMMANDS}
+    files |= {f"/usr/bin/{name}" for name in COMMANDS.values()}
     files |= {f"/usr/share/icons/hicolor/{n}x{n}/apps/securedrop-updater.png" for n in ICON_SIZES}
-    files |= {f"{MANDIR}/{command}.1.gz" for command in COMMANDS}
+    files |= {page for _, page in PAGES}
     files |= {DOCDIR, f"{DOCDIR}/README.md", LICENSEDIR, f"{LICENSEDIR}/LICENSE"}
     for name in project_files():
         parts = Path(name).parts
@@ -229,24 +204,33 @@ def test_no_simulator_file_is_in_the_dom0_package(package: Path) -> None:
             assert sha256(ROOT / name) not in payload, f"{name} is in the package"
 
 
-def test_file_modes_owners_and_config(package: Path) -> None:
+def test_file_modes_owners_links_and_no_config(package: Path) -> None:
     rows = query(
-        package, "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES}\n]"
+        package,
+        "--qf",
+        "[%{FILEMODES:perms} %{FILEUSERNAME}:%{FILEGROUPNAME} %{FILENAMES} %{FILELINKTOS}\n]",
     ).splitlines()
-    modes = {path: (perms, owner) for perms, owner, path in (row.split(" ", 2) for row in rows)}
-    for path, (perms, owner) in modes.items():
+    modes = {
+        path: (perms, owner, target.strip())
+        for perms, owner, path, target in (row.split(" ", 3) for row in rows)
+    }
+    for path, (perms, owner, target) in modes.items():
         assert owner == "root:root", path
-        if path.startswith("/usr/bin/"):
+        if path in {f"/usr/bin/{name}" for name in COMMANDS.values()}:
+            # Relative links to the programs, so an install root works too.
+            program = next(p for p, name in COMMANDS.items() if path.endswith("/" + name))
+            assert (perms, target) == ("lrwxrwxrwx", f"../libexec/{NAME}/{program}"), path
+        elif path.startswith((f"{LIBEXEC}/", "/usr/bin/")):
             assert perms == "-rwxr-xr-x", path
-        elif path in (APPDIR, DOCDIR, LICENSEDIR) or (
+        elif path in (APPDIR, DOCDIR, LICENSEDIR, LIBEXEC, STATEDIR) or (
             path.startswith(APPDIR) and perms.startswith("d")
         ):
             assert perms == "drwxr-xr-x", path
         else:
             assert perms == "-rw-r--r--", path
-    assert query(package, "-c").split() == ["/etc/xdg/autostart/sdw-login.desktop"]
-    flags = query(package, "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]").splitlines()
-    assert "cn /etc/xdg/autostart/sdw-login.desktop" in flags
+    # Nothing in /etc: no autostart entry, nothing an admin edits.
+    assert query(package, "-c").split() == []
+    assert not [path for path in modes if path.startswith("/etc/")]
 
 
 def install_requires() -> list[str]:
@@ -274,39 +258,44 @@ def test_requirements_are_what_dom0_must_provide(package: Path) -> None:
     assert from_setup <= required
     assert required - from_setup == {
         "python3 >= 3.11",
-        "python3-qt5",  # the "gui" extra (PyQt5): the wizard and the notifier's dialog
+        # The "gui" extra: PyQt6 where dom0 has it (Qubes 4.3), else PyQt5 (Qubes 4.2),
+        # as one rich dependency (rpm >= 4.12, and dnf, read it).
+        "(python3-pyqt6 or python3-qt5)",
         "python3-qubesadmin",  # dom0 only, not on PyPI
         "python3-dnf",  # the system Python's dnf, run by the trust checks (not on PyPI)
         "gnupg2",
-        "systemd",
+        "systemd",  # systemctl, in %preun
         "/bin/sh",
     }
+    rpmlib = [line for line in query(package, "-R").splitlines() if line.startswith("rpmlib(")]
+    assert any(line.startswith("rpmlib(RichDependencies)") for line in rpmlib)
     assert query(package, "--provides").splitlines() == [f"{NAME} = {VERSION}-1"]
     assert query(package, "--qf", "%{ARCH}") == "noarch"
 
 
-def test_scriptlets_apply_the_user_preset_once_and_cannot_fail(package: Path) -> None:
+def test_installing_enables_nothing_and_removal_switches_off(package: Path) -> None:
+    """No %post: nothing starts or is enabled by installing. %preun on removal only
+    (not on upgrade): the switch off, our timer disabled; neither can fail the transaction.
+    tests/box/test_box_switch.py runs it for real."""
     scripts = query(package, "--scripts")
     sections = dict(
         re.findall(
             r"^(\w+) scriptlet \(using /bin/sh\):\n(.*?)(?=^\w+ scriptlet|\Z)", scripts, re.S | re.M
         )
     )
-    assert set(sections) == {"postinstall", "preuninstall"}
-    post, preun = sections["postinstall"], sections["preuninstall"]
-    assert '[ "$1" -eq 1 ]' in post
-    assert "systemctl --no-reload --global preset sdw-notify.timer" in post
-    assert '[ "$1" -eq 0 ]' in preun
-    assert "systemctl --no-reload --global disable sdw-notify.timer" in preun
-    for body in (post, preun):
-        assert "[ -x /usr/bin/systemctl ]" in body
-        assert body.rstrip().endswith("fi")
-        assert "|| :" in body
+    assert set(sections) == {"preuninstall"}
+    preun = sections["preuninstall"]
+    assert preun.startswith('if [ "$1" -eq 0 ]; then\n')
+    assert f"/usr/bin/{SWITCH} off --quiet || :" in preun
+    assert "systemctl --no-reload --global disable securedrop-updater-notify.timer" in preun
+    assert "[ -x /usr/bin/systemctl ]" in preun
+    assert preun.rstrip().endswith("fi")
+    assert preun.count("|| :") == 2
 
 
 def test_manual_pages_readme_and_licence_are_marked_as_such(package: Path) -> None:
     docs = set(query(package, "-d").splitlines())
-    assert docs == {f"{DOCDIR}/README.md"} | {f"{MANDIR}/{c}.1.gz" for c in COMMANDS}
+    assert docs == {f"{DOCDIR}/README.md"} | {page for _, page in PAGES}
     assert query(package, "-L").splitlines() == [f"{LICENSEDIR}/LICENSE"]
 
 
@@ -318,11 +307,12 @@ def test_installed_manual_pages_are_the_generators_and_gzip_clean(installed: Pat
     from launcher import manpage
 
     date = time.strftime("%Y-%m-%d", time.gmtime(COMMIT_EPOCH))
-    for command in COMMANDS:
-        packed = payload_file(installed, f"{MANDIR}/{command}.1.gz")
+    for command, page in PAGES:
+        packed = payload_file(installed, page)
         # gzip -n: no name, no time in the header (bytes 4-7 are the mtime).
         assert packed[:2] == b"\x1f\x8b" and packed[4:8] == b"\0\0\0\0", command
-        assert gzip.decompress(packed).decode("ascii") == manpage.page(command, date)
+        text = gzip.decompress(packed).decode("ascii")
+        assert text == manpage.page(command, date, installed=True)
 
 
 def test_readme_and_licence_are_the_projects(installed: Path) -> None:
@@ -336,11 +326,13 @@ def test_man_shows_the_installed_pages(installed: Path, scratch: Path) -> None:
     needs.tool("man")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "MANWIDTH": "80", "MANPAGER": "cat"}
     env["LANG"] = "C.UTF-8"
-    for command in COMMANDS:
-        page = installed / MANDIR.lstrip("/") / f"{command}.1.gz"
-        proc = run(["man", "--warnings", "-l", str(page)], env=env, timeout=60)
-        assert (proc.returncode, proc.stderr) == (0, ""), command
-        assert proc.stdout.startswith(f"{command.upper()}(1)"), proc.stdout[:200]
+    for _, page in PAGES:
+        name, section = Path(page).name.removesuffix(".gz").rsplit(".", 1)
+        proc = run(
+            ["man", "--warnings", "-l", str(installed / page.lstrip("/"))], env=env, timeout=60
+        )
+        assert (proc.returncode, proc.stderr) == (0, ""), page
+        assert proc.stdout.startswith(f"{name.upper()}({section})"), proc.stdout[:200]
         assert "EXIT STATUS" in proc.stdout
 
 
@@ -363,7 +355,9 @@ RPMLINT_ALLOWED: dict[tuple[str, str], str] = {
     ("W", "invalid-license"): "AGPL-3.0-or-later",
     # Debian noise: the default expects bzip2; Fedora's configuration and its
     # brp-compress use gzip, as the spec does.
-    ("W", "manpage-not-compressed"): r"bz2 /usr/share/man/man1/sdw-(updater|notify|login)\.1\.gz",
+    ("W", "manpage-not-compressed"): (
+        r"bz2 /usr/share/man/man(1/securedrop-updater(-notify|-login)?\.1|8/[a-z-]+\.8)\.gz"
+    ),
     # The tarball is made by rpm/build.sh from git archive: there is no URL to name
     # (the spec says how it is made, as Fedora's guidelines ask).
     ("W", "invalid-url"): rf"Source0: {NAME}-{re.escape(VERSION)}\.tar\.gz",
@@ -373,7 +367,7 @@ RPMLINT_ALLOWED: dict[tuple[str, str], str] = {
     # A bug of rpmlint 2.4: it collects each manual page's section ("1"), not its
     # name, so it names every command; the pages are tested above and in
     # tests/test_manpages.py.
-    ("W", "no-manual-page-for-binary"): "sdw-(updater|notify|login)",
+    ("W", "no-manual-page-for-binary"): "securedrop-updater(-notify|-login|-switch)?",
 }
 
 
@@ -438,14 +432,15 @@ def third_party_dir(dest: Path) -> Path:
     return dest
 
 
-def install(package: Path, root: Path) -> None:
-    # --noscripts: the scriptlets run chrooted into the root, which has no
-    # shell and no systemctl; they are checked by their text above.
-    argv = ["rpm", "--root", str(root), "--dbpath", "/var/lib/rpm"]
-    argv += ["--nodeps", "--noscripts", "-i", str(package)]
-    if os.geteuid() != 0:
-        argv = ["unshare", "--map-root-user", *argv]
-    ok(argv, env=clean_env(root.parent))
+def install(package: Path, root: Path) -> subprocess.CompletedProcess[str]:
+    """``rpm -i`` into ``root``, with rpm's own conflict checks (never --replacefiles/--force).
+
+    --noscripts: the scriptlets run chrooted into the root, which has no
+    shell and no systemctl; the box tier runs them (tests/box/test_box_switch.py).
+    --nodeps: the root has none of the packages the Requires name.
+    """
+    argv = rpm_argv(root, "--nodeps", "--noscripts", "-i", str(package))
+    return run(argv, env=clean_env(root.parent))
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +448,8 @@ def installed(package: Path, scratch: Path) -> Path:
     """A throwaway root the package is installed into."""
     root = scratch / "installroot"
     root.mkdir()
-    install(package, root)
+    proc = install(package, root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     assert set(query(package, "-l").splitlines()) <= {
         "/" + str(p.relative_to(root)) for p in root.rglob("*")
     }
@@ -462,9 +458,11 @@ def installed(package: Path, scratch: Path) -> Path:
 
 def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path) -> None:
     root = installed
-    script = root / "usr/bin/sdw-updater"
-    assert script.read_text(encoding="utf-8").startswith("#!/usr/bin/python3 -I\n")
-    assert os.access(script, os.X_OK)
+    program = root / LIBEXEC.lstrip("/") / "sdw-updater"
+    assert program.read_text(encoding="utf-8").startswith("#!/usr/bin/python3 -I\n")
+    assert os.access(program, os.X_OK)
+    script = root / "usr/bin/securedrop-updater"  # the admin's name for it: a link
+    assert script.is_symlink()
 
     home = scratch / "run-home"
     runtime = scratch / "run-runtime"
@@ -509,13 +507,175 @@ def test_installed_commands_start_through_their_shebang(installed: Path, scratch
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
     bindir = installed / "usr/bin"
-    proc = run([str(bindir / "sdw-updater"), "--version"], cwd=scratch, env=env, timeout=60)
-    assert (proc.returncode, proc.stdout.strip()) == (0, f"sdw-updater {VERSION}"), proc.stderr
-    for command in ("sdw-notify", "sdw-login"):
-        proc = run([str(bindir / command), "--help"], cwd=scratch, env=env, timeout=60)
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.startswith(f"usage: {command}"), proc.stdout
+    libexec = installed / LIBEXEC.lstrip("/")
+    for program in (bindir / "securedrop-updater", libexec / "sdw-updater"):
+        proc = run([str(program), "--version"], cwd=scratch, env=env, timeout=60)
+        assert (proc.returncode, proc.stdout.strip()) == (0, f"sdw-updater {VERSION}"), proc.stderr
+    for command, name in COMMANDS.items():
+        if command == "sdw-updater":
+            continue
+        for program in (bindir / name, libexec / command):
+            proc = run([str(program), "--help"], cwd=scratch, env=env, timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith(f"usage: {command}"), proc.stdout
+    proc = run([str(bindir / SWITCH), "--help"], cwd=scratch, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {SWITCH}"), proc.stdout
     assert not list(installed.rglob("__pycache__"))
+
+
+# Packages named as ours in a site-packages that would win if ours were not first on
+# sys.path: SecureDrop Workstation's own sdw_updater and sdw_notify, in dom0's
+# /usr/lib/python3.13/site-packages. Importing one says so and exits 97.
+SHADOW = "import sys\nprint('shadowed by site-packages: ' + __name__)\nsys.exit(97)\n"
+
+
+def test_packages_of_the_same_name_in_site_packages_never_shadow_ours(
+    installed: Path, scratch: Path
+) -> None:
+    """A Python whose site-packages holds upstream-named packages runs our programs as ours."""
+    require_host_python()
+    venv = scratch / "upstream-python"
+    ok(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], timeout=120)
+    site = Path(
+        ok(
+            [
+                str(venv / "bin/python"),
+                "-c",
+                "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+            ]
+        ).strip()
+    )
+    for package_name in PACKAGES:
+        (site / package_name).mkdir()
+        (site / package_name / "__init__.py").write_text(SHADOW)
+    # The check has teeth: this Python does import them when nothing comes first.
+    probe = run([str(venv / "bin/python"), "-I", "-c", "import sdw_updater"], timeout=60)
+    assert (probe.returncode, probe.stdout.strip()) == (
+        97,
+        "shadowed by site-packages: sdw_updater",
+    )
+    home = scratch / "shadow-home"
+    home.mkdir()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    libexec = installed / LIBEXEC.lstrip("/")
+    for argv in (
+        [str(libexec / "sdw-updater"), "--version"],
+        [str(installed / "usr/bin/securedrop-updater"), "--version"],
+        [str(libexec / "sdw-notify"), "--help"],
+        [str(installed / "usr/bin" / SWITCH), "--help"],
+    ):
+        # As the shebang would run it, with this interpreter instead of /usr/bin/python3.
+        proc = run([str(venv / "bin/python"), "-I", *argv], cwd=scratch, env=env, timeout=60)
+        assert proc.returncode == 0, (argv, proc.stdout, proc.stderr)
+        assert "shadowed" not in proc.stdout
+
+
+# ----- beside SecureDrop Workstation's own package ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def standin(scratch: Path) -> Path:
+    """securedrop-workstation-dom0-config 1.7 as far as rpm can tell: its name, its paths."""
+    return build_standin(scratch / "standin")
+
+
+def installed_names(root: Path) -> list[str]:
+    out = run(rpm_argv(root, "-qa", "--qf", "%{NAME}\n"), env=clean_env(root.parent))
+    return sorted(out.stdout.split())
+
+
+@pytest.mark.parametrize("order", ["upstream-first", "ours-first"])
+def test_installs_beside_securedrop_workstation_and_leaves_it_whole(
+    package: Path, standin: Path, scratch: Path, order: str
+) -> None:
+    """rpm's own transaction check, both orders: no file conflict; removing ours leaves theirs."""
+    root = scratch / f"beside-{order}"
+    root.mkdir()
+    first, second = (standin, package) if order == "upstream-first" else (package, standin)
+    for rpm_file in (first, second):
+        proc = install(rpm_file, root)
+        assert proc.returncode == 0, f"{rpm_file.name}: {proc.stdout}{proc.stderr}"
+    assert installed_names(root) == sorted([NAME, UPSTREAM_NAME])
+    version = run(rpm_argv(root, "-q", "--qf", "%{VERSION}", UPSTREAM_NAME)).stdout
+    assert version == UPSTREAM_VERSION
+    ours = set(query(package, "-l").splitlines())
+    assert not ours & set(upstream_paths())
+    # Nothing of upstream's was changed by installing ours: rpm -V finds no difference.
+    verify = run(rpm_argv(root, "-V", UPSTREAM_NAME), env=clean_env(root.parent))
+    assert (verify.returncode, verify.stdout) == (0, ""), verify.stdout + verify.stderr
+    proc = run(rpm_argv(root, "--noscripts", "-e", NAME), env=clean_env(root.parent))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert installed_names(root) == [UPSTREAM_NAME]
+    for path in upstream_paths():
+        assert (root / path.lstrip("/")).is_file(), path
+    verify = run(rpm_argv(root, "-V", UPSTREAM_NAME), env=clean_env(root.parent))
+    assert (verify.returncode, verify.stdout) == (0, ""), verify.stdout + verify.stderr
+    assert not [p for p in ours if os.path.lexists(root / p.lstrip("/"))]
+
+
+#: What a dom0 offers for our Requires, besides the Qt binding (tests/rpmkit.py).
+DOM0_PACKAGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("bash", ("/bin/sh",), ()),
+    ("python3", ("python3 = 3.13.0",), ()),
+    ("python3-dnf", (), ()),
+    ("python3-qubesadmin", (), ()),
+    ("python3-gnupg", (), ()),
+    ("gnupg2", (), ()),
+    ("systemd", (), ()),
+)
+
+
+@pytest.mark.parametrize(("qubes", "qt"), [("4.3", "python3-pyqt6"), ("4.2", "python3-qt5")])
+def test_dnf_installs_it_from_the_file_beside_securedrop_workstation(
+    package: Path, standin: Path, scratch: Path, qubes: str, qt: str
+) -> None:
+    """The README's ``dnf install ./securedrop-updater-*.rpm``, in a root whose repository
+    holds stand-ins of what that dom0 has: Qubes 4.3's PyQt6 or 4.2's PyQt5, not both."""
+    needs.tool("dnf")
+    needs.tool("createrepo_c")
+    work = scratch / f"dnf-{qubes}"
+    repo = work / "repo"
+    repo.mkdir(parents=True)
+    for name, provides, files in (*DOM0_PACKAGES, (qt, (), ())):
+        shutil.copy(build_provider(name, work, provides, files), repo)
+    shutil.copy(standin, repo)
+    ok(["createrepo_c", "--quiet", str(repo)])
+    root = work / "root"
+    (work / "no-repos").mkdir()
+    dnf = ["dnf", "-y", "-q", f"--installroot={root}", "--releasever=41", "--nogpgcheck"]
+    dnf += [f"--setopt=reposdir={work / 'no-repos'}", f"--setopt=cachedir={work / 'cache'}"]
+    dnf += [f"--repofrompath=dom0,file://{repo}", "--repo=dom0"]
+    # No scriptlets: the root has no shell to run them (the box tier runs ours).
+    dnf += ["--setopt=tsflags=noscripts", "--setopt=install_weak_deps=False"]
+    if os.geteuid() != 0:
+        dnf = ["unshare", "--map-root-user", *dnf]
+    # Debian's rpm keeps its database in ~/.rpmdb; dom0's, and rpm_argv's, in /var/lib/rpm.
+    (work / ".rpmmacros").write_text("%_dbpath /var/lib/rpm\n")
+    env = clean_env(work)
+    ok([*dnf, "install", UPSTREAM_NAME], env=env)
+    proc = run([*dnf, "install", str(package)], env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = installed_names(root)
+    assert {NAME, UPSTREAM_NAME, qt} <= set(names)
+    assert not {"python3-pyqt6", "python3-qt5"} - {qt} & set(names)
+    ok([*dnf, "remove", NAME], env=env)
+    assert NAME not in installed_names(root)
+    verify = run(rpm_argv(root, "-V", UPSTREAM_NAME), env=clean_env(root.parent))
+    assert (verify.returncode, verify.stdout) == (0, ""), verify.stdout + verify.stderr
+
+
+def test_the_conflict_check_would_catch_a_shared_path(standin: Path, scratch: Path) -> None:
+    """Not vacuous: a package owning upstream's /usr/bin/sdw-updater does not install."""
+    root = scratch / "conflicting"
+    root.mkdir()
+    rival = build_owner_of("/usr/bin/sdw-updater", "rival", scratch / "rival")
+    assert install(standin, root).returncode == 0
+    proc = install(rival, root)
+    assert proc.returncode != 0
+    assert "/usr/bin/sdw-updater" in proc.stderr
+    assert f"conflicts with file from package {UPSTREAM_NAME}" in proc.stderr
+    assert installed_names(root) == [UPSTREAM_NAME]
 
 
 def test_a_missing_file_stops_the_build_with_its_name(scratch: Path, source_repo: Path) -> None:
@@ -523,22 +683,18 @@ def test_a_missing_file_stops_the_build_with_its_name(scratch: Path, source_repo
     home.mkdir()
     env = clean_env(home)
     repo = clone(source_repo, scratch / "missing", env)
-    (repo / "files" / "sdw-notify.timer").unlink()
+    (repo / "files" / "securedrop-updater-notify.timer").unlink()
     commit(repo, env, "lose the timer")
     proc = build(repo, env)
     assert proc.returncode != 0
-    assert "files/sdw-notify.timer is missing from the source tree" in proc.stderr
+    assert "files/securedrop-updater-notify.timer is missing from the source tree" in proc.stderr
     assert not (repo / "dist" / RPM_FILE).exists()
 
 
 def test_build_needs_a_commit_unless_told_to_use_the_working_tree(scratch: Path) -> None:
     home = scratch / "home-worktree"
     home.mkdir()
-    repo = scratch / "uncommitted"
-    for name in project_files():
-        target = repo / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target, follow_symlinks=False)
+    repo = copy_project(scratch / "uncommitted")
     env = clean_env(home)
     ok(["git", "init", "-q", str(repo)], env=env)
     proc = build(repo, env)

@@ -250,6 +250,52 @@ def test_default_inventory_is_sdw_17_on_qubes_43(tmp_path: Path) -> None:
     assert domains["sd-app"] == "sd-app"
 
 
+def test_networks_and_the_updatevm_are_sdw_17s(tmp_path: Path) -> None:
+    """sd-proxy -> sys-firewall -> sys-net; sys-whonix on sys-firewall; the UpdateVM sys-firewall."""
+    for sub in "bcd":
+        (tmp_path / sub).mkdir()
+    domains = make_env(tmp_path).app
+    netvms = {
+        vm.name: vm.netvm.name for vm in domains.domains if vm.klass != "AdminVM" and vm.netvm
+    }
+    assert netvms == {
+        "sd-proxy": "sys-firewall",
+        "sys-firewall": "sys-net",
+        "sys-whonix": "sys-firewall",
+    }
+    assert domains.updatevm is not None and domains.updatevm.name == "sys-firewall"
+    with pytest.raises(AttributeError):
+        _ = domains.domains["dom0"].netvm
+    changed = make_env(
+        tmp_path / "b",
+        '[sim]\nupdatevm = "sys-whonix"\n[vms."sd-proxy"]\nnetvm = ""\n'
+        '[vms."sys-firewall"]\nabsent = true\n',
+    ).app
+    assert changed.updatevm is not None and changed.updatevm.name == "sys-whonix"
+    assert changed.domains["sd-proxy"].netvm is None
+    assert changed.domains["sys-whonix"].netvm is None  # its netvm was removed
+    assert make_env(tmp_path / "c", '[sim]\nupdatevm = ""\n').app.updatevm is None
+    without = make_env(tmp_path / "d", '[vms."sys-firewall"]\nabsent = true\n')
+    assert without.app.updatevm is None  # the default follows the inventory
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[sim]\nupdatevm = "sys-nothing"\n', "updatevm sys-nothing is not a qube"),
+        ('[sim]\nupdatevm = "dom0"\n', "updatevm dom0 is not a qube"),
+        ("[sim]\nupdatevm = 1\n", "updatevm must be a string"),
+        ('[vms."sd-proxy"]\nnetvm = "sys-nothing"\n', "its netvm sys-nothing is not a qube"),
+        ('[vms."sd-proxy"]\nnetvm = false\n', "netvm must be a string"),
+    ],
+)
+def test_bad_networks_are_rejected(tmp_path: Path, toml: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ScenarioError, match=message):
+        load_scenario(path)
+
+
 def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
     env = setup(REPO / "scenarios" / "qubes-4.2.toml", tmp_path / "state")
     domains = env.app.domains
@@ -269,6 +315,8 @@ def test_qubes_42_layout_is_a_shipped_scenario(tmp_path: Path) -> None:
     assert "sd-printers" not in domains and "fedora-43-xfce" not in domains
     assert {domains[t].features["qubes-agent-version"] for t in templates} == {"4.2"}
     assert "VERSION_ID=4.2\n" in (env.root / "etc" / "os-release").read_text()
+    assert domains["sd-proxy"].netvm == "sd-whonix"
+    assert domains["sd-whonix"].netvm == "sys-firewall"
 
 
 def test_app_actions_change_power_and_are_journaled(tmp_path: Path) -> None:
@@ -589,7 +637,13 @@ def test_propagation_restarts_service_vms_and_stops_the_others(tmp_path: Path) -
     assert power(env, "sd-log") == "Halted"  # -R: shut down, not restarted
     assert power(env, "sd-inbox-debian-13") == "Halted"
     assert power(env, "sys-whonix") == "Running"  # its template was not updated
-    assert [r["tool"] for r in read_journal(env.journal_path)] == ["qubes-vm-update"]
+    # In the real tool's order, journaled as qubesd journals the real tool's in the box.
+    service = ["sys-net", "sys-firewall", "sys-usb"]
+    assert [(r["tool"], r["argv"]) for r in read_journal(env.journal_path)][1:] == [
+        *[("qubesadmin", ["shutdown", vm, "force"]) for vm in service],
+        *[("qubesadmin", ["start", vm]) for vm in service],
+        ("qubesadmin", ["shutdown", "sd-log", "force"]),
+    ]
 
 
 def test_propagation_with_apply_to_sys_leaves_other_vms_running(tmp_path: Path) -> None:
@@ -858,3 +912,86 @@ def test_timeout_scale_and_time_scale_are_exposed(tmp_path: Path) -> None:
     assert env.journal_path == tmp_path / "state" / "sim" / "journal.jsonl"
     assert env.bin_dir == tmp_path / "state" / "sim" / "bin"
     assert env.root == tmp_path / "state" / "sim" / "root"
+
+
+# ----- the package's own structure ------------------------------------------------------
+
+
+def _sim_imports() -> dict[str, set[str]]:
+    """Each module of sdw_sim -> the sdw_sim modules it imports (anywhere in it, lazily too).
+
+    ``from sdw_sim import x`` is an import of the module ``sdw_sim.x`` when there
+    is one, else of the package's facade (``sdw_sim``, its ``__init__``).
+    """
+    import ast
+
+    package = REPO / "sdw_sim"
+    modules = {path.stem for path in package.glob("*.py")} - {"__init__"}
+
+    def resolve(name: str) -> str:
+        return name if name == "sdw_sim" or name.split(".")[1] in modules else "sdw_sim"
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        me = "sdw_sim" if path.stem == "__init__" else f"sdw_sim.{path.stem}"
+        edges = graph.setdefault(me, set())
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges |= {resolve(a.name) for a in node.names if a.name.startswith("sdw_sim")}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sdw_sim"):
+                if node.module == "sdw_sim":
+                    edges |= {
+                        f"sdw_sim.{a.name}" if a.name in modules else "sdw_sim" for a in node.names
+                    }
+                else:
+                    edges.add(resolve(str(node.module)))
+        edges.discard(me)
+    return graph
+
+
+def test_the_simulator_imports_one_way() -> None:
+    """No import cycle inside sdw_sim, and only outsiders use the package's facade."""
+    graph = _sim_imports()
+    users_of_facade = sorted(m for m, edges in graph.items() if "sdw_sim" in edges)
+    assert users_of_facade == [], users_of_facade
+    done: set[str] = set()
+
+    def visit(module: str, path: list[str]) -> None:
+        if module in path:
+            cycle = [*path[path.index(module) :], module]
+            raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+        if module in done:
+            return
+        for target in sorted(graph.get(module, ())):
+            visit(target, [*path, module])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [])
+    # The tools' shared pieces are a module of their own that imports no tool.
+    assert not graph["sdw_sim.toolcall"] & {"sdw_sim.tools", "sdw_sim.vmupdate", "sdw_sim.qrexec"}
+
+
+def test_the_simulator_takes_no_private_names_from_its_other_modules() -> None:
+    import ast
+
+    taken = []
+    for path in sorted((REPO / "sdw_sim").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        modules = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sdw_sim"):
+                for alias in node.names:
+                    if alias.name.startswith("_"):
+                        taken.append(f"{path.name}: {node.module}.{alias.name}")
+                    modules.add(alias.asname or alias.name)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in modules
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+            ):
+                taken.append(f"{path.name}: {node.value.id}.{node.attr}")
+    assert taken == []

@@ -424,26 +424,32 @@ def test_fail_first_counts_attempts_across_runs(tmp_path: Path) -> None:
     ]
 
 
-def test_vm_update_sigint_cancels_the_waiting_qubes_and_exits_130(tmp_path: Path) -> None:
-    env = make_env(
-        tmp_path,
-        REAL_TIME + '[templates."fedora-43-xfce"]\nduration = 3\n',
-    )
-    proc = subprocess.Popen(
+def one_at_a_time(env: SimEnv, stdout: int, *options: str) -> subprocess.Popen[bytes]:
+    """The simulated qubes-vm-update on fedora-43-xfce, then sd-inbox-debian-13 (-x 1)."""
+    return subprocess.Popen(
         [
             str(env.bin_dir / "qubes-vm-update"),
             "-x",
             "1",
             "--force-update",
+            *options,
             "--just-print-progress",
             "--targets",
             "fedora-43-xfce,sd-inbox-debian-13",
         ],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+
+
+def test_vm_update_sigint_cancels_the_waiting_qubes_and_exits_130(tmp_path: Path) -> None:
+    env = make_env(
+        tmp_path,
+        REAL_TIME + '[templates."fedora-43-xfce"]\nduration = 3\n',
+    )
+    proc = one_at_a_time(env, subprocess.DEVNULL)
     lines: list[str] = []
     try:
         assert proc.stderr is not None
@@ -462,6 +468,37 @@ def test_vm_update_sigint_cancels_the_waiting_qubes_and_exits_130(tmp_path: Path
     assert last["fedora-43-xfce"] == "fedora-43-xfce done success"  # the running one finished
     assert last["sd-inbox-debian-13"] == "sd-inbox-debian-13 done cancelled"
     assert read_journal(env.journal_path)[-1]["exit"] == 130
+
+
+def test_vm_update_sigint_before_an_agent_runs_cancels_that_qube_too(tmp_path: Path) -> None:
+    """SIGINT while the tool copies its agent into a qube: the agent never runs.
+
+    The real tool checks its stop flag between copying the agent and
+    starting it (checked against 4.2.37, 4.3.21, 4.4.1 in the box tier):
+    a qube in that phase ends ``done cancelled`` like one never started,
+    with ``Cancelled`` on err; one never started says ``Canceled`` on out.
+    """
+    env = make_env(tmp_path, REAL_TIME + '[templates."fedora-43-xfce"]\nduration = 60\n')
+    proc = one_at_a_time(env, subprocess.PIPE, "--show-output")
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        first = proc.stderr.readline().decode()  # the first snapshot: the agent is being copied
+        assert first.startswith(("fedora-43-xfce pending", "sd-inbox-debian-13 pending")), first
+        os.kill(proc.pid, signal.SIGINT)
+        stderr = first + proc.stderr.read().decode()
+        stdout = proc.stdout.read().decode()
+        assert proc.wait(timeout=30) == 130
+    finally:
+        kill_group(proc)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    last = {line.split(" ")[0]: line for line in stderr.splitlines() if line}
+    assert last["fedora-43-xfce"] == "fedora-43-xfce done cancelled"
+    assert last["sd-inbox-debian-13"] == "sd-inbox-debian-13 done cancelled"
+    assert "fedora-43-xfce:err: Cancelled" in stdout.splitlines()
+    assert "sd-inbox-debian-13:out: Canceled" in stdout.splitlines()
+    assert power(env, "fedora-43-xfce") == "Halted"  # started for the copy, shut down again
 
 
 # ----- the clock and the boot ---------------------------------------------------------

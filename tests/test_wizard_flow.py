@@ -22,7 +22,8 @@ from launcher.flow import (
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import Notice, TemplateState
 from sdw_updater.freshness import Action
-from sdw_updater.plan import RunResult, Step
+from sdw_updater.result import RunResult
+from sdw_updater.steps import Step
 
 OK = RunSummary(ExitCode.OK)
 FAILED = RunSummary(ExitCode.FAILED)

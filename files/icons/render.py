@@ -3,7 +3,8 @@
 Run from anywhere (``QT_QPA_PLATFORM=offscreen python files/icons/render.py``)
 after changing the SVG, and commit the PNGs: the RPM installs them as they
 are, so the build needs no Qt.  Qt's own SVG renderer keeps the toolchain to
-what the project already depends on.
+what the project already depends on; Qt comes through ``launcher.qt`` (PyQt6,
+else PyQt5), as in the window.
 """
 
 from __future__ import annotations
@@ -24,21 +25,19 @@ def png_path(size: int, root: Path = HERE) -> Path:
 def render(svg: Path = HERE / f"{NAME}.svg", root: Path = HERE) -> list[Path]:
     """Write one PNG per size (transparent background); return their paths."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PyQt5.QtCore import Qt
-    from PyQt5.QtGui import QGuiApplication, QImage, QPainter
-    from PyQt5.QtSvg import QSvgRenderer
+    from launcher.qt import QGuiApplication, QImage, QPainter, Qt, svg_module
 
     app = QGuiApplication.instance() or QGuiApplication([sys.argv[0]])
-    renderer = QSvgRenderer(str(svg))
+    renderer = svg_module().QSvgRenderer(str(svg))
     if not renderer.isValid():
         raise SystemExit(f"cannot read {svg}")
     written = []
     for size in SIZES:
-        image = QImage(size, size, QImage.Format_ARGB32_Premultiplied)
-        image.fill(Qt.transparent)
+        image = QImage(size, size, QImage.Format.Format_ARGB32_Premultiplied)
+        image.fill(Qt.GlobalColor.transparent)
         painter = QPainter(image)
-        painter.setRenderHint(QPainter.Antialiasing)
-        painter.setRenderHint(QPainter.SmoothPixmapTransform)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         renderer.render(painter)
         painter.end()
         target = png_path(size, root)

@@ -12,8 +12,10 @@ differences are marked.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -248,3 +250,46 @@ def test_qubesd_faults(make_box: Callable[..., Box]) -> None:
     log = box.qubesd_log()
     assert f"admin.vm.property.Get+template {CLIENT_VM} -> refused" in log
     assert "vanished after 10 calls" in log
+
+
+# ----- the Admin API's failures, named at the engine's seam ---------------------------------
+
+SEAM_CHECK = """
+import sys
+from pathlib import Path
+
+import qubesadmin.exc
+import sdw_sim
+from sdw_updater import adminapi
+
+assert adminapi.SOURCE == "qubesadmin.exc", adminapi.SOURCE
+for name in adminapi.NAMES:
+    assert getattr(adminapi, name) is getattr(qubesadmin.exc, name), name
+assert adminapi.ERRORS == (qubesadmin.exc.QubesException, KeyError)
+scenario = Path(sys.argv[1])
+scenario.write_text('[vms."sd-app"]\\nstart_fails = true\\n')
+env = sdw_sim.setup(scenario, Path(sys.argv[2]))
+try:
+    env.app.domains["sd-app"].start()
+except qubesadmin.exc.QubesException as exc:
+    print("raised", type(exc).__module__, type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize("version", sorted(VERSIONS))
+def test_the_seam_names_qubesadmins_own_classes_where_it_is_installed(
+    box_ready: None, tmp_path: Path, version: str
+) -> None:
+    """With qubesadmin importable (dom0, the box), the engine and the fake app use its classes."""
+    from .dom0 import ROOT, site
+
+    proc = subprocess.run(
+        [sys.executable, "-c", SEAM_CHECK, str(tmp_path / "s.toml"), str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": f"{site(version)}:{ROOT}"},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "raised qubesadmin.exc QubesException"

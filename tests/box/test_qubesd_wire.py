@@ -154,6 +154,12 @@ def test_the_socket_and_the_event_stream(tmp_path: Path) -> None:
         events.sendall(b"admin.Events+ dom0 name dom0\0")
         events.shutdown(socket.SHUT_WR)
         received = bytearray()
+        # The subscription is live once qubesd says so: a start before that is not
+        # the stream's to report.
+        while b"connection-established\0\0" not in received:
+            chunk = events.recv(4096)
+            assert chunk, bytes(received)
+            received.extend(chunk)
 
         def read_events() -> None:
             while b"domain-start" not in received:

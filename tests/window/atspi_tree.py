@@ -1,15 +1,16 @@
 """Read the accessibility tree over AT-SPI, as a screen reader (Orca) does.
 
-Run by the screen-reader tier with the Python of ``.venv-a11y`` (the
-distribution's python3-dbus is on its path), inside the test's own D-Bus
-session (``DBUS_SESSION_BUS_ADDRESS``):
+Run by the screen-reader tier with the Python of ``.venv-a11y`` or
+``.venv-a11y-qt5`` (the distribution's python3-dbus is on their path),
+inside the test's own D-Bus session (``DBUS_SESSION_BUS_ADDRESS``):
 
 - ``atspi_tree.py enable`` switches the session's screen-reader flag on, as
   Orca does when it starts; Qt programs started afterwards then join the
   accessibility bus of their own accord;
 - ``atspi_tree.py`` prints every application on the accessibility bus as a
-  JSON list of nodes (depth, name, role, states, value and maximum of value
-  interfaces), walking only what is showing, with a bound on the count.
+  JSON list of nodes (depth, name, description, role, states, value and
+  maximum of value interfaces), walking only what is showing, with a bound
+  on the count.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def describe(bus: Any, sender: str, path: str, depth: int) -> tuple[dict[str, An
     found: dict[str, Any] = {
         "depth": depth,
         "name": str(properties.Get(ACCESSIBLE, "Name", timeout=TIMEOUT)),
+        "description": str(properties.Get(ACCESSIBLE, "Description", timeout=TIMEOUT)),
         "role": str(accessible.GetRoleName(timeout=TIMEOUT)),
         "states": state_names(accessible.GetState(timeout=TIMEOUT)),
     }

@@ -1,14 +1,24 @@
 """The screen-reader tier's harness: a D-Bus session with AT-SPI, read as Orca reads it.
 
-dom0 runs the window on Fedora's PyQt5 and Qt, whose xcb platform carries
-Qt's AT-SPI bridge; the Qt inside PyPI's PyQt5 wheels has none, so the
-programs of ``.venv`` cannot be read by any screen reader.  This tier starts
-the console scripts of ``.venv-a11y`` (``make test`` builds it on the
-distribution's python3 with ``--system-site-packages``: Debian's PyQt5 and
-Qt) in a private D-Bus session bus, with the accessibility bus that
-``at-spi-bus-launcher`` provides on demand, switches the screen-reader flag
-on as Orca does, and reads the tree with ``atspi_tree.py``: names, roles,
-states and values as a screen reader gets them.
+dom0 runs the window on its distribution's PyQt and Qt (Fedora's
+python3-pyqt6, or python3-qt5 on older releases), whose xcb platform
+carries Qt's AT-SPI bridge.  This tier runs the programs the same way: on
+Debian's python3-pyqt6 and python3-pyqt5, from two virtualenvs that
+``make test`` builds on the distribution's python3 with
+``--system-site-packages``:
+
+- ``.venv-a11y`` sees both bindings and so runs on PyQt6, as the product
+  chooses (``launcher/qt.py``);
+- ``.venv-a11y-qt5`` has a test-only stand-in package ``PyQt6`` in its own
+  site-packages, which comes before the distribution's on ``sys.path`` and
+  whose import fails: the programs there run on PyQt5, as on a dom0 without
+  PyQt6.  The product has no setting for this; the Makefile writes that
+  stand-in, and nothing else differs.
+
+Each test starts a private D-Bus session bus, with the accessibility bus
+that ``at-spi-bus-launcher`` provides on demand, switches the screen-reader
+flag on as Orca does, and reads the tree with ``atspi_tree.py``: names,
+descriptions, roles, states and values as a screen reader gets them.
 """
 
 from __future__ import annotations
@@ -28,27 +38,30 @@ import needs
 from window.xsession import DEADLINE, Session, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-A11Y_BIN = ROOT / ".venv-a11y" / "bin"
+#: The installed programs on the distribution's PyQt6, and on its PyQt5 (PyQt6 blocked).
+A11Y_BINS = {"PyQt6": ROOT / ".venv-a11y" / "bin", "PyQt5": ROOT / ".venv-a11y-qt5" / "bin"}
 WALKER = Path(__file__).with_name("atspi_tree.py")
 BUS_SERVICE = Path("/usr/share/dbus-1/services/org.a11y.Bus.service")
 
 Node = dict[str, Any]
 
 
-def require() -> None:
-    """What this tier needs, or the test fails naming the Debian package that brings it.
+def require(binding: str) -> None:
+    """What this tier needs for ``binding``, or the test fails naming the Debian package.
 
-    ``.venv-a11y`` is built by ``make test`` from the distribution's Python and
-    PyQt5 (``python3-venv``, ``python3-pyqt5``, ``python3-dbus``), once
+    ``.venv-a11y`` and ``.venv-a11y-qt5`` are built by ``make test`` on the
+    distribution's Python and its PyQt6 and PyQt5 (``python3-venv``,
+    ``python3-pyqt6``, ``python3-pyqt5``, ``python3-dbus``), once
     ``deps/install test`` has installed them.
     """
     needs.tool("dbus-daemon")
     if not BUS_SERVICE.exists():
         needs.missing(f"the accessibility bus ({BUS_SERVICE})", "at-spi2-core")
-    if not (A11Y_BIN / "sdw-updater").exists():
+    bindir = A11Y_BINS[binding]
+    if not (bindir / "sdw-updater").exists():
         needs.missing(
-            f"{A11Y_BIN.parent} (make test builds it on the system's Python and PyQt5)",
-            "python3-venv python3-pyqt5 python3-dbus",
+            f"{bindir.parent} (make test builds it on the system's Python and its {binding})",
+            "python3-venv python3-pyqt6 python3-pyqt5 python3-dbus",
         )
 
 
@@ -60,13 +73,18 @@ class Reader:
     address: str
 
     @property
+    def bindir(self) -> Path:
+        """The installed programs on the distribution's Qt of the session's binding."""
+        return A11Y_BINS[self.session.binding]
+
+    @property
     def env(self) -> dict[str, str]:
         """For programs started in the session: its D-Bus session bus."""
         return {"DBUS_SESSION_BUS_ADDRESS": self.address}
 
     def _walker(self, *args: str) -> str:
         result = subprocess.run(
-            [str(A11Y_BIN / "python"), str(WALKER), *args],
+            [str(self.bindir / "python"), str(WALKER), *args],
             env={**self.session.env(), **self.env},
             capture_output=True,
             text=True,
@@ -113,7 +131,7 @@ def node(nodes: list[Node], name: str, role: str) -> Node | None:
 def render(nodes: list[Node]) -> str:
     return "\n".join(
         "  " * int(n.get("depth", 0)) + f"{n.get('name', '')!r} {n.get('role', n.get('error'))} "
-        f"{' '.join(n.get('states', []))}"
+        f"{n.get('description', '')!r} {' '.join(n.get('states', []))}"
         for n in nodes
     )
 
@@ -125,7 +143,7 @@ def screen_reader(session: Session) -> Iterator[Reader]:
     The bus daemon runs in a process group of its own: the accessibility bus
     and registry it starts on demand are stopped with it.
     """
-    require()
+    require(session.binding)
     env = {**session.env(), "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
     daemon = subprocess.Popen(
         ["dbus-daemon", "--session", "--nofork", "--print-address=1"],

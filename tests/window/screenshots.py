@@ -59,7 +59,7 @@ OUTCOME_LOG = {
 }
 DAY = 86400
 VIEWER = "sd-viewer-debian-13"
-# dom0's update and the migration, slow enough to be met half way (issue 14.3).
+# dom0's update and the migration, slow enough to be met half way.
 MID_DOM0_UPDATE = "[sim]\ntime_scale = 0.05\n[dom0]\nupdates = true\nupdate_duration = 900\n"
 MID_MIGRATION = (
     "[sim]\ntime_scale = 0.05\n[dom0]\nupdates = false\nmigration = true\napply_duration = 900\n"

@@ -2,8 +2,11 @@
 
 Each test gets its own Xvfb (display number chosen by the server through
 ``-displayfd``), HOME and XDG_RUNTIME_DIR, then starts the console scripts
-from ``.venv/bin`` as separate processes on Qt's xcb platform, exactly as the
-desktop would: no QApplication is made for them.  The harness types and
+from ``.venv/bin`` (PyQt6) or, for the tests run under both bindings,
+``.venv-qt5/bin`` (PyQt5 and no PyQt6) as separate processes on Qt's xcb
+platform, exactly as the desktop would: no QApplication is made for them.
+Each program logs the binding it runs on; the session checks it is the one
+the test asked for.  The harness types and
 clicks with ``xdotool``, reads window geometry with ``xwininfo`` and
 ``xprop``, takes screenshots from the X server with ImageMagick's ``import``,
 and reads what the programs recorded: their exit code, ``updater.log`` and
@@ -32,9 +35,18 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from sdw_sim.journal import Entry
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
+#: Where the installed programs of each Qt binding are: the test's own
+#: virtualenv (PyQt6), and ``.venv-qt5`` (PyQt5 and no PyQt6, ``make test``).
+BINDINGS = {"PyQt6": BIN, "PyQt5": ROOT / ".venv-qt5" / "bin"}
+BINDING_HINT = {"PyQt6": "make venv", "PyQt5": "make .venv-qt5/.installed"}
+#: What a program logs when it makes its QApplication (``launcher/qtapp.py``).
+_BINDING_LOGGED = re.compile(r"Qt: (PyQt\d) ")
 TOOLS = ("Xvfb", "xdotool", "xwininfo", "xprop", "import", "ldd")
 DEADLINE = 60.0  # seconds any one wait may take before the test fails
 POLL = 0.05
@@ -58,9 +70,8 @@ def require_tools() -> None:
 
     for tool in TOOLS:
         needs.tool(tool)
-    for plugin in BIN.parent.glob(
-        "lib/python3*/site-packages/PyQt*/Qt*/plugins/platforms/libqxcb.so"
-    ):
+    plugins = "lib/python3*/site-packages/PyQt*/Qt*/plugins/platforms/libqxcb.so"
+    for plugin in (p for b in BINDINGS.values() for p in b.parent.glob(plugins)):
         found = subprocess.run(
             ["ldd", str(plugin)], capture_output=True, text=True, timeout=60, check=False
         )
@@ -69,6 +80,22 @@ def require_tools() -> None:
             packages = sorted({needs.library_package(name) for name in lacking})
             what = f"{', '.join(lacking)} (for Qt's xcb platform plugin)"
             needs.missing(what, " ".join(packages))
+
+
+def require_binding(binding: str) -> Path:
+    """The bin directory of ``binding``'s virtualenv; the test fails without it."""
+    bindir = BINDINGS[binding]
+    if not (bindir / "sdw-updater").exists():
+        pytest.fail(
+            f"{binding} run needs {bindir.parent}: {BINDING_HINT[binding]} (make test builds it)",
+            pytrace=False,
+        )
+    return bindir
+
+
+def both_bindings() -> pytest.MarkDecorator:
+    """Run a window test once per binding (the ``binding`` fixture of tests/window/conftest.py)."""
+    return pytest.mark.parametrize("binding", list(BINDINGS), indirect=True)
 
 
 def wait_for(what: str, check: Callable[[], object], deadline: float = DEADLINE) -> object:
@@ -220,20 +247,6 @@ class Program:
             self.proc.wait(timeout=10)
 
 
-#: Environment for a program whose accessibility tree a test reads: Qt builds
-#: the tree as a screen reader would see it and logs each interface it makes.
-ACCESSIBILITY = {
-    "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1",
-    "QT_LOGGING_RULES": "qt.accessibility.cache=true",
-}
-_INTERFACE = re.compile(r'name="(?P<name>[^"]*)" role=(?P<role>[A-Za-z]+)')
-
-
-def accessible(program: Program) -> set[tuple[str, str]]:
-    """(name, role) of every accessible interface Qt built in the program."""
-    return {(m["name"], m["role"]) for m in _INTERFACE.finditer(program.output())}
-
-
 @dataclass
 class Session:
     """A desktop session for one test: X server, HOME, runtime dir, programs."""
@@ -244,6 +257,7 @@ class Session:
     shots: Path
     scale: float | None = None
     programs: list[Program] = field(default_factory=list)
+    binding: str = "PyQt6"
 
     # ----- files ---------------------------------------------------------------
 
@@ -269,6 +283,15 @@ class Session:
     def tools(self) -> list[str]:
         return [str(record["tool"]) for record in self.journal()]
 
+    def bindings_used(self) -> set[str]:
+        """The Qt bindings the programs of this session logged running on."""
+        text = self.log() + self.log("sdw-notify.log")
+        return {match[1] for match in _BINDING_LOGGED.finditer(text)}
+
+    @property
+    def bindir(self) -> Path:
+        return BINDINGS[self.binding]
+
     # ----- programs --------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
@@ -289,15 +312,15 @@ class Session:
         return env
 
     def start(
-        self, script: str, *args: str, env: dict[str, str] | None = None, bindir: Path = BIN
+        self, script: str, *args: str, env: dict[str, str] | None = None, bindir: Path | None = None
     ) -> Program:
-        """Start an installed console script (``.venv/bin/NAME``) as the desktop would."""
+        """Start an installed console script (``BIN/NAME`` of the session's binding)."""
         index = len(self.programs)
         out = self.shots / f"{index}-{script}.out"
         err = self.shots / f"{index}-{script}.err"
         with out.open("wb") as stdout, err.open("wb") as stderr:
             proc = subprocess.Popen(
-                [str(bindir / script), *args],
+                [str((bindir or self.bindir) / script), *args],
                 env={**self.env(), **(env or {})},
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
@@ -309,7 +332,7 @@ class Session:
         return program
 
     def forced_update(
-        self, scenario: str, env: dict[str, str] | None = None, bindir: Path = BIN
+        self, scenario: str, env: dict[str, str] | None = None, bindir: Path | None = None
     ) -> Program:
         """``sdw-updater --skip-delta 0`` (an admin's forced run) against ``scenario``."""
         path = str(self.scenario(scenario))
@@ -432,7 +455,11 @@ class Session:
 
 @contextmanager
 def new_session(
-    base: Path, width: int = 1366, height: int = 768, scale: float | None = None
+    base: Path,
+    width: int = 1366,
+    height: int = 768,
+    scale: float | None = None,
+    binding: str = "PyQt6",
 ) -> Iterator[Session]:
     """A session under ``base``: its own Xvfb, HOME, runtime dir; all stopped at the end.
 
@@ -444,26 +471,31 @@ def new_session(
     home.mkdir(parents=True)
     shots.mkdir()
     runtime = Path(tempfile.mkdtemp(prefix="sdw-run-"))
-    session = Session(XServer(width, height), home, runtime, shots, scale)
+    session = Session(XServer(width, height), home, runtime, shots, scale, binding=binding)
     try:
         yield session
     finally:
         session.stop()
         shutil.rmtree(runtime, ignore_errors=True)
+    used = session.bindings_used()
+    assert used <= {binding}, f"asked for {binding}, the programs ran on {sorted(used)}"
 
 
-def session_factory(tmp_path: Path) -> Iterator[Callable[..., Session]]:
+def session_factory(tmp_path: Path, binding: str) -> Iterator[Callable[..., Session]]:
     """Fixture: make sessions; everything they started is stopped at teardown.
 
-    Test modules register it with ``pytest.fixture(xsession.session_factory)``.
+    Their programs run on ``binding`` (the ``binding`` fixture: PyQt6 unless
+    the test is marked with :func:`both_bindings`).  Test modules register
+    it with ``pytest.fixture(xsession.session_factory)``.
     """
     with ExitStack() as stack:
         made: list[Session] = []
 
         def make(width: int = 1366, height: int = 768, scale: float | None = None) -> Session:
             require_tools()
+            require_binding(binding)
             base = tmp_path / f"session{len(made)}"
-            made.append(stack.enter_context(new_session(base, width, height, scale)))
+            made.append(stack.enter_context(new_session(base, width, height, scale, binding)))
             return made[-1]
 
         yield make

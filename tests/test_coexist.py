@@ -1,0 +1,286 @@
+"""Beside SecureDrop Workstation's launcher: what the icon runs, and the switch's record and plan.
+
+The checks here read entries and follow links on this machine's filesystem
+(a temporary HOME); ``sdw-updater --status`` is run as a user runs it. The
+switch itself, as installed, with the real systemctl and rpm, is tested in
+the box tier (tests/box/test_box_switch.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launcher import switch
+from sdw_updater import coexist
+from sdw_updater.coexist import OTHER, OURS, UPSTREAM, SwitchState
+
+BIN = Path(sys.executable).parent
+TIMEOUT = 60
+
+
+def entry(exec_line: str, *extra: str) -> str:
+    return "\n".join(["[Desktop Entry]", "Type=Application", "Name=SecureDrop", exec_line, *extra])
+
+
+# ----- reading an entry's Exec ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "program"),
+    [
+        (entry("Exec=sdw-updater"), "sdw-updater"),
+        (entry("Exec=/usr/bin/sdw-login --wait 5"), "/usr/bin/sdw-login"),
+        (entry("Exec =  sdw-updater %U"), "sdw-updater"),
+        (entry('Exec="/opt/with space/sdw-updater" --cli'), "/opt/with space/sdw-updater"),
+        (entry('Exec="/opt/q\\\\"uote/x"'), '/opt/q"uote/x'),
+        # \s is a space in string values, and an unquoted space ends the program
+        (entry("Exec=/opt/a\\sb"), "/opt/a"),
+        (entry('Exec="/opt/unclosed'), None),
+        (entry("Exec="), None),
+        (entry("Name[de]=x"), None),
+        # Only the [Desktop Entry] group counts, and its first Exec.
+        (
+            "[Desktop Action x]\nExec=evil\n[Desktop Entry]\nExec=sdw-updater\nExec=other",
+            "sdw-updater",
+        ),
+        ("Exec=sdw-updater\n", None),  # no group at all
+    ],
+)
+def test_exec_program(text: str, program: str | None) -> None:
+    assert coexist.exec_program(text) == program
+
+
+def executable(path: Path, text: str = "#!/bin/sh\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def test_which_follows_path_order_and_skips_what_a_launcher_would(tmp_path: Path) -> None:
+    first = executable(tmp_path / "first" / "sdw-updater")
+    second = executable(tmp_path / "second" / "sdw-updater")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "sdw-updater").write_text("not executable")
+    path_env = os.pathsep.join(
+        ["relative", "", str(tmp_path / "plain"), str(first.parent), str(second.parent)]
+    )
+    assert coexist.which("sdw-updater", path_env) == str(first)
+    assert coexist.which(str(second), "") == str(second)  # absolute: as is
+    assert coexist.which("first/sdw-updater", str(tmp_path)) is None  # relative with a slash
+    assert coexist.which("sdw-updater", "relative") is None
+
+
+def test_classify_by_where_the_links_lead(tmp_path: Path) -> None:
+    own = executable(tmp_path / "venv" / "bin" / "sdw-updater")
+    link = tmp_path / "local" / "sdw-updater"
+    link.parent.mkdir()
+    link.symlink_to(own)
+    assert coexist.classify(str(link), "sdw-updater", str(own)) == OURS
+    assert coexist.classify(str(link), "sdw-updater") == OTHER  # not ours without knowing it
+    assert coexist.classify("/usr/bin/sdw-updater", "sdw-updater") == UPSTREAM
+    assert coexist.classify(None, "sdw-updater") == coexist.MISSING
+
+
+def test_local_bin_first() -> None:
+    assert coexist.local_bin_first(coexist.SESSION_PATH)
+    assert coexist.local_bin_first("/home/u/.local/bin:/usr/local/bin/:/usr/bin:/bin")
+    assert not coexist.local_bin_first("/usr/bin:/usr/local/bin")
+    assert not coexist.local_bin_first("/sbin:/bin:/usr/sbin:/usr/bin")  # Fedora's sudo
+
+
+# ----- the switch's record --------------------------------------------------------------
+
+LINKS = {coexist.link_path(n): coexist.our_program(n) for n in coexist.PROGRAMS}
+
+
+def test_the_record_reads_back_as_written() -> None:
+    state = SwitchState("2026-01-01 10:00:00", LINKS, True, False)
+    assert coexist.parse_state(state.to_json()) == state
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"format": 2},
+        {"switch": "off"},
+        {"links": {"/usr/local/bin/sdw-updater": "/tmp/evil"}},
+        {"links": {"/usr/bin/sdw-updater": coexist.our_program("sdw-updater")}},
+        {"links": ["/usr/local/bin/sdw-updater"]},
+        {"masked_upstream_timer": "yes"},
+        {"enabled_our_timer": 1},
+        {"switched_on_at": "x" * 65},
+        {"extra": True},
+    ],
+)
+def test_a_record_that_is_not_exactly_ours_is_untrusted(change: dict[str, object]) -> None:
+    data = json.loads(SwitchState("now", LINKS, True, True).to_json())
+    data.update(change)
+    assert coexist.parse_state(json.dumps(data).encode()) is None
+
+
+@pytest.mark.parametrize("raw", [b"", b"{", b"[]", b"\xff\xfe", b"[" * 100000])
+def test_garbage_is_untrusted(raw: bytes) -> None:
+    assert coexist.parse_state(raw) is None
+
+
+def test_undone_only_counts_when_the_switch_is_on() -> None:
+    assert coexist.undone_parts("off", UPSTREAM, UPSTREAM, False) == []
+    assert coexist.undone_parts("on", OURS, OURS, True) == []
+    assert coexist.undone_parts("on", coexist.MISSING, coexist.DISABLED, True) == []
+    assert coexist.undone_parts("on", UPSTREAM, OTHER, False) == [
+        "icon",
+        "autostart",
+        "upstream_timer",
+    ]
+
+
+# ----- what on plans (pure) -------------------------------------------------------------
+
+
+def facts(**change: Any) -> switch.Facts:
+    base = switch.Facts(
+        switch="off",
+        previous=None,
+        missing=[],
+        link_dir=True,
+        links=dict.fromkeys(coexist.PROGRAMS, "absent"),
+        upstream="enabled",
+        ours="disabled",
+    )
+    return base._replace(**change)
+
+
+def test_on_changes_what_is_not_so_already_and_records_only_that() -> None:
+    plan = switch.plan_on(facts(), "t0")
+    assert plan.to_link == list(coexist.PROGRAMS)
+    assert (plan.mask, plan.enable) == (True, True)
+    assert plan.state == SwitchState("t0", LINKS, True, True)
+    # An admin had masked upstream's timer and enabled ours: off must leave both so.
+    plan = switch.plan_on(facts(upstream="masked", ours="enabled"), "t0")
+    assert (plan.mask, plan.enable) == (False, False)
+    assert (plan.state.masked_upstream_timer, plan.state.enabled_our_timer) == (False, False)
+    # A link of ours already there (made by hand): not recorded, so off leaves it.
+    links = dict.fromkeys(coexist.PROGRAMS, "absent") | {"sdw-login": OURS}
+    plan = switch.plan_on(facts(links=links), "t0")
+    assert "/usr/local/bin/sdw-login" not in plan.state.links
+
+
+def test_on_again_repairs_and_keeps_the_first_record() -> None:
+    first = SwitchState("t0", LINKS, True, True)
+    links = dict.fromkeys(coexist.PROGRAMS, OURS) | {"sdw-updater": "absent"}
+    plan = switch.plan_on(facts(switch="on", previous=first, links=links, ours="enabled"), "t1")
+    assert plan.to_link == ["sdw-updater"]
+    assert (plan.mask, plan.enable) == (True, False)  # the mask was lifted: mask again
+    assert plan.state == first
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"switch": "unknown"}, "cannot be read"),
+        ({"missing": ["sdw-notify"]}, "/usr/libexec/securedrop-updater/sdw-notify"),
+        ({"link_dir": False}, "/usr/local/bin is not a directory"),
+        ({"links": {"sdw-updater": "foreign"}}, "/usr/local/bin/sdw-updater exists"),
+        ({"upstream": None}, "cannot tell"),
+        ({"ours": "not-found"}, "securedrop-updater-notify.timer is not installed"),
+    ],
+)
+def test_on_refuses_before_changing_anything(change: dict[str, Any], words: str) -> None:
+    reason = switch.refusal(facts(**change))
+    assert reason is not None and words in reason
+    assert switch.refusal(facts()) is None
+
+
+# ----- as users run them ------------------------------------------------------------------
+
+
+def run(argv: list[str], home: Path, path_env: str) -> subprocess.CompletedProcess[str]:
+    env = {"HOME": str(home), "PATH": path_env, "LANG": "C.UTF-8"}
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=home, check=False
+    )
+
+
+def status(home: Path, path_env: str) -> dict[str, object]:
+    (home / "s.toml").write_text("[sim]\ntime_scale = 0.0\n")
+    proc = run(
+        [str(BIN / "sdw-updater"), "--status", "--simulate", str(home / "s.toml")], home, path_env
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["launcher"]
+
+
+@pytest.mark.skipif(
+    os.path.lexists(coexist.STATE_FILE), reason=f"this machine has {coexist.STATE_FILE}"
+)
+def test_status_says_which_updater_the_icon_runs(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "Desktop").mkdir(parents=True)
+    icon = home / coexist.ICON_ENTRY
+    path_env = f"{BIN}:/usr/bin:/bin"
+    found = status(home, path_env)
+    assert (found["icon"], found["icon_runs"], found["autostart"]) == ("missing", None, "missing")
+    assert (found["switch"], found["undone"], found["undone_parts"]) == ("off", False, [])
+    assert found["local_bin_first"] is False
+    icon.write_text(entry("Exec=sdw-updater"))
+    found = status(home, path_env)
+    # This very program (the checkout's console script) is ours.
+    assert found["icon"] == OURS
+    assert found["icon_runs"] == os.path.realpath(BIN / "sdw-updater")
+    # Another sdw-updater earlier on PATH: the icon would run that one.
+    other = executable(tmp_path / "elsewhere" / "sdw-updater")
+    found = status(home, f"{other.parent}:{path_env}")
+    assert (found["icon"], found["icon_runs"]) == (OTHER, str(other))
+    autostart = home / coexist.AUTOSTART_ENTRY
+    autostart.parent.mkdir(parents=True)
+    autostart.write_text(entry("Exec=sdw-updater", "Hidden=true"))
+    assert status(home, path_env)["autostart"] == "disabled"
+    autostart.write_text(entry("Exec=sdw-updater"))
+    assert status(home, path_env)["autostart"] == OURS
+
+
+def test_switch_status_needs_no_root_and_on_does(tmp_path: Path) -> None:
+    program = str(BIN / "securedrop-updater-switch")
+    proc = run([program, "status"], tmp_path, "/usr/bin:/bin")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert proc.stdout.startswith("switch: ")
+    assert run([program, "sideways"], tmp_path, "/usr/bin:/bin").returncode == 2
+    if os.geteuid() != 0:
+        proc = run([program, "on"], tmp_path, "/usr/bin:/bin")
+        assert proc.returncode == switch.REFUSED
+        assert "run it with sudo" in proc.stderr
+
+
+CLICK = """
+import sys
+import time
+from launcher import entry
+code = entry.main(["--simulate", sys.argv[1]])
+print(code, "sdw_updater.coexist" in sys.modules)
+"""
+
+
+@pytest.mark.skipif(
+    os.path.lexists(coexist.STATE_FILE), reason=f"this machine has {coexist.STATE_FILE}"
+)
+def test_with_the_switch_off_a_click_does_not_even_import_the_check(tmp_path: Path) -> None:
+    """The fast path pays one lstat of the record: nothing is imported, nothing read."""
+    from conftest import write_status
+
+    home = tmp_path / "home"
+    home.mkdir()
+    write_status(home, "0", time.time() - 60)
+    scenario = home / "s.toml"
+    scenario.write_text("[sim]\ntime_scale = 0.0\n")
+    argv = [sys.executable, "-c", CLICK, str(scenario)]
+    proc = run(argv, home, f"{BIN}:/usr/bin:/bin")
+    assert proc.stdout.splitlines()[-1] == "0 False", proc.stdout + proc.stderr

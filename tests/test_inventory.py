@@ -1,0 +1,136 @@
+"""What is updated: the templates of everything the workstation depends on.
+
+The rule (README, "What a run does"; docs/simulator.md, "The default
+inventory"): the templates, template chains followed, of the VMs tagged
+``sd-workstation``, of every VM in their network chains (``netvm`` to the
+end), of dom0's UpdateVM and its chain, and of ``sys-usb``.  End to end
+through ``sdw-updater --cli --simulate``, the simulated Qubes telling the
+engine its VMs, their netvms and its UpdateVM as ``qubesadmin`` does; the
+box tier runs the same scenarios against the real ``qubesadmin``
+(tests/box/test_box_agreement.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import read_journal, run_updater
+
+from sdw_sim.journal import Entry
+from sdw_updater.contract import ExitCode
+from sdw_updater.host import VMInfo
+from sdw_updater.inventory import network_chain, templates_to_update
+
+FORCE = ("--cli", "--skip-delta", "0")
+INSTANT = "[sim]\ntime_scale = 0.0\n"
+NO_DOM0 = "[dom0]\nupdates = false\n"
+SDW_17 = ["fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13"]
+WHONIX = "whonix-gateway-17"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def targets(journal: list[Entry]) -> list[str]:
+    """The --targets of the (first) qubes-vm-update call, sorted."""
+    record = next(r for r in journal if r["tool"] == "qubes-vm-update")
+    argv = record["argv"]
+    return sorted(argv[argv.index("--targets") + 1].split(","))
+
+
+def updated(home: Path, scenario: str) -> list[str]:
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout + run.stderr
+    return targets(read_journal(home))
+
+
+def test_sdw_17_updates_its_three_templates_and_not_whonix(home: Path) -> None:
+    """sd-proxy -> sys-firewall -> sys-net; sys-whonix exists but nothing uses it."""
+    assert updated(home, INSTANT + NO_DOM0) == SDW_17
+
+
+def test_an_updatevm_on_whonix_brings_its_template_in(home: Path) -> None:
+    scenario = '[sim]\ntime_scale = 0.0\nupdatevm = "sys-whonix"\n' + NO_DOM0
+    assert updated(home, scenario) == sorted([*SDW_17, WHONIX])
+
+
+def test_a_workstation_vm_routed_through_whonix_brings_its_template_in(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + '[vms."sd-proxy"]\nnetvm = "sys-whonix"\n'
+    assert updated(home, scenario) == sorted([*SDW_17, WHONIX])
+
+
+def test_the_whole_network_chain_is_followed(home: Path) -> None:
+    """A firewall on a template of its own, between sd-proxy and sys-net, is updated."""
+    scenario = (
+        INSTANT
+        + NO_DOM0
+        + '[vms."fedora-fw"]\nklass = "TemplateVM"\n'
+        + '[vms."sys-firewall-2"]\ntemplate = "fedora-fw"\nnetvm = "sys-firewall"\n'
+        + 'power = "Running"\n'
+        + '[vms."sd-proxy"]\nnetvm = "sys-firewall-2"\n'
+    )
+    assert updated(home, scenario) == sorted([*SDW_17, "fedora-fw"])
+
+
+def test_only_what_is_depended_on_counts(home: Path) -> None:
+    """sd-proxy offline, no sys-usb, an UpdateVM of its own: sys-net's template drops out."""
+    scenario = (
+        '[sim]\ntime_scale = 0.0\nupdatevm = "sys-update"\n'
+        + NO_DOM0
+        + '[vms."fedora-update"]\nklass = "TemplateVM"\n'
+        + '[vms."sys-update"]\ntemplate = "fedora-update"\npower = "Running"\n'
+        + '[vms."sys-usb"]\nabsent = true\n'
+        + '[vms."sd-proxy"]\nnetvm = ""\n'
+    )
+    assert updated(home, scenario) == ["fedora-update", "sd-inbox-debian-13", "sd-viewer-debian-13"]
+
+
+def test_the_qubes_42_layout_keeps_updating_whonix(home: Path, tmp_path: Path) -> None:
+    """Before 1.7, sd-proxy reached the server through sd-whonix (on whonix-gateway-17)."""
+    scenario = (
+        (REPO / "scenarios" / "qubes-4.2.toml")
+        .read_text()
+        .replace(
+            '[sim]\nqubes_release = "4.2"\n', '[sim]\nqubes_release = "4.2"\ntime_scale = 0.0\n'
+        )
+    )
+    assert updated(home, scenario + NO_DOM0) == [
+        "fedora-40-xfce",
+        "sd-large-bookworm-template",
+        "sd-small-bookworm-template",
+        WHONIX,
+    ]
+
+
+# ----- the rule as a pure function ------------------------------------------------------
+
+
+def _vm(
+    name: str,
+    klass: str = "AppVM",
+    template: str | None = "t",
+    tags: tuple[str, ...] = (),
+    netvm: str | None = None,
+) -> VMInfo:
+    return VMInfo(name, klass, template, frozenset(tags), "Running", "4.3", netvm)
+
+
+def test_a_netvm_loop_is_followed_once() -> None:
+    vms = {
+        "t": _vm("t", "TemplateVM", None),
+        "u": _vm("u", "TemplateVM", None),
+        "a": _vm("a", netvm="b", tags=("sd-workstation",)),
+        "b": _vm("b", template="u", netvm="c"),
+        "c": _vm("c", netvm="b"),
+    }
+    assert network_chain(vms, "a") == ["a", "b", "c"]
+    assert templates_to_update(vms, None) == ["t", "u"]
+
+
+@pytest.mark.parametrize("updatevm", [None, "nowhere"])
+def test_no_updatevm_or_an_unknown_one_adds_nothing(updatevm: str | None) -> None:
+    vms = {
+        "t": _vm("t", "TemplateVM", None),
+        "a": _vm("a", netvm="gone", tags=("sd-workstation",)),
+    }
+    assert network_chain(vms, "a") == ["a"]
+    assert templates_to_update(vms, updatevm) == ["t"]
