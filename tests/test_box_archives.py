@@ -14,10 +14,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import needs
 import pytest
 from box import archives
 from box.dom0 import VERSIONS
+from helpers import needs
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     BIN,
     client_records,
     client_started,

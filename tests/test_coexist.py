@@ -274,7 +274,7 @@ print(code, "sdw_updater.coexist" in sys.modules)
 )
 def test_with_the_switch_off_a_click_does_not_even_import_the_check(tmp_path: Path) -> None:
     """The fast path pays one lstat of the record: nothing is imported, nothing read."""
-    from conftest import write_status
+    from helpers import write_status
 
     home = tmp_path / "home"
     home.mkdir()

@@ -13,15 +13,11 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, ROOT, read_journal, read_status, tools
-
-if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) leaves the root out
-    sys.path.insert(0, str(ROOT))
+from helpers import BIN, read_journal, read_status, tools
 
 from benchmarks import crash, procs
 

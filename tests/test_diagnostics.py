@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import run_updater
+from helpers import run_updater
 
 from sdw_updater import diagnostics
 from sdw_updater.contract import ExitCode

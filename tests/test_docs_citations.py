@@ -13,7 +13,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import needs
+from helpers import needs
 
 ROOT = Path(__file__).resolve().parent.parent
 CITATION = re.compile(r"docs/([a-z-]+\.md),?\s+\"([^\"]+)\"")

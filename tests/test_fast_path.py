@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import client_started, read_journal, run_updater, write_status
+from helpers import client_started, read_journal, run_updater, write_status
 
 from sdw_updater.context import open_context
 from sdw_updater.inventory import dist_upgrade_evidence, templates_to_update

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from needs import tool as _tool
+from helpers.needs import tool as _tool
 
 FILES = Path(__file__).resolve().parent.parent / "files"
 DESKTOP_ENTRY = FILES / "securedrop-updater.desktop"

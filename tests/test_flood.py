@@ -9,13 +9,7 @@ stay bounded whatever a template prints.  The 1 GB flood is measured by
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-from conftest import ROOT
-
-if str(ROOT) not in sys.path:  # plain `pytest` (not `python -m pytest`) leaves the root out
-    sys.path.insert(0, str(ROOT))
 
 from benchmarks.flood import run_flood
 from sdw_updater.logs import BACKUPS, DETAIL_BACKUPS, DETAIL_LOG_BYTES, MAIN_LOG_BYTES, MAX_LINE

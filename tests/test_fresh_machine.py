@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import needs
+from helpers import needs
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "deps" / "install"

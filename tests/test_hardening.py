@@ -15,14 +15,12 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     BIN,
-    ROOT,
     client_started,
     read_journal,
     read_status,
@@ -31,9 +29,6 @@ from conftest import (
     tools,
     write_status,
 )
-
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 from benchmarks import procs
 from sdw_sim.journal import Entry

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import needs
 import pytest
+from helpers import needs
 
 from sdw_updater.qubes import QubesHost
 

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import BIN, read_journal, run_updater, stamp, tools
+from helpers import BIN, read_journal, run_updater, stamp, tools
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import read_journal, run_updater
+from helpers import read_journal, run_updater
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode

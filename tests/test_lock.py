@@ -86,7 +86,7 @@ def _plant(path: Path, kind: str) -> None:
 def test_an_unusable_lock_file_is_said_with_its_path_and_exits_5(
     home: Path, kind: str, words: str
 ) -> None:
-    from conftest import read_journal, run_updater
+    from helpers import read_journal, run_updater
 
     from sdw_updater.contract import UPDATER_LOCK, ExitCode
 

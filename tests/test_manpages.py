@@ -15,8 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import needs
 import pytest
+from helpers import needs
 
 from launcher import manpage
 from sdw_updater.contract import ExitCode

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import last_run_file, read_status, run_updater, stop_updater, template
+from helpers import last_run_file, read_status, run_updater, stop_updater, template
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode

@@ -17,8 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import needs
-from conftest import qt_platform_plugin
+from helpers import needs
+from helpers.qt import qt_platform_plugin
 
 TESTS = Path(__file__).resolve().parent
 

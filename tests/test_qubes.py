@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import read_journal, read_status, run_updater
+from helpers import read_journal, read_status, run_updater
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode

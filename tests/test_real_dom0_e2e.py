@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import client_records, read_journal, read_status, run_updater, tools, write_status
+from helpers import client_records, read_journal, read_status, run_updater, tools, write_status
 
 from sdw_sim.journal import Entry
 from sdw_sim.state import StateStore, running_apps

@@ -24,9 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-import needs
 import pytest
-from rpmkit import (
+from helpers import needs
+from helpers.rpmkit import (
     COMMIT_EPOCH,
     ROOT,
     UPSTREAM_NAME,

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.sim import make_env, power, sudo, tool
 
 from sdw_sim import ScenarioError, SimEnv, load_scenario, read_journal, setup
 from sdw_sim.app import QubesException, QubesVMNotStartedError
@@ -41,39 +42,6 @@ PROGRESS = re.compile(
     r"|updating (?P<pct>100\.0|[0-9]{1,2}\.[0-9]+)"
     r"|done (?P<done>success|error|cancelled|no_updates))"
 )
-
-
-def make_env(tmp_path: Path, toml: str | None = None) -> SimEnv:
-    path = None
-    if toml is not None:
-        path = tmp_path / "scenario.toml"
-        path.write_text(toml)
-    return setup(path, tmp_path / "state")
-
-
-def tool(
-    env: SimEnv, name: str, *args: str, answer: str | None = None, timeout: float = 30
-) -> subprocess.CompletedProcess[str]:
-    """Run a fake tool; stdin is at EOF (as the engine runs them) unless ``answer`` is given."""
-    return subprocess.run(
-        [str(env.bin_dir / name), *args],
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=timeout,
-        input=answer,
-        stdin=subprocess.DEVNULL if answer is None else None,
-    )
-
-
-def sudo(
-    env: SimEnv, name: str, *args: str, answer: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    return tool(env, "sudo", "-n", str(env.bin_dir / name), *args, answer=answer)
-
-
-def power(env: SimEnv, name: str) -> str:
-    return str(env.app.domains[name].get_power_state())
 
 
 def vm_update(env: SimEnv, *targets: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_sim import make_env, power, sudo, tool
+from helpers.sim import make_env, power, sudo, tool
 
 from sdw_sim import SimEnv, read_journal
 

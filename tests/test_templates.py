@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import (
+from helpers import (
     client_started,
     last_run_file,
     read_journal,

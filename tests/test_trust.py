@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import needs
 import pytest
+from helpers import needs
 
 from sdw_updater.host import VMInfo
 from sdw_updater.process import ToolResult

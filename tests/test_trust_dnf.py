@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import needs
 import pytest
+from helpers import needs
 
 from sdw_updater.qubes import SYSTEM_PYTHON, QubesHost
 from sdw_updater.trust.anchors import SDW_REPO_FILE

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BIN, read_journal, read_status, run_updater, tools
+from helpers import BIN, read_journal, read_status, run_updater, tools
 
 from sdw_sim.journal import Entry
 from sdw_updater.trust.report import Code

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import wizardkit
-from conftest import BIN, read_journal, read_status, tools, write_status
-from conftest import client_started as journal_client_started
-from lockholder import hold_updater_lock, release_lock
-from wizardkit import RUN, WAIT_MS, Factory
+from helpers import BIN, read_journal, read_status, tools, write_status
+from helpers import client_started as journal_client_started
+from helpers import wizard as wizardkit
+from helpers.lockholder import hold_updater_lock, release_lock
+from helpers.wizard import RUN, WAIT_MS, Factory
 
 from launcher import strings as S
 from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Button, Screen

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import wizardkit
-from lockholder import hold_updater_lock, release_lock
-from wizardkit import RUN, WAIT_MS
+from helpers import wizard as wizardkit
+from helpers.lockholder import hold_updater_lock, release_lock
+from helpers.wizard import RUN, WAIT_MS
 
 from launcher import qtapp, style
 from launcher import strings as S
@@ -254,7 +254,7 @@ def test_the_application_uses_these_colours(qapp: Any) -> None:
 
 
 def test_key_expiry_is_always_in_status(home: Path) -> None:
-    from conftest import run_updater
+    from helpers import run_updater
 
     result = run_updater(home, "--status", scenario=INSTANT)
     assert result.returncode == 0, result.stderr

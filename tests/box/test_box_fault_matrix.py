@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_fault_matrix import EXPECTED, ROWS, Row, scenario_for, seed_state
+from helpers.faults import EXPECTED, ROWS, Row, scenario_for, seed_state
 
 from .compare import Outcome, builtin_run, outcome
 from .conftest import THOROUGH

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import client_started as journal_client_started
+from helpers import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
 from window import screenreader

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM_FILES = ROOT / "tests" / "data" / "securedrop-workstation-dom0-config.files"
 UPSTREAM_NAME = "securedrop-workstation-dom0-config"
 UPSTREAM_VERSION = "1.7.1"
@@ -179,7 +179,7 @@ AutoReqProv: no
 %global debug_package %{{nil}}
 
 %description
-Owns the paths of {name} {version} with placeholder contents (tests/rpmkit.py).
+Owns the paths of {name} {version} with placeholder contents (tests/helpers/rpmkit.py).
 
 %install
 cp -a {tree}/. "$RPM_BUILD_ROOT/"

@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_LIST = ROOT / "deps" / "debian-packages"
 
 #: Every program a test runs from the machine -> the Debian package that has it.
