@@ -25,12 +25,7 @@ from helpers import (
     vm_updates,
 )
 
-from sdw_sim import setup
-from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
-from sdw_updater.plan import Runner
-from sdw_updater.qubes import QubesHost
-from sdw_updater.status import StatusStore
 
 FORCE = ("--cli", "--skip-delta", "0")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
@@ -293,26 +288,3 @@ def test_an_extra_template_on_another_release_waits_alone(home: Path) -> None:
     # A workstation template on another release still means Qubes is being upgraded.
     lagging = scenario + template(VIEWER, agent_version="4.2")
     assert run_updater(home, *FORCE, scenario=lagging).returncode == ExitCode.DIST_UPGRADE
-
-
-def test_a_retry_never_loses_the_owed_restart(home: Path) -> None:
-    """In-process, as the window's Try again does: dom0 updated, a template failed, retried."""
-    directory = home / ".securedrop_updater"
-    scenario_path = home / "s.toml"
-    scenario_path.write_text(INSTANT + template(VIEWER, fail_first=1))
-    env = setup(scenario_path, directory)
-    host = QubesHost(
-        root=env.root, bin_dirs=[env.bin_dir], app_factory=lambda: env.app, clock=env.now
-    )
-    from sdw_updater.trust.checks import checks_for
-
-    store = StatusStore(directory)
-    first = Runner(host, store, trust=checks_for(host)).run()
-    assert first.outcome is ExitCode.FAILED and first.dom0_updated
-    plan = lastrun.retry_plan(lastrun.summarize(first))
-    assert plan is not None and plan.templates == (VIEWER,)
-    second = Runner(host, store, trust=checks_for(host), retry=plan).run()
-    assert second.outcome is ExitCode.REBOOT_REQUIRED, second.message
-    assert second.reboot_owed and not second.dom0_updated
-    assert read_status(home)["status"] == "2"
-    assert "reboot_requested_at" in read_status(home)

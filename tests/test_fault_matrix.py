@@ -66,9 +66,6 @@ TEMPLATES = (
     "sd-viewer-debian-13",
     "whonix-gateway-17",
 )
-NO_TEMPLATE_UPDATES = "".join(f'[templates."{t}"]\nresult = "no_updates"\n' for t in TEMPLATES)
-
-
 NOTES: dict[tuple[str, str], str] = {
     ("netcheck", "garbage"): (
         "`nmcli` printed something other than one known word: the connectivity is "

@@ -11,7 +11,6 @@ prompts are in tests/test_real_dom0_e2e.py; #6 and #7 in the trust tests;
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -32,8 +31,6 @@ from helpers import (
 
 from benchmarks import procs
 from sdw_sim.journal import Entry
-from sdw_updater import events as ev
-from sdw_updater import process
 from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK
 from sdw_updater.lock import is_locked
 
@@ -64,35 +61,6 @@ def test_1_a_run_that_cannot_record_in_progress_changes_nothing(home: Path) -> N
     assert "changed nothing" in result.stdout
     journal = read_journal(home)
     assert not changed_dom0(journal)
-    assert not client_started(journal)
-
-
-def test_1_a_status_that_cannot_be_written_mid_run_stops_the_run(home: Path) -> None:
-    """The disk fills (the status cannot be replaced) right after dom0 was updated.
-
-    The run must stop there, say so, and never go on to report success on a
-    workstation whose owed restart could not be recorded.
-    """
-    from sdw_updater.context import open_context
-    from sdw_updater.plan import Runner
-
-    scenario = home / "s.toml"
-    scenario.write_text(INSTANT)
-    ctx = open_context(True, str(scenario), home=home)
-    status = ctx.store.status_path
-
-    def listener(event: ev.Event) -> None:
-        if isinstance(event, ev.StepStarted) and event.step == "dom0_update":
-            # dom0 starts updating: from now on the status cannot be written
-            status.unlink()
-            status.mkdir()
-
-    result = Runner(ctx.host, ctx.store, listener, trust=ctx.make_trust()).run()
-    assert int(result.outcome) == 1
-    assert "could not record its state" in result.message
-    journal = read_journal(home)
-    assert [r for r in journal if r["tool"] == "qubes-dom0-update" and "-y" in r["argv"]]
-    assert "qubesctl" not in tools(journal)  # stopped right after the dom0 update
     assert not client_started(journal)
 
 
@@ -232,30 +200,3 @@ def test_11_sigterm_stops_the_running_tool_records_the_status_and_frees_the_lock
     assert salt["exit"] == -15  # stopped, not left running
     assert procs.marked(marker) == []
     assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)
-
-
-# ----- 12: a tool whose child keeps its output open ---------------------------------------------
-
-
-def test_12_the_tool_exit_ends_the_wait_even_when_a_child_keeps_the_pipes(tmp_path: Path) -> None:
-    """A daemon started by the tool holds stdout: its real exit code counts, no timeout."""
-    started = tmp_path / "started"
-    script = f"sleep 120 & echo started > {started}; echo done; exit 3"
-    result = process.run(["/bin/sh", "-c", script], timeout=90)
-    assert result.exit == 3 and not result.timed_out
-    assert result.pipes_abandoned
-    assert result.stdout_lines == [b"done"]
-    subprocess.run(["pkill", "-f", "sleep 120"], check=False, timeout=10)
-
-
-def test_history_estimates_ignore_any_damage(tmp_path: Path) -> None:
-    """The same rule as #8, for every value type a hostile file can hold."""
-    from sdw_updater.history import History
-    from sdw_updater.steps import STEPS, Step
-
-    (tmp_path / "sdw-run-history.json").write_text(
-        json.dumps({"runs": [{"templates": "x", "total": -1, "dom0_update": True}, 7, None]})
-    )
-    history = History(tmp_path)
-    assert history.estimate(Step.TEMPLATES) == STEPS[Step.TEMPLATES].expected
-    assert history.estimate(Step.DOM0_UPDATE) == STEPS[Step.DOM0_UPDATE].expected

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from helpers import read_journal, run_updater
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode
-from sdw_updater.host import VMInfo
-from sdw_updater.inventory import network_chain, templates_to_update
 
 FORCE = ("--cli", "--skip-delta", "0")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
@@ -99,38 +96,3 @@ def test_the_qubes_42_layout_keeps_updating_whonix(home: Path, tmp_path: Path) -
         "sd-small-bookworm-template",
         WHONIX,
     ]
-
-
-# ----- the rule as a pure function ------------------------------------------------------
-
-
-def _vm(
-    name: str,
-    klass: str = "AppVM",
-    template: str | None = "t",
-    tags: tuple[str, ...] = (),
-    netvm: str | None = None,
-) -> VMInfo:
-    return VMInfo(name, klass, template, frozenset(tags), "Running", "4.3", netvm)
-
-
-def test_a_netvm_loop_is_followed_once() -> None:
-    vms = {
-        "t": _vm("t", "TemplateVM", None),
-        "u": _vm("u", "TemplateVM", None),
-        "a": _vm("a", netvm="b", tags=("sd-workstation",)),
-        "b": _vm("b", template="u", netvm="c"),
-        "c": _vm("c", netvm="b"),
-    }
-    assert network_chain(vms, "a") == ["a", "b", "c"]
-    assert templates_to_update(vms, None) == ["t", "u"]
-
-
-@pytest.mark.parametrize("updatevm", [None, "nowhere"])
-def test_no_updatevm_or_an_unknown_one_adds_nothing(updatevm: str | None) -> None:
-    vms = {
-        "t": _vm("t", "TemplateVM", None),
-        "a": _vm("a", netvm="gone", tags=("sd-workstation",)),
-    }
-    assert network_chain(vms, "a") == ["a"]
-    assert templates_to_update(vms, updatevm) == ["t"]

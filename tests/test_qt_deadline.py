@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
-
 NOBODY_CLOSES = """
 def test_a_dialog_nobody_answers(qtbot):
     from pytestqt.qt_compat import qt_api

@@ -21,7 +21,6 @@ from helpers import needs
 from helpers.qt import qt_platform_plugin
 
 TESTS = Path(__file__).resolve().parent
-
 INNER = """
 def test_a_window(qtbot):
     pass

@@ -23,7 +23,6 @@ from sdw_sim.state import StateStore, running_apps
 from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, PROXY_VM
 
 FORCE = ("--cli", "--skip-delta", "0")
-CLIENT_SERVICE = f"qubes.StartApp+{CLIENT_APP_ID}"
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"

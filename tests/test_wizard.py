@@ -57,7 +57,6 @@ duration = 200
 [templates."sd-viewer-debian-13"]
 duration = 300
 """
-CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"
 
 
 make_wizard = pytest.fixture(wizardkit.make_wizard)

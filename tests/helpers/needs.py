@@ -10,8 +10,11 @@ cannot start.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -71,6 +74,24 @@ def tool(name: str) -> str:
     if path is None:
         missing(name, TOOLS[name])
     return path
+
+
+@functools.cache
+def _system_dnf() -> bool:
+    from sdw_updater.qubes import SYSTEM_PYTHON
+
+    if not os.path.exists(SYSTEM_PYTHON):
+        return False
+    probe = [SYSTEM_PYTHON, "-I", "-c", "import dnf.conf"]
+    return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def system_dnf() -> None:
+    """dnf's Python module of the system Python, which the trust checks run (dnf's own parser)."""
+    if not _system_dnf():
+        from sdw_updater.qubes import SYSTEM_PYTHON
+
+        missing(f"dnf's Python module for {SYSTEM_PYTHON}", "python3-dnf")
 
 
 def library_package(soname: str) -> str:

@@ -1,16 +1,36 @@
-"""Running one tool (``sdw_updater/process.py``): the clean stop of a tool that has one.
+"""Running one tool (``sdw_updater/process.py``) with real processes, no stand-ins.
 
-Real processes, no stand-ins: small Python programs play a tool that stops
-cleanly on SIGINT (as ``qubes-vm-update`` does) and one that does not.
+A tool whose child keeps the pipes open cannot hold the wait; the clean stop
+of a tool that has one (SIGINT to the tool alone, as ``qubes-vm-update``
+wants) and the kill at the timeout of one that does not; every output line
+split at a bound, exactly.  Small Python programs play the tools.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sdw_updater import process
-from sdw_updater.process import Interrupt, Watch
+from sdw_updater.process import Interrupt, LineSplitter, Watch
+
+
+def test_the_tool_exit_ends_the_wait_even_when_a_child_keeps_the_pipes(tmp_path: Path) -> None:
+    """A daemon started by the tool holds stdout: its real exit code counts, no timeout."""
+    started = tmp_path / "started"
+    script = f"sleep 120 & echo $! > {started}; echo done; exit 3"
+    result = process.run(["/bin/sh", "-c", script], timeout=90)
+    assert result.exit == 3 and not result.timed_out
+    assert result.pipes_abandoned
+    assert result.stdout_lines == [b"done"]
+    os.kill(int(started.read_text()), signal.SIGKILL)  # the daemon, by its own pid
+
 
 # A tool whose worker (a child in its process group) must finish its work: on SIGINT
 # the tool starts nothing new, waits for the worker, says how it ended, exits 130.
@@ -23,6 +43,8 @@ print("started", flush=True)
 print(f"worker ended {child.wait()}", flush=True)
 sys.exit(130 if stopping else 0)
 """
+
+
 # A tool that takes no notice of SIGINT and never ends.
 DEAF = """
 import signal, time
@@ -73,3 +95,23 @@ def test_once_settled_the_wait_ends() -> None:
     result = process.run(tool(DEAF), timeout=60, watch=watch)
     assert result.exit is None and result.stopped and result.interrupted
     assert time.monotonic() - began < 10
+
+
+# ----- the line splitter -------------------------------------------------------------
+
+
+@given(st.lists(st.binary(max_size=3000), max_size=12), st.integers(1, 600))
+def test_line_splitter_is_bounded_and_exact(chunks: list[bytes], limit: int) -> None:
+    lines: list[bytes] = []
+    splitter = LineSplitter(lines.append, limit=limit)
+    for chunk in chunks:
+        splitter.feed(chunk)
+    splitter.close()
+    stream = b"".join(chunks)
+    pieces = stream.split(b"\n")
+    if pieces[-1] == b"":
+        pieces.pop()  # a final newline ends the last line; it does not start another
+    expected = [
+        piece[:limit] + (b" [line truncated]" if len(piece) > limit else b"") for piece in pieces
+    ]
+    assert lines == expected

@@ -1,4 +1,10 @@
-"""The progress parser against real, malformed and hostile lines."""
+"""``qubes-vm-update``'s progress (``sdw_updater/progress.py``) against real, malformed and hostile lines.
+
+A template's result comes only from a well-formed ``done`` line, the first
+one final; nothing a stream holds can fake a success.  Each template's own
+output and quiet time feed the stall decision; a stopped tool tells the
+stalled, the templates in flight and those never started apart.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdw_updater.events import TemplateState
-from sdw_updater.facts import parse_connectivity, parse_os_release, parse_release, parse_uptime
-from sdw_updater.progress import TemplateTracker, parse_progress_line
-
-T = TemplateState
+from sdw_updater.events import TemplateState as T
+from sdw_updater.progress import Activity, TemplateTracker, parse_output_line, parse_progress_line
 
 
 @pytest.mark.parametrize(
@@ -164,34 +167,35 @@ def test_structured_fuzz(events: list[tuple[str, str, str]]) -> None:
             assert (name, "done", "success") in events
 
 
-@pytest.mark.parametrize(
-    ("raw", "word"),
-    [(b"full\n", "full"), (b"full", "full"), (b"none\n", "none"), (b"limited\n", "limited")],
-)
-def test_connectivity(raw: bytes, word: str) -> None:
-    assert parse_connectivity(raw) == word
+# ----- per-template activity and the stall decision --------------------------------------
 
 
-@pytest.mark.parametrize(
-    "raw", [b"", b"FULL\n", b"full\nfull\n", b" full", b"fullx", b"full" * 100]
-)
-def test_connectivity_rejects(raw: bytes) -> None:
-    assert parse_connectivity(raw) is None
+def test_output_lines_belong_to_their_template_only() -> None:
+    assert parse_output_line(b"sd-viewer:out: Get:1 \x1b[1mx") == ("sd-viewer", "Get:1 x")
+    assert parse_output_line(b"sd-viewer updating 10.0") is None
+    assert parse_output_line(b"../x:out: y") is None
 
 
-def test_release_parsing() -> None:
-    assert parse_release("4.2") == "4.2"
-    assert parse_release("4.2.3 (R4.2)") == "4.2"
-    assert parse_release("") is None
-    assert parse_release("R") is None
-    assert parse_os_release(b'NAME=Qubes\nVERSION_ID="4.2.3"\n') == "4.2"
-    assert parse_os_release(b"NAME=Ubuntu\nVERSION_ID=24.04\n") is None
-    assert parse_os_release(b"\xff") is None
+def test_a_template_is_stalled_only_after_the_limit_of_silence() -> None:
+    activity = Activity(("a", "b"))
+    activity.alive("a", 100.0)
+    activity.alive("b", 100.0)
+    assert activity.stalled(["a", "b"], 150.0, 60.0) == []
+    activity.output(b"b:out: Get:2 http://x", 140.0)
+    assert activity.stalled(["a", "b"], 160.0, 60.0) == ["a"]
+    assert activity.quiet("b", 160.0) == 20.0
+    assert activity.last_line("b") == "Get:2 http://x"
+    assert activity.stalled(["b"], 160.0, 60.0) == []
+    activity.output(b"zzz:out: not ours", 170.0)
+    assert "zzz" not in activity.last
 
 
-@pytest.mark.parametrize(
-    ("raw", "value"),
-    [(b"7200.5 100.0\n", 7200.5), (b"", None), (b"abc", None), (b"-5 1", None), (b"nan 1", None)],
-)
-def test_uptime(raw: bytes, value: float | None) -> None:
-    assert parse_uptime(raw) == value
+def test_stopped_tool_tells_stalled_in_flight_and_never_started_apart() -> None:
+    tracker = TemplateTracker(("a", "b", "c", "d"))
+    tracker.feed(b"a done success")
+    tracker.feed(b"b updating 40.0")
+    tracker.feed(b"c updating 10.0")
+    final = tracker.finish(None, stalled=["c"])
+    assert final == {"a": T.DONE, "b": T.FAILED, "c": T.STALLED, "d": T.NOT_REACHED}
+    # a tool that ended by itself: a template with no done line failed
+    assert TemplateTracker(("x",)).finish(0) == {"x": T.FAILED}

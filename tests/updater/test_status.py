@@ -1,14 +1,21 @@
-"""The status store: files of existing workstations, atomic writes, bad input."""
+"""The state files (``sdw_updater/status.py``): files of existing workstations, atomic writes, bad input.
+
+Anything in doubt (a future date, a stray byte, a FIFO or a directory where
+the file should be) reads as "no record", which means "run the updater".
+The timestamp parser is held to ``strptime``'s answers.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from helpers import hostile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -138,7 +145,25 @@ def test_status_parser_json_shapes(data: dict[str, object]) -> None:
         assert record.timestamp <= NOW + 300
 
 
+READERS: dict[str, tuple[str, Callable[[Path], object]]] = {
+    "status": ("sdw-update-status", lambda r: StatusStore(r).read_status(hostile.NOW)),
+    "last-updated": ("sdw-last-updated", lambda r: StatusStore(r).read_last_updated(hostile.NOW)),
+}
+
+
+@pytest.mark.parametrize("kind", hostile.SPECIAL)
+@pytest.mark.parametrize("reader", READERS)
+def test_files_that_are_not_files(tmp_path: Path, reader: str, kind: str) -> None:
+    """A FIFO, device, directory, bad link or huge file reads as "unknown", at once."""
+    relative, read = READERS[reader]
+    hostile.make_special(tmp_path / relative, kind)
+    began = time.monotonic()
+    assert read(tmp_path) in (None, False)
+    assert time.monotonic() - began < 1.0
+
+
 # ----- the timestamp parser against strptime ------------------------------------------
+
 
 DIGITS = "0123456789٠١٢٣٤٥٦٧٨٩０１２３４５６７８９"
 
