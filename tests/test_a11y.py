@@ -12,48 +12,11 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Any
-
-from launcher import strings as S
-from launcher.widgets import Disclosure, title_label
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What the RPM installs in dom0, and the foreign-function modules it must not use.
 SHIPPED = ("launcher", "sdw_notify", "sdw_updater")
 FOREIGN = ("ctypes", "_ctypes", "cffi")
-
-
-def test_a_disclosure_button_says_collapsed_then_expanded(qtbot: Any) -> None:
-    button = Disclosure(S.tr(S.DETAILS_SHOW), S.tr(S.DETAILS_HIDE))
-    qtbot.addWidget(button)
-    assert button.accessibleName() == "Show details"
-    assert button.accessibleDescription() == "collapsed"
-    button.click()
-    assert button.expanded
-    assert button.accessibleName() == "Hide details"
-    assert button.accessibleDescription() == "expanded"
-    button.click()
-    assert (button.accessibleName(), button.accessibleDescription()) == (
-        "Show details",
-        "collapsed",
-    )
-
-
-def test_a_disclosure_is_a_push_button_not_a_check_box(qtbot: Any) -> None:
-    """A checkable button is announced as a check box: the disclosure never is one."""
-    button = Disclosure("Show more", "Show less")
-    qtbot.addWidget(button)
-    for _ in range(2):
-        assert not button.isCheckable()
-        assert not button.isChecked()
-        button.click()
-    assert not button.autoDefault() and not button.isDefault()  # Enter never opens it
-
-
-def test_a_title_is_named_after_its_text(qtbot: Any) -> None:
-    label = title_label("Updating the workstation")
-    qtbot.addWidget(label)
-    assert label.accessibleName() == label.text() == "Updating the workstation"
 
 
 def test_nothing_shipped_reaches_c_through_ctypes() -> None:

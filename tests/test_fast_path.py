@@ -29,14 +29,6 @@ def test_fresh_launch_refuses_when_a_workstation_template_lags(home: Path) -> No
 # ----- the command line without argparse ------------------------------------------------
 
 
-def test_no_arguments_mean_what_argparse_says() -> None:
-    """The icon's ``sdw-updater`` (no argument) skips argparse: same defaults, same meaning."""
-    from launcher import entry
-
-    assert vars(entry.build_parser().parse_args([])) == entry.parse_arguments([])._asdict()
-    assert vars(entry.parse_arguments(["--cli"]))["cli"] is True  # anything else: argparse
-
-
 @pytest.mark.parametrize("argv", [[], ["--dry-run"], ["--dry-run", "--dry-run"]])
 def test_the_timers_arguments_mean_what_argparse_says(argv: list[str]) -> None:
     from sdw_notify import entry

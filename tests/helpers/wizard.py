@@ -20,7 +20,7 @@ Factory = Callable[..., Wizard]
 def make_wizard(qtbot: Any, home: Path) -> Iterator[Factory]:
     """Fixture: build windows on the simulator; at teardown wait for their threads.
 
-    Test modules register it with ``pytest.fixture(wizardkit.make_wizard)``.
+    ``tests/launcher/conftest.py`` registers it as the ``make_wizard`` fixture.
     """
     made: list[Wizard] = []
 

@@ -1,8 +1,9 @@
-"""The manual pages (issue 15): written from the parsers, so they cannot drift.
+"""The manual pages (``launcher/manpage.py``): written from the parsers, so they cannot drift.
 
 Every page is rendered with the real ``groff`` and ``man`` and read as an
 admin would read it; each option the parser accepts must be there, with the
-help text ``--help`` prints, and neither tool may warn.
+help text ``--help`` prints, and neither tool may warn.  The pages as the
+package installs them, and the generator on parsers it has not seen.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import needs
+from helpers import ROOT, needs
 
 from launcher import manpage
 from sdw_updater.contract import ExitCode
 from sdw_updater.version import __version__
 
-ROOT = Path(__file__).resolve().parent.parent
 EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
 DATE = "2026-01-01"
 
 needs_groff = pytest.mark.usefixtures("groff")
+
 needs_man = pytest.mark.usefixtures("man_db")
 
 

@@ -1,4 +1,9 @@
-"""The window's state machine (launcher/flow.py) and its texts (messages.py), without Qt."""
+"""The window's state machine (``launcher/flow.py``), without Qt: screens, buttons, exit codes.
+
+Every outcome has a screen and an exit code, every screen starts with a
+safe button; from the notifier the update starts at once; an owed restart,
+from the engine or the status file, survives Try again and a later success.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,9 @@ import sys
 
 import pytest
 
-from launcher import messages
-from launcher import strings as S
-from launcher.flow import (
-    BASE_BUTTONS,
-    SAFE_BUTTONS,
-    Busy,
-    Button,
-    Flow,
-    Origin,
-    RunSummary,
-    Screen,
-)
+from launcher.flow import BASE_BUTTONS, SAFE_BUTTONS, Busy, Button, Flow, Origin, RunSummary, Screen
 from sdw_updater.contract import ExitCode
-from sdw_updater.events import Notice, TemplateState
 from sdw_updater.freshness import Action
-from sdw_updater.result import RunResult
-from sdw_updater.steps import Step
 
 OK = RunSummary(ExitCode.OK)
 FAILED = RunSummary(ExitCode.FAILED)
@@ -154,50 +145,3 @@ def test_every_screen_starts_with_a_safe_button() -> None:
         if buttons:
             assert buttons[0] in SAFE_BUTTONS, screen
         assert not (set(buttons) & {Button.START, Button.RETRY, Button.RESTART} & SAFE_BUTTONS)
-
-
-# ----- what the outcome screens say (launcher/messages.py, no Qt either) ------------
-
-
-def test_messages_never_import_qt() -> None:
-    code = "import sys, launcher.messages; print(sorted(m for m in sys.modules if 'Qt' in m))"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert out.stdout.strip() == "[]"
-
-
-def test_a_failure_says_what_failed_and_that_a_restart_is_owed() -> None:
-    flow = Flow()
-    flow.start_updates()
-    result = RunResult(
-        ExitCode.FAILED,
-        "qubes-vm-update exited with code 1",
-        failed_step=Step.TEMPLATES,
-        templates={"tpl-b": TemplateState.FAILED, "tpl-a": TemplateState.DONE},
-        dom0_updated=True,
-    )
-    flow.run_ended(RunSummary(result.outcome, result.dom0_updated))
-    text = messages.outcome_text(flow, result)
-    assert S.step_words("templates") in text.body
-    assert "tpl-b" in text.body and "tpl-a" not in text.body
-    assert S.tr(S.RESTART_OWED_TOO) in text.body
-    assert text.technical == result.message and text.show_log
-
-
-def test_another_updater_is_named_for_the_administrator() -> None:
-    flow = Flow.opening(Action.RUN_UPDATER, Origin.ICON, other_updater=True)
-    text = messages.outcome_text(flow, None, holder="sdw-updater --cli (process 7)")
-    assert text.body == S.tr(S.LOCKED_BODY_AT_START)
-    assert "sdw-updater --cli (process 7)" in text.technical
-
-
-def test_notices_split_between_journalist_and_administrator() -> None:
-    far = Notice("key expires in 174 days", days_left=174)
-    near = Notice("key expires in 12 days", days_left=12)
-    hint = Notice("config.json names no environment")
-    result = RunResult(ExitCode.OK, warnings=[far.text])
-    admin, journalist = messages.notices(result, [far, near, hint], notice_days=30)
-    assert admin == [far.text, near.text, hint.text]
-    assert journalist == [S.key_expiry(12)]
-    assert messages.notices(None, [near], notice_days=7) == ([near.text], [])
