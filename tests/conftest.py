@@ -7,8 +7,9 @@ import ...``); this file holds only pytest's fixtures and hooks.
 from __future__ import annotations
 
 import os
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,21 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     return home
+
+
+@pytest.fixture
+def listening(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """Make listening Unix sockets (file or abstract) that accept connections (a desktop's
+    display and session bus, for ``sdw-login``)."""
+    sockets: list[socket.socket] = []
+
+    def make(address: str) -> str:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(address)
+        sock.listen(8)
+        sockets.append(sock)
+        return address
+
+    yield make
+    for sock in sockets:
+        sock.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from helpers import read_journal, run_updater, write_status
 
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
@@ -24,21 +23,3 @@ def test_fresh_launch_refuses_when_a_workstation_template_lags(home: Path) -> No
     assert result.returncode == 7, result.stdout + result.stderr
     assert "sd-inbox-debian-13 (4.2)" in result.stderr
     assert read_journal(home) == []
-
-
-# ----- the command line without argparse ------------------------------------------------
-
-
-@pytest.mark.parametrize("argv", [[], ["--dry-run"], ["--dry-run", "--dry-run"]])
-def test_the_timers_arguments_mean_what_argparse_says(argv: list[str]) -> None:
-    from sdw_notify import entry
-
-    assert vars(entry.build_parser().parse_args(argv)) == entry.parse_arguments(argv)._asdict()
-
-
-def test_other_notifier_arguments_go_through_argparse() -> None:
-    from sdw_notify import entry
-
-    with pytest.raises(SystemExit):
-        entry.parse_arguments(["--dry-run", "--bogus"])
-    assert entry.parse_arguments(["--dry", "--simulate"]).simulate == ""

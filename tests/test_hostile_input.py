@@ -30,35 +30,7 @@ from pathlib import Path
 
 import pytest
 from helpers import BIN, read_journal, run_updater, stamp, tools
-from helpers.hostile import NOW, STAMPS, make_special, oracle_time
-from hypothesis import given
-from hypothesis import strategies as st
-
-from sdw_notify import decision as notify_rules
-from sdw_updater.status import StatusStore
-
-# ----- state files through the store and the decisions ---------------------------------
-
-
-@given(
-    st.one_of(
-        st.binary(max_size=100),
-        STAMPS.map(lambda s: str(s).encode()),
-        STAMPS.map(lambda s: (str(s) + "\n").encode()),
-    )
-)
-def test_only_a_true_recent_last_updated_silences_the_reminder(
-    tmp_path_factory: pytest.TempPathFactory, raw: bytes
-) -> None:
-    directory = tmp_path_factory.mktemp("state")
-    (directory / "sdw-last-updated").write_bytes(raw)
-    last = StatusStore(directory).read_last_updated(NOW)
-    decision = notify_rules.decide(last, NOW, uptime=7200.0)
-    if not decision.warn:
-        written = oracle_time(raw.decode("ascii").strip())
-        assert written is not None
-        assert NOW - written <= notify_rules.WARNING_THRESHOLD
-
+from helpers.hostile import NOW, make_special
 
 # ----- end to end: mangled state files under $HOME ---------------------------------
 

@@ -1,4 +1,10 @@
-"""The reminder dialog, driven with pytest-qt the way a user would."""
+"""The reminder dialog (``sdw_notify/dialog.py``), driven with pytest-qt the way a user would.
+
+Enter, keypad Enter, Escape and closing all mean "Remind me later"; only a
+deliberate choice checks for updates.  Its text says how long it has been,
+or that it cannot tell, and warns that SecureDrop will be closed only when
+sd-app runs.
+"""
 
 from __future__ import annotations
 

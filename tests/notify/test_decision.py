@@ -1,4 +1,9 @@
-"""The notifier's decision as a table, plus the bad ``sdw-last-updated`` files."""
+"""The notifier's decision (``sdw_notify/decision.py``) as a table, and the bad ``sdw-last-updated``.
+
+The documented thresholds, silence while provisioning or another updater
+runs, and every kind of bad or hostile ``sdw-last-updated`` read through the
+engine's store: only a true, recent one silences the reminder.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import hostile
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sdw_notify import decision as notify_rules
 from sdw_notify.decision import (
     GRACE_PERIOD,
     PROVISIONING_PROCESSES,
@@ -199,3 +206,26 @@ def test_good_last_updated_files(tmp_path, days, warn):
     last = store.read_last_updated(now)
     assert last is not None
     assert decide(last, now, UP).warn is warn
+
+
+# ----- any sdw-last-updated, judged by an independent oracle ---------------------------
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=100),
+        hostile.STAMPS.map(lambda s: str(s).encode()),
+        hostile.STAMPS.map(lambda s: (str(s) + "\n").encode()),
+    )
+)
+def test_only_a_true_recent_last_updated_silences_the_reminder(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    directory = tmp_path_factory.mktemp("state")
+    (directory / "sdw-last-updated").write_bytes(raw)
+    last = StatusStore(directory).read_last_updated(hostile.NOW)
+    decision = notify_rules.decide(last, hostile.NOW, uptime=7200.0)
+    if not decision.warn:
+        written = hostile.oracle_time(raw.decode("ascii").strip())
+        assert written is not None
+        assert hostile.NOW - written <= notify_rules.WARNING_THRESHOLD
