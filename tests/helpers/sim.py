@@ -6,10 +6,26 @@ and stdin at EOF unless a test answers a prompt.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from pathlib import Path
 
 from sdw_sim import SimEnv, setup
+
+#: The templates of the default workstation (SecureDrop Workstation 1.7 on Qubes 4.3).
+TEMPLATES = (
+    "fedora-43-xfce",
+    "sd-viewer-debian-13",
+    "sd-inbox-debian-13",
+    "whonix-gateway-17",
+)
+# Real time passes, but only where a test says so: every other duration is 0.
+REAL_TIME = (
+    "[sim]\ntime_scale = 1.0\nvm_start_duration = 0\nvm_shutdown_duration = 0\n"
+    "[network]\ncheck_duration = 0\n"
+    "[dom0]\ncheck_duration = 0\nupdate_duration = 0\nhighstate_duration = 0\napply_duration = 0\n"
+)
 
 
 def make_env(tmp_path: Path, toml: str | None = None) -> SimEnv:
@@ -43,3 +59,9 @@ def sudo(
 
 def power(env: SimEnv, name: str) -> str:
     return str(env.app.domains[name].get_power_state())
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
