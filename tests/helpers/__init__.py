@@ -83,6 +83,16 @@ def run_updater(
     )
 
 
+def changed_dom0(journal: list[Entry]) -> bool:
+    """Did the run change anything in dom0 or the templates?"""
+    names = tools(journal)
+    return (
+        any(r["tool"] == "qubes-dom0-update" and "-y" in r["argv"] for r in journal)
+        or "qubesctl" in names
+        or "qubes-vm-update" in names
+    )
+
+
 def client_records(journal: list[Entry]) -> list[Entry]:
     """The journal records that started the SecureDrop app in sd-app (any tier's shape)."""
     return [

@@ -1,9 +1,11 @@
-"""Beside SecureDrop Workstation's launcher: what the icon runs, and the switch's record and plan.
+"""Beside SecureDrop Workstation's launcher, as users run the programs: which updater the icon runs.
 
-The checks here read entries and follow links on this machine's filesystem
-(a temporary HOME); ``sdw-updater --status`` is run as a user runs it. The
-switch itself, as installed, with the real systemctl and rpm, is tested in
-the box tier (tests/box/test_box_switch.py).
+``sdw-updater --status`` says what the icon and the autostart entry run (this
+very program, another ``sdw-updater`` earlier on PATH, none), read from
+entries and links on this machine's filesystem in a temporary HOME;
+``securedrop-updater-switch status`` needs no root and ``on`` does.  The
+parts: tests/updater/test_coexist.py and tests/launcher/test_switch.py; the
+switch as installed, with the real systemctl and rpm: tests/box/test_box_switch.py.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import BIN
 
 from launcher import switch
 from sdw_updater import coexist
 from sdw_updater.coexist import OTHER, OURS
 
-BIN = Path(sys.executable).parent
 TIMEOUT = 60
 
 
@@ -29,17 +29,11 @@ def entry(exec_line: str, *extra: str) -> str:
     return "\n".join(["[Desktop Entry]", "Type=Application", "Name=SecureDrop", exec_line, *extra])
 
 
-# ----- reading an entry's Exec ---------------------------------------------------------
-
-
 def executable(path: Path, text: str = "#!/bin/sh\n") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(0o755)
     return path
-
-
-# ----- as users run them ------------------------------------------------------------------
 
 
 def run(argv: list[str], home: Path, path_env: str) -> subprocess.CompletedProcess[str]:
@@ -97,29 +91,3 @@ def test_switch_status_needs_no_root_and_on_does(tmp_path: Path) -> None:
         proc = run([program, "on"], tmp_path, "/usr/bin:/bin")
         assert proc.returncode == switch.REFUSED
         assert "run it with sudo" in proc.stderr
-
-
-CLICK = """
-import sys
-import time
-from launcher import entry
-code = entry.main(["--simulate", sys.argv[1]])
-print(code, "sdw_updater.coexist" in sys.modules)
-"""
-
-
-@pytest.mark.skipif(
-    os.path.lexists(coexist.STATE_FILE), reason=f"this machine has {coexist.STATE_FILE}"
-)
-def test_with_the_switch_off_a_click_does_not_even_import_the_check(tmp_path: Path) -> None:
-    """The fast path pays one lstat of the record: nothing is imported, nothing read."""
-    from helpers import write_status
-
-    home = tmp_path / "home"
-    home.mkdir()
-    write_status(home, "0", time.time() - 60)
-    scenario = home / "s.toml"
-    scenario.write_text("[sim]\ntime_scale = 0.0\n")
-    argv = [sys.executable, "-c", CLICK, str(scenario)]
-    proc = run(argv, home, f"{BIN}:/usr/bin:/bin")
-    assert proc.stdout.splitlines()[-1] == "0 False", proc.stdout + proc.stderr

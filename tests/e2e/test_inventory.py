@@ -7,14 +7,25 @@ end), of dom0's UpdateVM and its chain, and of ``sys-usb``.  End to end
 through ``sdw-updater --cli --simulate``, the simulated Qubes telling the
 engine its VMs, their netvms and its UpdateVM as ``qubesadmin`` does; the
 box tier runs the same scenarios against the real ``qubesadmin``
-(tests/box/test_box_agreement.py).
+(tests/box/test_box_agreement.py).  With ``"update_extras": true`` the
+templates of VMs tagged ``sd-extras`` too, except one on another Qubes
+release, which waits alone (it is no evidence of a Qubes upgrade).  The rule
+as pure functions: tests/updater/test_inventory.py.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import read_journal, run_updater
+from helpers import (
+    ROOT,
+    client_started,
+    last_run_file,
+    read_journal,
+    run_updater,
+    template,
+    vm_updates,
+)
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode
@@ -24,7 +35,6 @@ INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
 SDW_17 = ["fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13"]
 WHONIX = "whonix-gateway-17"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def targets(journal: list[Entry]) -> list[str]:
@@ -84,7 +94,7 @@ def test_only_what_is_depended_on_counts(home: Path) -> None:
 def test_the_qubes_42_layout_keeps_updating_whonix(home: Path, tmp_path: Path) -> None:
     """Before 1.7, sd-proxy reached the server through sd-whonix (on whonix-gateway-17)."""
     scenario = (
-        (REPO / "scenarios" / "qubes-4.2.toml")
+        (ROOT / "scenarios" / "qubes-4.2.toml")
         .read_text()
         .replace(
             '[sim]\nqubes_release = "4.2"\n', '[sim]\nqubes_release = "4.2"\ntime_scale = 0.0\n'
@@ -96,3 +106,53 @@ def test_the_qubes_42_layout_keeps_updating_whonix(home: Path, tmp_path: Path) -
         "sd-small-bookworm-template",
         WHONIX,
     ]
+
+
+# ----- the extra templates (sd-extras), when an admin turns them on -----------------------
+
+VIEWER = "sd-viewer-debian-13"
+EXTRAS = (
+    '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
+    '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
+)
+
+
+def test_extra_templates_only_when_an_admin_turns_them_on(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + EXTRAS
+    off = run_updater(home, *FORCE, scenario=scenario)
+    assert off.returncode == ExitCode.OK, off.stdout
+    assert "tpl-extra" not in vm_updates(read_journal(home))[0]
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"update_extras": true}'
+    )
+    on = run_updater(home, *FORCE, scenario=scenario)
+    assert on.returncode == ExitCode.OK, on.stdout
+    assert "tpl-extra" in vm_updates(read_journal(home))[-1]
+    assert "Extra templates (sd-extras), updated too: tpl-extra" in on.stdout
+    summary = on.stdout[on.stdout.index("Summary:") :]
+    assert summary.index("Extra templates (sd-extras):") < summary.index("tpl-extra")
+    groups = {t["name"]: t["group"] for t in last_run_file(home)["templates"]}
+    assert groups["tpl-extra"] == "extras" and groups[VIEWER] == "workstation"
+
+
+def test_an_extra_template_on_another_release_waits_alone(home: Path) -> None:
+    """An sd-extras template is never evidence of a Qubes upgrade: it is skipped, and said so."""
+    (home / ".securedrop_updater").mkdir()
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"update_extras": true}'
+    )
+    scenario = INSTANT + NO_DOM0 + EXTRAS + template("tpl-extra", agent_version="4.2")
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout + run.stderr
+    targets = vm_updates(read_journal(home))[0]
+    assert "tpl-extra" not in targets and VIEWER in targets
+    said = "tpl-extra (sd-extras) runs the Qubes 4.2 agent while dom0 runs Qubes 4.3"
+    assert said in run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert said in log
+    help_for = {a["where"]: a for a in last_run_file(home)["help"]}
+    assert "not updated" in help_for["tpl-extra"]["cause"]
+    assert client_started(read_journal(home))
+    # A workstation template on another release still means Qubes is being upgraded.
+    lagging = scenario + template(VIEWER, agent_version="4.2")
+    assert run_updater(home, *FORCE, scenario=lagging).returncode == ExitCode.DIST_UPGRADE

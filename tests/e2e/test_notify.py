@@ -1,10 +1,10 @@
-"""``sdw-notify`` end to end on the simulated workstation.
+"""``sdw-notify`` end to end on the simulated workstation, as the timer starts it.
 
-The console script runs in a subprocess for ``--dry-run`` and the silent
-paths; the dialog paths run ``main()`` in this process so pytest-qt can
-answer the dialog the way a user would (keys and clicks on the modal
-window).  Locks are held by real second processes, as an updater or another
-notifier would hold them.
+The console script runs in a subprocess: ``--dry-run`` says what it would
+do and why, in one JSON object and the log; without it, the silent paths
+show no dialog.  Locks are held by real second processes, as an updater or
+another notifier would hold them.  The reminder's dialog and its hand-over
+to the updater, in this process: tests/notify/test_entry.py.
 """
 
 from __future__ import annotations

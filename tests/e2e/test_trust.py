@@ -199,7 +199,8 @@ def test_generated_keys_are_cached(home: Path) -> None:
     assert cached.read_bytes() == first
 
 
-# ----- the checks cannot be skipped (issue 13.5) --------------------------------------------
+# ----- the checks cannot be skipped, not even by a missing module ------------------------
+
 
 RUN_WITHOUT = """
 import sys

@@ -6,7 +6,7 @@ not ignore) is copied into a scratch repository and committed with a fixed
 date, then cloned wherever a build needs it.
 
 SecureDrop Workstation's own ``securedrop-workstation-dom0-config`` is played
-by a stand-in owning its every path (tests/rpmkit.py): rpm itself must
+by a stand-in owning its every path (tests/helpers/rpmkit.py): rpm itself must
 install both into one root without a conflict (docs/dom0-install.md).
 """
 
@@ -58,6 +58,8 @@ APPDIR = f"/usr/share/{NAME}"
 LIBEXEC = f"/usr/libexec/{NAME}"
 STATEDIR = f"/var/lib/{NAME}"
 ICON_SIZES = (16, 32, 48, 64, 128, 256)
+
+
 #: The programs under the contract's names in LIBEXEC, and their /usr/bin links.
 COMMANDS = {
     "sdw-updater": "securedrop-updater",
@@ -65,6 +67,8 @@ COMMANDS = {
     "sdw-login": "securedrop-updater-login",
 }
 SWITCH = "securedrop-updater-switch"
+
+
 #: The installed manual pages: (contract name, installed page).
 PAGES = (
     ("sdw-updater", "/usr/share/man/man1/securedrop-updater.1.gz"),
@@ -366,7 +370,7 @@ RPMLINT_ALLOWED: dict[tuple[str, str], str] = {
     ("W", "only-non-binary-in-usr-lib"): "",
     # A bug of rpmlint 2.4: it collects each manual page's section ("1"), not its
     # name, so it names every command; the pages are tested above and in
-    # tests/test_manpages.py.
+    # tests/launcher/test_manpage.py.
     ("W", "no-manual-page-for-binary"): "securedrop-updater(-notify|-login|-switch)?",
 }
 
@@ -614,7 +618,7 @@ def test_installs_beside_securedrop_workstation_and_leaves_it_whole(
     assert not [p for p in ours if os.path.lexists(root / p.lstrip("/"))]
 
 
-#: What a dom0 offers for our Requires, besides the Qt binding (tests/rpmkit.py).
+#: What a dom0 offers for our Requires, besides the Qt binding (tests/helpers/rpmkit.py).
 DOM0_PACKAGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bash", ("/bin/sh",), ()),
     ("python3", ("python3 = 3.13.0",), ()),

@@ -1,17 +1,19 @@
-"""The templates step (``sdw_updater/templates.py``), end to end against the simulator.
+"""Retries end to end through ``sdw-updater --cli``: the automatic one, and ``--retry-failed``.
 
-What a retry updates (every template of today's plan whose earlier result
-it does not keep, and why), how old a kept result may be, the automatic
-retry's share of the step's time, and the graceful stop of
-``qubes-vm-update``.  The installed ``sdw-updater`` runs as a user runs it;
-where a test needs the window's "Try again" or a clock it moves itself, the
-runner runs in-process on the same simulated workstation, through the host
-seam (``QubesHost``) with that clock.
+A template whose failure looks transient (network, Tor: the agent's exit
+23) is updated once more at once, and the summary says so; any other
+failure is not.  ``--retry-failed`` keeps only what succeeded in the attempt
+before and is still planned, updates every other template of today's plan
+(one a migration created, an extra template turned on since, one that
+replaced a failed one) and says why, runs every check again, starts again at
+a failed Salt state, and keeps no result older than a day, counted from the
+attempt that produced it (earlier attempts made in-process, as the window's
+Try again makes them, with a clock the test moves).  The choice itself:
+tests/updater/test_templates.py and tests/updater/test_lastrun.py.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -30,12 +32,12 @@ from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 
 FORCE = ("--cli", "--skip-delta", "0")
-RETRY = ("--cli", "--retry-failed")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
-INBOX = "sd-inbox-debian-13"
 FEDORA = "fedora-43-xfce"
+RETRY = ("--cli", "--retry-failed")
+INBOX = "sd-inbox-debian-13"
 HOUR = 3600.0
 
 
@@ -49,7 +51,93 @@ def updater_log(home: Path) -> str:
     return (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
 
 
+# ----- the automatic retry of a transient failure ---------------------------------------
+
+
+def test_a_transient_failure_is_retried_once_and_said_so(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, failure="network")
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout + run.stderr
+    updates = vm_updates(read_journal(home))
+    assert len(updates) == 2 and updates[1] == [FEDORA]
+    assert "looks transient" in run.stdout
+    assert "tried twice: the first failure looked transient" in run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert f"{FEDORA} failed in a way that looks transient" in log
+    entry = next(t for t in last_run_file(home)["templates"] if t["name"] == FEDORA)
+    assert entry["retried"] is True and entry["result"] == "done"
+    assert client_started(read_journal(home))
+
+
+def test_the_refresh_exit_code_alone_counts_as_transient(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, exit_code=23)
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.OK, run.stdout
+    assert vm_updates(read_journal(home))[1] == [FEDORA]
+
+
+def test_a_failure_that_is_not_transient_is_not_retried(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + template(FEDORA, fail_first=1, failure="disk_full")
+    run = run_updater(home, *FORCE, scenario=scenario)
+    assert run.returncode == ExitCode.FAILED
+    assert len(vm_updates(read_journal(home))) == 1
+    assert f"What went wrong ({FEDORA}): The disk of {FEDORA} is full" in run.stdout
+    assert f"qvm-run -p -u root {FEDORA} 'df -h'" in run.stdout
+
+
+# ----- --retry-failed -----------------------------------------------------------------------
+
+
+def test_retry_failed_updates_only_the_failed_template_with_every_check(home: Path) -> None:
+    scenario = INSTANT + NO_DOM0 + template(VIEWER, fail_first=1)
+    first = run_updater(home, *FORCE, scenario=scenario)
+    assert first.returncode == ExitCode.FAILED
+    assert "sdw-updater --cli --retry-failed" in first.stdout
+    before = len(read_journal(home))
+    again = run_updater(home, "--cli", "--retry-failed", scenario=scenario)
+    assert again.returncode == ExitCode.OK, again.stdout + again.stderr
+    assert "--retry-failed: retrying only what failed: sd-viewer-debian-13" in again.stdout
+    second = read_journal(home)[before:]
+    names = [str(r["tool"]) for r in second]
+    assert vm_updates(second) == [[VIEWER]]
+    assert "qubes-dom0-update" not in names and "qubesctl" not in names
+    # the checks ran again: network, keys and signatures (rpm), the templates' sources
+    argvs = [" ".join(map(str, r["argv"])) for r in second]
+    assert any("nmcli" in a for a in argvs)
+    assert "rpm" in names
+    assert any("apt_freedom_press.sources" in a for a in argvs)
+    assert "(earlier attempt)" in again.stdout
+    data = last_run_file(home)
+    assert data["attempt"] == 2 and data["outcome_name"] == "OK"
+    kept = [t["name"] for t in data["templates"] if t["kept"]]
+    assert sorted(kept) == ["fedora-43-xfce", "sd-inbox-debian-13"]
+    assert client_started(read_journal(home))
+
+
+def test_retry_failed_after_a_salt_failure_starts_again_at_that_step(home: Path) -> None:
+    first = run_updater(home, *FORCE, scenario=INSTANT + NO_DOM0 + "highstate_exit = 1\n")
+    assert first.returncode == ExitCode.FAILED
+    before = len(read_journal(home))
+    again = run_updater(
+        home, "--cli", "--retry-failed", scenario=INSTANT + NO_DOM0 + "highstate_exit = 1\n"
+    )
+    assert again.returncode == ExitCode.FAILED
+    names = [str(r["tool"]) for r in read_journal(home)[before:]]
+    assert "qubes-dom0-update" not in names and names.count("qubesctl") == 1
+    assert "retrying from the failed step (dom0_state" in again.stdout
+
+
+def test_retry_failed_without_a_failed_run_is_a_normal_run(home: Path) -> None:
+    run = run_updater(
+        home, "--cli", "--retry-failed", "--skip-delta", "0", scenario=INSTANT + NO_DOM0
+    )
+    assert run.returncode == ExitCode.OK, run.stdout
+    assert "no earlier run is recorded: a normal run" in run.stdout
+    assert "qubes-dom0-update" in [r["tool"] for r in read_journal(home)]
+
+
 # ----- a retry updates every template of today's plan it does not keep ----------------------
+
 
 EXTRA_TEMPLATE = "tpl-extra"
 EXTRAS = (
@@ -57,6 +145,8 @@ EXTRAS = (
     f'[vms."org-app"]\ntemplate = "{EXTRA_TEMPLATE}"\ntags = ["sd-extras"]\n'
 )
 NEW_VIEWER = "sd-viewer-debian-14"
+
+
 # The viewer VMs moved to a new template since the failed run (the old one stays).
 VIEWER_REPLACED = (
     f'[vms."{NEW_VIEWER}"]\nklass = "TemplateVM"\ntags = ["sd-workstation"]\n'
@@ -66,6 +156,8 @@ VIEWER_REPLACED = (
     )
 )
 MIGRATED = "sd-migrated-template"
+
+
 # A migration pending since the failed run creates a VM on a template of its own.
 MIGRATION = (
     "migration = true\n"
@@ -144,59 +236,3 @@ def test_retry_failed_keeps_no_result_older_than_a_day_from_its_first_run(home: 
     assert "(added to this retry: its result is from an attempt more than a day ago" in (
         summary_line(run.stdout, FEDORA)
     )
-
-
-# ----- the automatic retry gets what is left of the step's time ------------------------------
-
-# Timeouts cut a thousandfold: the templates step's three hours are 10.8 s.  At
-# time_scale 0.05 an update of 140 simulated seconds takes 7 real seconds, so a
-# first call and an automatic retry of a full step's time would take 14 s.
-
-
-# ----- the graceful stop of qubes-vm-update -------------------------------------------------
-
-WHONIX = "whonix-gateway-17"
-# Two templates at a time (the tool's -x is dom0's CPU count): fedora-43-xfce hangs
-# half way and sd-inbox-debian-13 takes 5 s; the viewer's and whonix's templates wait
-# for a free slot.  The stall watchdog's 15 minutes are 1 s (its floor).
-ONE_HANGS = (
-    "[sim]\ntime_scale = 0.05\ntimeout_scale = 0.001\ncpus = 2\nvm_start_duration = 0\n"
-    "vm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
-    "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
-    "[client]\nstart_duration = 0\n"
-    + template(FEDORA, result="hang", duration=20)
-    + template(INBOX, duration=100)
-    + template(VIEWER, duration=100)
-    + template(WHONIX, duration=100)
-)
-
-
-def powers(home: Path) -> dict[str, str]:
-    state = json.loads((home / ".securedrop_updater" / "sim" / "state.json").read_text())
-    return dict(state["power"])
-
-
-def test_one_stalled_template_does_not_break_the_others(home: Path) -> None:
-    """The watchdog asks qubes-vm-update to stop cleanly, and kills only what never ends.
-
-    The template updating beside the stalled one ends with its own ``done
-    success``, the stalled one is reported stalled, those not started end
-    cancelled (not reached); the stalled template, which the killed tool
-    left running, is shut down.
-    """
-    run = run_updater(home, *FORCE, scenario=ONE_HANGS)
-    assert run.returncode == ExitCode.FAILED, run.stdout
-    outcome = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
-    assert outcome[FEDORA] == "stalled"
-    assert outcome[INBOX] == "done", run.stdout  # its own done line, not cut off
-    assert outcome[VIEWER] == "not_reached"
-    assert outcome.get(WHONIX, "not_reached") == "not_reached"
-    log = updater_log(home)
-    assert "Asking pid" in log and "to stop cleanly (stopped: SIGINT)" in log
-    assert f"finished: {INBOX}" in log
-    assert f"stalled: {FEDORA}" in log
-    journal = read_journal(home)
-    shutdowns = [r["argv"] for r in journal if r["tool"] == "qvm-shutdown"]
-    assert any(FEDORA in argv for argv in shutdowns), shutdowns
-    assert powers(home)[FEDORA] == "Halted"
-    assert read_status(home)["status"] == "3"

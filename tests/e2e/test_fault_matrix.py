@@ -137,7 +137,7 @@ NOTES: dict[tuple[str, str], str] = {
         "started app shows (the app runs on in sd-app, and `qrexec-client -e` does not wait "
         "for it, or the journalist would wait until the app closes). Exit 0: the limit of "
         "what dom0 can know. sd-proxy's own start (qubesadmin, no tool) is covered by "
-        '`[vms."sd-proxy"] start_fails` in tests/test_cli_e2e.py.'
+        '`[vms."sd-proxy"] start_fails` in tests/e2e/test_cli.py.'
     ),
     ("sudo", "exit"): "`sudo: a password is required`: the first privileged step fails.",
     ("sudo", "garbage"): (
@@ -152,36 +152,41 @@ NOTES: dict[tuple[str, str], str] = {
 HARDENING = (
     "**the status file cannot be written** (disk full, read-only): before any change the "
     "run changes nothing (exit 1); mid-run it stops at once and says so "
-    "(`tests/test_hardening.py`, #1).",
+    "(`tests/e2e/test_cli.py`, `tests/updater/test_plan.py`).",
     "**the wall clock jumps forward** past the uptime at a reboot request: not a reboot; a "
-    "restart counts as done only under another boot id (`test_real_dom0_e2e.py`, "
-    "`test_freshness.py`, #2).",
+    "restart counts as done only under another boot id (`tests/e2e/test_real_dom0.py`, "
+    "`tests/updater/test_freshness.py`).",
     "**a status dated a little ahead** (within the clock-skew allowance): `--skip-delta 0` "
-    "still runs (#3).",
+    "still runs (`tests/e2e/test_cli.py`, `tests/updater/test_freshness.py`).",
     "**a dom0 update installs, then fails or is killed**: the restart is owed and recorded at "
-    "once, and Try again or a later run keeps it (`test_real_dom0_e2e.py`, #4).",
-    "**python-gnupg missing**: the trust checks fail (exit 6), never skipped (#5).",
+    "once, and Try again or a later run keeps it (`tests/e2e/test_real_dom0.py`).",
+    "**python-gnupg missing**: the trust checks fail (exit 6), never skipped "
+    "(`tests/e2e/test_trust.py`).",
     "**dnf's configuration** with repositories in `dnf.conf`, another `reposdir`, a duplicate "
     "id, dnf5 drop-ins: read through dnf's own parser; a substituted or unsigned SecureDrop "
-    "repository fails the trust check (`test_trust_dnf.py`, #6).",
-    "**the keyring package signed by another repository's key**: refused (#7).",
-    "**a deeply nested or hostile `sdw-run-history.json`**: no estimates, the run goes on (#8).",
-    "**a symlink or a FIFO at a lock or log path**: never followed, never blocked on (#9, #10).",
+    "repository fails the trust check (`tests/updater/trust/test_dnf.py`).",
+    "**the keyring package signed by another repository's key**: refused "
+    "(`tests/updater/trust/test_rpmdb.py`).",
+    "**a deeply nested or hostile `sdw-run-history.json`**: no estimates, the run goes on "
+    "(`tests/e2e/test_hostile_input.py`, `tests/updater/test_history.py`).",
+    "**a symlink or a FIFO at a lock or log path**: never followed, never blocked on "
+    "(`tests/e2e/test_hostile_input.py`).",
     "**SIGTERM during a step**: the tool's process group is stopped (`qubes-vm-update` is "
     "first asked to stop cleanly: above), the status recorded, the lock freed; VMs that "
-    "`-R` shut down are started again, or stay owed to the next run (#11, "
-    "`test_plan.py`).",
+    "`-R` shut down are started again, or stay owed to the next run "
+    "(`tests/e2e/test_stop.py`).",
     "**a tool's child keeps stdout open**: the tool's own exit ends the wait after a short "
-    "grace, with its real exit code (#12).",
+    "grace, with its real exit code (`tests/updater/test_process.py`).",
     "**`qubes-vm-update` stopped at its timeout**: templates that printed `done` keep their "
     "result; only those in flight fail, and only after SIGINT and a bounded wait "
-    "(`test_progress.py`, #13; the graceful stop above).",
+    "(`tests/updater/test_progress.py`; the graceful stop above).",
     "**line and paragraph separators, bidi and zero-width characters** in a VM's output: "
-    "removed from the logs and the window (`test_hostile_input.py`, #14).",
+    "removed from the logs and the window (`tests/updater/test_logs.py`).",
 )
 
 
 # ----- the graceful stop of qubes-vm-update ---------------------------------------
+
 
 FEDORA, INBOX = "fedora-43-xfce", "sd-inbox-debian-13"
 
@@ -449,7 +454,7 @@ def render() -> str:
     lines = [
         "# Fault matrix",
         "",
-        "<!-- Written by tests/test_fault_matrix.py (`make docs`) when every cell passed; do not edit. -->",
+        "<!-- Written by tests/e2e/test_fault_matrix.py (`make docs`) when every cell passed; do not edit. -->",
         "",
         "What `sdw-updater --cli --skip-delta 0` does when one step of the plan meets one",
         'fault of the simulator (`[faults."TOOL"]`, docs/simulator.md): each cell is',
@@ -513,7 +518,7 @@ def render() -> str:
         lines.append(f"| {case.label} | {render_cell(case.expect)} | {first} | {second} |")
     lines.append("")
     lines += [f"- **{case.key}**: {case.note}" for case in STOPS]
-    lines += ["", "## Beyond one faulty tool: the hardening cases (issue 13)", ""]
+    lines += ["", "## Beyond one faulty tool: the hardening cases", ""]
     lines += [f"- {case}" for case in HARDENING]
     lines += ["", "## Why the cells that are not plain failures are right", ""]
     for row in ROWS:

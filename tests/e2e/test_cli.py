@@ -2,7 +2,9 @@
 
 Each test runs the real program in a subprocess with its own HOME and asserts
 what a user or admin sees: the exit code, the status files, and the commands
-the simulated Qubes received (its journal), in order.
+the simulated Qubes received (its journal), in order.  The fast path has its
+own file (test_fast_path.py), as do the summary and help, retries, the stall
+watchdog, stops, trust and hostile input.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 from helpers import (
     BIN,
+    changed_dom0,
     client_records,
     client_started,
     read_journal,
@@ -333,6 +336,15 @@ def test_status_reports_and_changes_nothing(home: Path) -> None:
     assert forced["due"] is True
 
 
+def test_key_expiry_is_always_in_status(home: Path) -> None:
+    result = run_updater(home, "--status", scenario=HEALTHY)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # The simulator plays the real release key: it expires 2027-05-24 13:19:23 UTC.
+    expected = (1811164763 - time.time()) // 86400
+    assert abs(report["key_expires_in_days"] - expected) <= 1
+
+
 def test_version(home: Path) -> None:
     result = run_updater(home, "--version")
     assert result.returncode == 0
@@ -348,32 +360,6 @@ def test_untrusted_status_means_update(home: Path) -> None:
     result = run_updater(home, "--cli", scenario=HEALTHY + NO_DOM0)
     assert result.returncode == 0
     assert "qubes-vm-update" in tools(read_journal(home))
-
-
-def test_fast_path_imports_nothing_it_does_not_need(home: Path) -> None:
-    """Fresh workstation: the client starts without Qt, gnupg, the plan or the trust checks."""
-    write_status(home, "0")
-    scenario = home / "s.toml"
-    scenario.write_text(HEALTHY)
-    probe = (
-        "import sys\n"
-        "from launcher.entry import main\n"
-        f"code = main(['--simulate', {str(scenario)!r}])\n"
-        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('PyQt5', 'PyQt6', 'gnupg') or m in ('sdw_updater.plan', 'sdw_updater.trust', "
-        "'launcher.wizard', 'launcher.qt', 'sdw_updater.cli'))\n"
-        "print(code, heavy)\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "HOME": str(home)},
-        check=False,
-    )
-    assert result.stdout.strip().splitlines()[-1] == "0 []", result.stdout + result.stderr
-    assert client_started(read_journal(home))
 
 
 def test_progress_bar_on_a_terminal(home: Path) -> None:
@@ -406,3 +392,27 @@ def test_progress_bar_on_a_terminal(home: Path) -> None:
     assert "\r\x1b[K[" in text  # the bar is redrawn in place
     assert "100.0%" in text
     assert "Started the SecureDrop app." in text
+
+
+# ----- a status that cannot be written, or one dated a little ahead -----------------
+
+
+def test_a_run_that_cannot_record_in_progress_changes_nothing(home: Path) -> None:
+    """The status file cannot be written (here: a directory stands in its place)."""
+    (home / ".securedrop_updater" / "sdw-update-status").mkdir(parents=True)
+    result = run_updater(home, *FORCE, scenario=HEALTHY)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "could not record its state" in result.stdout
+    assert "changed nothing" in result.stdout
+    journal = read_journal(home)
+    assert not changed_dom0(journal)
+    assert not client_started(journal)
+
+
+def test_skip_delta_0_runs_even_when_the_status_is_dated_ahead(home: Path) -> None:
+    write_status(home, "0", time.time() + 120)  # within the clock-skew allowance
+    result = run_updater(home, *FORCE, scenario=HEALTHY)
+    assert result.returncode == 3, result.stdout + result.stderr
+    journal = read_journal(home)
+    assert changed_dom0(journal)
+    assert not client_started(journal)

@@ -6,7 +6,7 @@ docs/dom0-install.md), and nothing enables itself: no autostart entry, no preset
 
 The validators come from Debian's ``desktop-file-utils`` and ``systemd``
 packages (``make test`` installs both); without one, the test that needs it
-fails naming the package (``needs.py``).
+fails naming the package (``tests/helpers/needs.py``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 from helpers.needs import tool as _tool
 
-FILES = Path(__file__).resolve().parent.parent / "files"
+FILES = ROOT / "files"
 DESKTOP_ENTRY = FILES / "securedrop-updater.desktop"
 SERVICE = FILES / "securedrop-updater-notify.service"
 TIMER = FILES / "securedrop-updater-notify.timer"

@@ -13,11 +13,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from helpers import needs
+from helpers import ROOT, needs
 
-ROOT = Path(__file__).resolve().parent.parent
 CITATION = re.compile(r"docs/([a-z-]+\.md),?\s+\"([^\"]+)\"")
 COMMENT = re.compile(r"^\s*(?:#:?|\*|//)?\s?")
+
+
 #: What points outside: spelled in pieces, so that this file does not name them itself.
 OUTSIDE = re.compile(
     "|".join(

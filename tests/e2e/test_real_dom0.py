@@ -1,12 +1,14 @@
-"""End to end against a dom0 that behaves as the real one does (issues 12 and 13).
+"""End to end against a dom0 that behaves as the real one does.
 
-The simulator now plays the real tools (docs/qubes-tools.md, "Corrections: what
-the tools really do") and today's
-SecureDrop Workstation 1.7 on Qubes 4.3; each test runs the installed
-``sdw-updater --cli --simulate SCENARIO`` and asserts what the issues' "Done
-when" asks: exit codes, the state files, the journal, the simulated dom0.
-Each test failed on the engine before its fix (issue and item in the test's
-section heading).
+The simulator plays the real tools (docs/qubes-tools.md, "Corrections: what
+the tools really do") and today's SecureDrop Workstation 1.7 on Qubes 4.3;
+each test runs the installed ``sdw-updater --cli --simulate SCENARIO`` and
+asserts what an admin relies on: exit codes, the state files, the journal,
+the simulated dom0.  The app's start does not wait for the app; the
+migration directory; VMs stopped for the other templates started again;
+prompts on stdin; a bare 0 from ``--check-only``; the in-place upgrade guard;
+a clock jump that is not a reboot; a dom0 update that installed and then
+failed still owes a restart.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ FORCE = ("--cli", "--skip-delta", "0")
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
+
+
 # Real time passes (time_scale 1) but every step takes none, except the app: it keeps
 # running ten simulated hours once started.  Timeouts are cut twentyfold (the app's
 # 180 s become 9 s), so an engine that waits for the app ends within seconds.
@@ -76,7 +80,7 @@ def assert_app_started_and_running(home: Path) -> None:
     assert running_apps(sim_state(home), CLIENT_VM) == [CLIENT_APP_ID]
 
 
-# ----- issue 12.1: the app start must not wait for the app to exit ------------------------
+# ----- the app start must not wait for the app to exit -------------------------------------
 
 
 def test_fast_path_starts_the_app_without_waiting_for_it(home: Path) -> None:
@@ -93,7 +97,8 @@ def test_forced_run_ends_0_while_the_app_keeps_running(home: Path) -> None:
     assert_app_started_and_running(home)
 
 
-# ----- issues 12.5 and 12.7: the migration directory ------------------------------------
+# ----- the migration directory -------------------------------------------------------------
+
 
 MIGRATION = INSTANT + "[dom0]\nupdates = false\nmigration = true\n"
 
@@ -135,7 +140,7 @@ def test_a_vm_the_migration_creates_has_its_template_updated(home: Path) -> None
     assert vm_update_targets(read_journal(home)) == {*TEMPLATES, "sd-large-debian-13"}
 
 
-# ----- issue 12.6: VMs stopped for the other templates are started again ------------------
+# ----- VMs stopped for the other templates are started again -------------------------------
 
 
 def test_vms_halted_by_a_partial_failure_are_started_again(home: Path) -> None:
@@ -150,7 +155,7 @@ def test_vms_halted_by_a_partial_failure_are_started_again(home: Path) -> None:
     assert "sd-log" in result.stdout
 
 
-# ----- issue 12.8: prompts on stdin ------------------------------------------------------
+# ----- prompts on stdin --------------------------------------------------------------------
 
 
 def test_xen_upgrade_prompt_fails_the_run_and_never_reboots(home: Path) -> None:
@@ -183,7 +188,7 @@ def test_apply_prompt_fails_the_run_before_the_templates(home: Path) -> None:
     assert "sdw-admin" in result.stdout
 
 
-# ----- issue 12.9: a bare 0 from --check-only is not proof --------------------------------
+# ----- a bare 0 from --check-only is not proof ---------------------------------------------
 
 
 def test_check_only_0_that_dom0_contradicts_fails_the_run(home: Path) -> None:
@@ -196,7 +201,7 @@ def test_check_only_0_that_dom0_contradicts_fails_the_run(home: Path) -> None:
     assert not client_calls(journal)
 
 
-# ----- issue 12.10: the in-place upgrade guard on the fast path ----------------------------
+# ----- the in-place upgrade guard on the fast path -----------------------------------------
 
 
 def test_fast_path_refuses_during_an_in_place_upgrade(home: Path) -> None:
@@ -206,7 +211,7 @@ def test_fast_path_refuses_during_an_in_place_upgrade(home: Path) -> None:
     assert read_journal(home) == []  # nothing started, nothing changed
 
 
-# ----- issue 13.2: a clock jump is not a reboot ------------------------------------------
+# ----- a clock jump is not a reboot --------------------------------------------------------
 
 
 def test_clock_jump_is_not_a_reboot_and_a_real_reboot_is(home: Path) -> None:
@@ -231,7 +236,7 @@ def test_clock_jump_is_not_a_reboot_and_a_real_reboot_is(home: Path) -> None:
     assert written - time.time() == pytest.approx(jump, abs=600)
 
 
-# ----- issue 13.4: a dom0 update that installed and then failed owes a restart -----------
+# ----- a dom0 update that installed and then failed owes a restart -------------------------
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""After the run, and the progress that tells the time, in the window.
+"""The run's summary and help, and the progress that tells the time, in the window.
 
 The installed ``sdw-updater`` on its own Xvfb, driven from the keyboard as a
 journalist would: the summary on the outcome screens, the help for a known

@@ -1,19 +1,12 @@
-"""What a screen reader learns from the window's own widgets, through public PyQt only.
-
-Qt builds each widget's accessible interface from the widget: its role from
-its class (a checkable button is announced as a check box), its name and
-description from ``setAccessibleName``/``setAccessibleDescription``.  These
-tests hold the window to what that public API can say; the screen-reader
-tier (``tests/window/test_screen_reader.py``) reads the same over AT-SPI
-from the installed program.
-"""
+"""What the RPM installs in dom0 (``launcher``, ``sdw_notify``, ``sdw_updater``) reaches C only
+through public bindings: no module of ours imports ``ctypes`` or ``cffi``."""
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT
+
 #: What the RPM installs in dom0, and the foreign-function modules it must not use.
 SHIPPED = ("launcher", "sdw_notify", "sdw_updater")
 FOREIGN = ("ctypes", "_ctypes", "cffi")

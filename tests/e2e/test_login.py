@@ -1,21 +1,24 @@
-"""``sdw-login``: a bounded wait for the desktop session, then ``sdw-updater``."""
+"""``sdw-login`` at a login, the console script on the simulated workstation.
+
+It waits for the desktop session (a display that accepts connections) at
+most ``--wait`` seconds, then runs ``sdw-updater``, which starts the app on
+a fresh workstation; it logs what it waited for.  Its parts:
+tests/notify/test_login.py.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from helpers import BIN
+
 from sdw_updater.status import format_time
 
-BIN = Path(sys.executable).parent
 TIMEOUT = 60
-
-
-# ----- end to end: the console script, the simulated workstation -----------------
 
 
 def _fresh_home(tmp_path: Path) -> Path:

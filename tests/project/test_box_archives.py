@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 from box import archives
 from box.dom0 import VERSIONS
-from helpers import needs
-
-ROOT = Path(__file__).resolve().parent.parent
+from helpers import ROOT, needs
 
 
 def git(repo: Path, *argv: str) -> bytes:

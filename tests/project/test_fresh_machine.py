@@ -15,9 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from helpers import needs
+from helpers import ROOT, needs
 
-ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "deps" / "install"
 
 
@@ -41,7 +40,9 @@ def test_every_package_the_tests_need_is_installed() -> None:
 def test_every_tool_and_library_the_tests_name_is_in_the_list() -> None:
     listed = needs.listed_packages()
     named = set(needs.TOOLS.values())
-    assert not named - set(listed), "tests/needs.py names packages deps/debian-packages lacks"
+    assert not named - set(listed), (
+        "tests/helpers/needs.py names packages deps/debian-packages lacks"
+    )
     for package, targets in listed.items():
         assert targets and targets <= {"demo", "test"}, (package, targets)
     # The demo's own needs: dnf's parser, gpg, and a venv on Debian's python3.
