@@ -127,6 +127,8 @@ def summary_text(last: LastRun | None) -> SummaryText | None:
             words = S.tr(S.SUMMARY_RETRIED, state=words)
         if template.kept:
             words = S.tr(S.SUMMARY_KEPT, state=words)
+        if template.added:
+            words = S.tr(S.SUMMARY_ADDED, state=words)
         row = (template.name, words, template.result.value)
         (extras if template.group == "extras" else rows).append(row)
     return SummaryText(
