@@ -360,7 +360,8 @@ def failed_templates(names: list[str]) -> str:
 SUMMARY_HEADING = N_("What was updated")
 SUMMARY_RETRIED = N_("{state} (on a second try)")
 SUMMARY_KEPT = N_("{state} (earlier)")
-# A retry updated it although the attempt it retried did not fail it (new in today's plan).
+# A retry updated it although the attempt it retried did not fail it (new in today's
+# plan, or a result too old to keep).
 SUMMARY_ADDED = N_("{state} (added to this retry)")
 SUMMARY_TIME = N_("Time taken: {duration}")
 SUMMARY_TIME_SHORT = N_("Time taken: less than a minute")
