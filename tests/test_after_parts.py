@@ -425,6 +425,35 @@ def test_the_window_summary_groups_extras_and_marks_retries() -> None:
     assert messages.summary_text(None) is None
 
 
+def test_the_window_summary_says_which_templates_a_retry_added() -> None:
+    """A retry also updated templates the attempt it retried did not fail: each row says so."""
+    from launcher import messages
+
+    retried = sample(
+        outcome=ExitCode.OK,
+        failed_step=None,
+        templates=(
+            TemplateOutcome("a", T.DONE, kept=True),
+            TemplateOutcome("b", T.DONE),
+            TemplateOutcome("new", T.NO_UPDATES, added="not in the earlier attempt"),
+            TemplateOutcome(
+                "old", T.DONE, added="its result is from an attempt more than a day ago"
+            ),
+            TemplateOutcome("x", T.DONE, "extras", added="not in the earlier attempt (sd-extras)"),
+        ),
+    )
+    text = messages.summary_text(retried)
+    assert text is not None
+    words = {name: said for name, said, _ in text.rows + text.extras}
+    assert words == {
+        "a": "Updated (earlier)",
+        "b": "Updated",
+        "new": "Already up to date (added to this retry)",
+        "old": "Updated (added to this retry)",
+        "x": "Updated (added to this retry)",
+    }
+
+
 def test_the_window_help_is_the_cause_for_the_journalist_and_the_fix_for_the_admin() -> None:
     from launcher import messages
 

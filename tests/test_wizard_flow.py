@@ -192,6 +192,28 @@ def test_another_updater_is_named_for_the_administrator() -> None:
     assert "sdw-updater --cli (process 7)" in text.technical
 
 
+def test_a_lock_file_that_cannot_be_used_is_its_own_screen() -> None:
+    """Not "another update is running": nobody runs, and only an administrator can mend it."""
+    for action in (Action.RUN_UPDATER, Action.REBOOT_PENDING):
+        for origin in Origin:
+            flow = Flow.opening(action, origin, lock_unusable=True)
+            assert flow.screen is Screen.LOCK_UNUSABLE
+            assert not flow.starts_at_once  # the notifier's hand-over starts nothing either
+            assert flow.buttons() == (Button.CLOSE,)
+            assert flow.exit_code is ExitCode.LOCKED
+            assert not flow.start_updates()
+            assert flow.screen is Screen.LOCK_UNUSABLE and flow.busy is None
+    refusal = (
+        "The updater's lock file /run/user/1000/sdw-updater.lock cannot be used (it is a directory)"
+    )
+    flow = Flow.opening(Action.RUN_UPDATER, Origin.ICON, lock_unusable=True)
+    text = messages.outcome_text(flow, None, lock_refusal=refusal)
+    assert text.body == S.tr(S.LOCK_UNUSABLE_BODY)
+    assert "administrator" in text.body and "already running" not in text.body
+    assert text.technical == refusal and text.show_log
+    assert "already running" not in S.tr(S.LOCK_UNUSABLE_TITLE)
+
+
 def test_notices_split_between_journalist_and_administrator() -> None:
     far = Notice("key expires in 174 days", days_left=174)
     near = Notice("key expires in 12 days", days_left=12)
