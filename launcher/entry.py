@@ -1,7 +1,8 @@
 """``sdw-updater``: start the client at once, or update first.
 
-The command line is a stable contract (design §3): admins, the notifier,
-the desktop entry and other people's tests rely on its flags and exit codes.
+The command line is a stable contract (docs/contract.md, "Command line"):
+admins, the notifier, the desktop entry and other people's tests rely on its
+flags and exit codes.
 """
 
 # No ``from __future__ import annotations`` here: under it typing.NamedTuple compiles

@@ -11,7 +11,7 @@ can be read in one place and tested without a display:
 * that a restart of dom0, once owed, is never lost: not across outcome
   screens, not across "Try again", not when a later run succeeds (then the
   window asks for the restart instead of starting SecureDrop);
-* the process exit code (design §3) if the window closed now.
+* the process exit code (docs/contract.md, "Exit codes") if the window closed now.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class Flow:
 
     @property
     def exit_code(self) -> ExitCode:
-        """The process exit code if the window closed now (design §3)."""
+        """The process exit code if the window closed now (docs/contract.md, "Exit codes")."""
         if self.client_started:
             return ExitCode.OK
         if self.restart_chosen:

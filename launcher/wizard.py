@@ -617,7 +617,9 @@ def run_wizard(
     origin: Origin = Origin.ICON,
     retry_failed: bool = False,
 ) -> int:
-    """Show the window until it closes; return the process exit code (design §3).
+    """Show the window until it closes; return the process exit code.
+
+    The codes are the contract's (docs/contract.md, "Exit codes").
 
     ``retry_failed`` (``--retry-failed``): the first run retries only what
     the last recorded run failed, as ``--cli --retry-failed`` does.

@@ -13,7 +13,8 @@ The rules, in the order they are applied:
    the middle of a Salt run.
 2. Otherwise warn when the last successful update is *more than*
    ``WARNING_THRESHOLD`` seconds old, or is unknown (missing or
-   untrustworthy file: design section 4 says doubt means "update"),
+   untrustworthy file: doubt means "update", docs/contract.md, "Files on
+   disk"),
 3. ...but only once dom0 has been up *more than* ``GRACE_PERIOD`` seconds:
    the login autostart already runs the updater, so a fresh boot needs no
    nag.  An unknown uptime counts as "grace period over": we cannot prove

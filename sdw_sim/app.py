@@ -277,7 +277,7 @@ class Domains:
 
     The list is read once and kept for the app's lifetime: VMs that
     ``sdw-admin --apply`` creates or removes meanwhile are not seen until
-    ``clear_cache()`` (reference §8.7).
+    ``clear_cache()`` (docs/qubes-tools.md, "qubesadmin caches the VM list").
     """
 
     def __init__(self, app: FakeApp) -> None:

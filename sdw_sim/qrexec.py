@@ -10,8 +10,9 @@ see the same VMs:
   stdin): ``sdw_sim.qube.command`` (nmcli in sys-net, ``cat`` of the files
   the trust checks read, ...);
 - other services (``qubes.StartApp+APP``, ...): ``sdw_sim.qube.service``;
-  ``qubes.StartApp`` returns only when the app exits (qubes-contract §8.5): in
-  the simulated VM the app runs until its VM stops;
+  ``qubes.StartApp`` returns only when the app exits (docs/qubes-tools.md,
+  "qvm-run -p and qubes.StartApp wait for the app to exit"): in the simulated
+  VM the app runs until its VM stops;
 - the update agent that the real ``qubes-vm-update`` copies into a template
   and runs there: progress on stderr, the package manager's output on stdout,
   the agent's exit code (0, 100 = no updates, 21-25), driven by the
@@ -42,7 +43,7 @@ from sdw_updater.contract import CLIENT_VM
 POLL = 0.1  # seconds between looks at a VM's power state while an app runs
 AGENT_LOG = "/var/log/qubes/qubes-update/update-agent.log"
 AGENT_ENTRYPOINT = re.compile(r"/.+/agent/entrypoint\.py")
-ERROR_EXIT = 24  # the agent's "could not install the updates" (qubes-contract §1.6)
+ERROR_EXIT = 24  # the agent's "could not install the updates" (docs/qubes-tools.md)
 HOSTILE_PROGRESS = ("nan", "inf", "-7.0", "250.0", "1e-05", "100.00000000000001", "12,5")
 MAX_STDIN = 64 * 1024 * 1024
 STREAM_GAP = 0.2  # seconds between the end of the agent's stderr and of its stdout

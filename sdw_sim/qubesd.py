@@ -3,7 +3,8 @@
 The box tier (docs/simulator.md, "The box") runs the product in its real mode
 with the real ``qubesadmin`` client and the real ``qvm-*`` tools and
 ``qubes-vm-update``.  They talk to qubesd over ``/run/qubesd.sock``; this
-module answers them in qubesd's wire protocol (reference: qubes-contract §6)
+module answers them in qubesd's wire protocol (docs/qubes-tools.md, "The Admin
+API on the wire")
 from the very state the built-in simulator keeps (``StateStore``,
 ``Scenario``), through the built-in simulator's own ``FakeApp``, so both tiers
 see one world and journal changing actions alike (tool ``qubesadmin``).

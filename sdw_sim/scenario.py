@@ -57,7 +57,8 @@ FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
 KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
 POWER_STATES = ("Running", "Halted")
 MIGRATION_FORMS = ("directory", "file")
-#: Exit codes a failing update agent leaves with qubes-vm-update (docs/simulator.md):
+#: Exit codes a failing update agent leaves with qubes-vm-update (docs/qubes-tools.md,
+#: "qubes-vm-update exit codes, measured"):
 #: 21-25 are the agent's own (general, prerequisites, refresh, install, cleanup),
 #: 26 stands for any other failure inside the qube.
 AGENT_ERROR_CODES = (21, 22, 23, 24, 25, 26)

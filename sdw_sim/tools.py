@@ -2,8 +2,8 @@
 
 Each wrapper calls ``main(TOOL, argv, sim_dir)``.  A call is journaled when
 it starts, its faults (``[faults."TOOL"]``) are applied, then the tool does
-what the real one does to the simulated workstation (reference:
-qubes-contract.md): same command lines, messages that matter, exit codes.
+what the real one does to the simulated workstation (docs/qubes-tools.md): same
+command lines, messages that matter, exit codes.
 
 Root: the simulator treats a tool as running as root only when it was
 started through the fake ``sudo``, whatever the real user is, so a missing
@@ -392,7 +392,8 @@ def _dom0_check(ctx: ToolCall, options: list[str], updatevm: str) -> int:
     if dom0.check_exit is not None and dom0.check_exit != 100:
         code = dom0.check_exit
     elif dom0.check_dnf_error or rejected:
-        # reference §8.2: the UpdateVM's script exits 0 for every dnf exit but 1 and 100.
+        # docs/qubes-tools.md, "qubes-dom0-update --check-only exits 0 for most dnf
+        # failures": the UpdateVM's script exits 0 for every dnf exit but 1 and 100.
         if rejected:
             err(_dnf_rejects(rejected[0]))
         else:
@@ -553,7 +554,7 @@ _SALT_STATES = (
 
 
 def _qubesctl(ctx: ToolCall, argv: list[str], as_root: bool) -> int:
-    """``qubesctl [opts] state.highstate`` (reference §3 and §8.10).
+    """``qubesctl [opts] state.highstate`` (docs/qubes-tools.md, "qubesctl").
 
     dom0 first (``salt-call --local``); when it fails: "DOM0 configuration
     failed, not continuing" and exit 1, whatever salt-call's own code.

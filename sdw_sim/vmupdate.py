@@ -1,18 +1,21 @@
-"""``qubes-vm-update``, simulated (reference: qubes-contract §1, R4.2/R4.3 behaviour).
+"""``qubes-vm-update``, simulated as R4.2/R4.3 behave (docs/qubes-tools.md, "qubes-vm-update").
 
 Targets are chosen as the real tool chooses them, updated in parallel
 batches (templates and standalones first, then the rest) by a discrete
 event loop on simulated time: no threads, one process, killable as a group.
-Progress goes to stderr as whole-batch snapshots (§1.3), agent output to
-stdout as ``<vm>:out: ...`` (§1.4), and with ``-r``/``-R`` the VMs derived
-from successfully updated templates are shut down or restarted (§1.5).
+Progress goes to stderr as whole-batch snapshots, agent output to stdout as
+``<vm>:out: ...``, and with ``-r``/``-R`` the VMs derived from successfully
+updated templates are shut down or restarted (docs/qubes-tools.md: the sections
+"qubes-vm-update: its progress lines on stderr", "qubes-vm-update: its output on
+stdout" and "qubes-vm-update: restarting the qubes of updated templates").
 
 How each template behaves comes from ``[templates."NAME"]``; a template
 whose updates were installed by an earlier successful run reports
 ``no_updates`` afterwards, as a real one would, and ``fail_first`` makes
 its first attempts (counted across runs) end in error.
 
-Exit codes as measured on the real tool (reference §8.9): a failing agent's
+Exit codes as measured on the real tool (docs/qubes-tools.md, "qubes-vm-update
+exit codes, measured"): a failing agent's
 code (21-25, anything else 26: ``[templates."NAME"].exit_code``) is kept,
 the tool exits with the largest over all qubes (and propagation's 11-13),
 64 for unknown or duplicated targets, 130 when interrupted (SIGINT), and 0
@@ -500,7 +503,7 @@ def _stale(features: dict[str, str], days: int, now: float) -> bool:
 
 
 def run(ctx: ToolCall, argv: list[str]) -> int:  # noqa: PLR0912, PLR0915 - the tool's main, in the real one's order
-    """The whole tool: targets, batches, propagation, exit code (§1.6)."""
+    """The whole tool: targets, batches, propagation, exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
     if args.max_concurrency is not None and args.max_concurrency < 1:
@@ -647,7 +650,7 @@ def _jobs(ctx: ToolCall, selected: list[str]) -> list[Job]:
 
 
 def _propagate(ctx: ToolCall, jobs: list[Job], mode: str) -> int:
-    """§1.5: apply successful template updates to the qubes running from them.
+    """Apply successful template updates to the qubes running from them.
 
     In the real tool's order: the updated templates that run are shut
     down; then each running derived qube that was not itself updated

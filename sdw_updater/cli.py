@@ -255,7 +255,7 @@ def run_cli(
     stream: TextIO | None = None,
     retry_failed: bool = False,
 ) -> int:
-    """Run the flow without a window; return the design's exit code."""
+    """Run the flow without a window; return its exit code (docs/contract.md, "Exit codes")."""
     out = stream or sys.stdout
     if decision.action is Action.REBOOT_PENDING:
         if decision.previous_failed:

@@ -5,7 +5,7 @@ the locks, the status codes on disk and the process exit codes.  The engine,
 the window, the notifier and the simulator all import them from here, so a
 reader who wants to know "which app do we start?" or "what does exit 5
 mean?" finds one answer.  Changing one of these changes a contract other
-people rely on (``../shared/design.md``): the status codes and exit codes
+people rely on (docs/contract.md): the status codes and exit codes
 are stable, the rest follows SecureDrop Workstation as it is today (1.7).
 """
 
@@ -67,7 +67,7 @@ NOTIFY_LOCK = "sdw-notify.lock"
 
 
 class UpdateStatus(enum.Enum):
-    """The status codes of ``sdw-update-status`` (string values on disk, design §4)."""
+    """The status codes of ``sdw-update-status`` (string values on disk: docs/contract.md)."""
 
     OK = "0"
     UPDATES_REQUIRED = "1"
@@ -77,7 +77,7 @@ class UpdateStatus(enum.Enum):
 
 
 class ExitCode(enum.IntEnum):
-    """Exit codes of ``sdw-updater`` (the window's and ``--cli``'s alike, design §3)."""
+    """Exit codes of ``sdw-updater`` (the window's and ``--cli``'s alike: docs/contract.md)."""
 
     OK = 0  # up to date (fresh or updated now); the app was started
     FAILED = 1  # updates failed; the app was not started

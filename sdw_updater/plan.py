@@ -350,8 +350,9 @@ class Runner:
     def _dom0_check(self) -> bool:
         """True when dom0 has updates; a check that did not really check fails the run.
 
-        ``--check-only`` exits 0 for most dnf failures too (qubes-contract
-        §8.2), so a 0 counts as "no updates" only when nothing in its output
+        ``--check-only`` exits 0 for most dnf failures too (docs/qubes-tools.md,
+        "qubes-dom0-update --check-only exits 0 for most dnf failures"), so a 0
+        counts as "no updates" only when nothing in its output
         says something went wrong and dom0's own ``updates-available``
         feature does not say the opposite.
         """

@@ -1,7 +1,8 @@
 """Parsers for tool output.  Every byte here is untrusted.
 
 ``qubes-vm-update --just-print-progress`` prints snapshot lines
-``<qube> <status> <info>`` on stderr (reference: qubes-contract §1.3).  A
+``<qube> <status> <info>`` on stderr (docs/qubes-tools.md, "qubes-vm-update: its
+progress lines on stderr").  A
 template's result is read only from a well-formed ``done`` line for a qube we
 asked for; anything else (unknown names, malformed numbers, hostile bytes,
 contradictions) is ignored or counted as failure, never as success.

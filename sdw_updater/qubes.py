@@ -69,7 +69,8 @@ RPMDB_DIRS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
 ANSWER_NO = b"n\n" * 32
 SIGNERS_OUTPUT_LIMIT = 64 * 1024
 
-#: What the tools' exit codes mean (qubes-contract §1.6, §2, §3, §8.9, §8.10), for logs
+#: What the tools' exit codes mean (docs/qubes-tools.md: "qubes-vm-update: exit codes",
+#: "qubes-dom0-update", "qubesctl" and their corrections), for logs
 #: and failure screens: "qubes-vm-update exited with code 24" alone sends nobody anywhere.
 EXIT_MEANINGS: dict[str, dict[int, str]] = {
     "qubes-vm-update": {

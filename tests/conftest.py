@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import needs
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -31,6 +36,134 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Seconds a test may keep Qt's event loop running before its windows are closed: under
+#: pytest's per-test timeout (pyproject.toml), which cannot end such a wait by itself.
+#: SDW_TEST_QT_DEADLINE shortens it for the test of this very fixture.
+QT_DEADLINE = float(os.environ.get("SDW_TEST_QT_DEADLINE", "240"))
+
+
+def qt_platform_plugin(platform: str) -> Path:
+    """Where the Qt that pytest-qt uses keeps a platform plugin (``offscreen``, ``xcb``)."""
+    from pytestqt.qt_compat import qt_api
+
+    info = qt_api.QtCore.QLibraryInfo
+    try:
+        plugins = info.path(info.LibraryPath.PluginsPath)  # Qt 6
+    except AttributeError:
+        plugins = info.location(info.PluginsPath)  # Qt 5
+    return Path(plugins) / "platforms" / f"libq{platform}.so"
+
+
+@functools.cache
+def _qt_platform_missing() -> tuple[str, str] | None:
+    """The libraries Qt's platform plugin cannot load here, and their Debian packages.
+
+    Without one, creating the QApplication aborts the whole test process (Qt's
+    fatal "could not load the Qt platform plugin"), so it is checked first.
+    """
+    platform = os.environ.get("QT_QPA_PLATFORM", "offscreen")
+    plugin = qt_platform_plugin(platform)
+    if not plugin.is_file():
+        return None
+    found = subprocess.run(
+        [needs.tool("ldd"), str(plugin)], capture_output=True, text=True, timeout=60, check=False
+    )
+    lacking = needs.unresolved_libraries(found.stdout)
+    if not lacking:
+        return None
+    packages = " ".join(sorted({needs.library_package(name) for name in lacking}))
+    return f"{', '.join(lacking)} (for Qt's {platform} platform plugin)", packages
+
+
+def _qt_import_missing() -> tuple[str, str] | None:
+    """A library the Qt binding's own modules cannot load here, and its Debian package."""
+    for binding in ("PyQt6", "PyQt5"):
+        if importlib.util.find_spec(binding) is None:
+            continue
+        try:
+            importlib.import_module(f"{binding}.QtGui")
+        except ImportError as exc:
+            found = re.search(r"(lib\S+?\.so[.\d]*): cannot open shared object file", str(exc))
+            if found is None:
+                raise
+            return f"{found.group(1)} (for Qt, {binding})", needs.library_package(found.group(1))
+        return None
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Without a library Qt itself needs, pytest-qt cannot start: say which package brings it.
+
+    Otherwise pytest-qt's own start-up fails with an INTERNALERROR that names
+    only the missing file.
+    """
+    missing = _qt_import_missing()
+    if missing is not None:
+        what, package = missing
+        raise pytest.UsageError(
+            f"{what} is missing: install the Debian package {package} "
+            "(make test does it: deps/install test)"
+        )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test that makes Qt's application fails, naming the package, when Qt cannot start."""
+    if "qapp" in getattr(item, "fixturenames", ()):
+        missing = _qt_platform_missing()
+        if missing is not None:
+            needs.missing(*missing)
+
+
+def _on_screen(widget: object) -> str:
+    page = getattr(widget, "page", None)
+    title = widget.windowTitle()  # type: ignore[attr-defined]
+    return f"{type(widget).__name__} {title!r}" + (f" on its {page!r} screen" if page else "")
+
+
+@pytest.fixture(autouse=True)
+def qt_deadline(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test waiting in Qt's event loop for a screen nobody closes fails, naming the screen.
+
+    pytest-timeout's alarm cannot end that wait: it raises inside a Qt callback,
+    which Qt reports and then carries on.  So once a test that uses Qt has run
+    QT_DEADLINE seconds, the windows on screen are noted, every running event
+    loop is told to exit (``exit`` ends nested loops too, a window's or a modal
+    dialog's) and the windows are hidden; the test then fails saying what was
+    shown instead of hanging.
+    """
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    from pytestqt.qt_compat import qt_api
+
+    app = request.getfixturevalue("qapp")
+    started = time.monotonic()
+    shown: list[str] = []
+
+    def check() -> None:
+        if shown or time.monotonic() - started < QT_DEADLINE:
+            return
+        windows = [w for w in app.topLevelWidgets() if w.isVisible()]
+        shown.append("; ".join(_on_screen(w) for w in windows) or "no window")
+        app.exit(1)
+        for window in windows:
+            window.hide()
+
+    timer = qt_api.QtCore.QTimer()
+    timer.timeout.connect(check)
+    timer.start(1000)
+    yield
+    timer.stop()
+    if shown:
+        # ``exit`` left Qt's "quit now" flag set, which ends every later loop at
+        # once; only a completed ``exec`` clears it.
+        qt_api.QtCore.QTimer.singleShot(0, lambda: app.exit(0))
+        app.exec()
+        pytest.fail(
+            f"Qt's event loop still ran after {QT_DEADLINE:.0f} s, waiting on: {shown[0]}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ cell runs the installed ``sdw-updater --cli --skip-delta 0`` against the
 simulator, as an admin forcing a run would, and asserts what a user, an
 admin and a reviewer rely on:
 
-* what the user is told: the exit code (design §3);
-* what is recorded: the status and last-updated files (design §4);
+* what the user is told: the exit code (docs/contract.md, "Exit codes");
+* what is recorded: the status and last-updated files (docs/contract.md, "Files on
+  disk");
 * what ran afterwards: the journal is the healthy run's journal up to the
   faulty call, then at most the rest of the failing step (a trust check
   reads every template before it reports), then nothing: no later step,
@@ -17,7 +18,7 @@ admin and a reviewer rely on:
   process group), and a hang cost about its timeout.
 
 The expected value of every cell is written out below (``EXPECTED``) and
-follows from the design; ``NOTES`` says why for the cells that are not
+follows from the contract (docs/contract.md); ``NOTES`` says why for the cells that are not
 plain failures.  The cells run two at a time (each is a chain of short
 processes; hangs mostly wait).  When every cell has run and passed, the
 module writes the matrix to ``docs/fault-matrix.md`` when asked (``make docs``,
@@ -229,7 +230,9 @@ NOTES: dict[tuple[str, str], str] = {
         "closed (exit 6) before anything is installed."
     ),
     ("dom0_check", "garbage"): (
-        "`--check-only` exits 0 for most dnf failures too (reference §8.2), so a 0 is "
+        "`--check-only` exits 0 for most dnf failures too "
+        '(docs/qubes-tools.md, "qubes-dom0-update --check-only exits 0 for most dnf failures"), '
+        "so a 0 is "
         "believed only when its output reports no error and dom0's own `updates-available` "
         "feature agrees. Here garbage exited 0 while dom0 says updates are available: the "
         "check did not really check, and the run stops (exit 1) before changing anything."
@@ -629,12 +632,13 @@ def render() -> str:
         "",
         "Regenerate: `make docs`.",
         "",
-        "- exit codes (design §3): 0 ok, client started; 1 updates failed; 3 reboot required;",
-        "  4 network unavailable, nothing attempted; 6 a trust check failed; 8 updates fine,",
-        "  client not started.",
-        '- status (design §4): `"0"` ok, `"2"` reboot required, `"3"` failed; `+reboot`:',
-        "  the file also records that a reboot was requested; `unchanged`: neither state file",
-        "  was touched. last-updated is written exactly when the exit code is 0, 3 or 8.",
+        '- exit codes (docs/contract.md, "Exit codes"): 0 ok, client started; 1 updates',
+        "  failed; 3 reboot required; 4 network unavailable, nothing attempted; 6 a trust",
+        "  check failed; 8 updates fine, client not started.",
+        '- status (docs/contract.md, "Files on disk"): `"0"` ok, `"2"` reboot required,',
+        '  `"3"` failed; `+reboot`: the file also records that a reboot was requested;',
+        "  `unchanged`: neither state file was touched. last-updated is written exactly when",
+        "  the exit code is 0, 3 or 8.",
         "- client: `yes` started, `failed` start attempted and failed, `no` not attempted.",
         "- faults: `exit` exits 1; `hang` never ends (the step's timeout, shrunk to 1 s by",
         "  `timeout_scale`, kills its process group); `crash` dies of SIGKILL half way;",

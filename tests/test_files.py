@@ -5,8 +5,8 @@ owns sdw-notify.timer, press.freedom.SecureDropUpdater.desktop and the rest:
 docs/dom0-install.md), and nothing enables itself: no autostart entry, no preset.
 
 The validators come from Debian's ``desktop-file-utils`` and ``systemd``
-packages; a test that needs one is skipped, saying so, only when the tool is
-missing (CI installs both).
+packages (``make test`` installs both); without one, the test that needs it
+fails naming the package (``needs.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from needs import tool as _tool
 
 FILES = Path(__file__).resolve().parent.parent / "files"
 DESKTOP_ENTRY = FILES / "securedrop-updater.desktop"
@@ -30,20 +31,6 @@ NOTIFIER = "/usr/libexec/securedrop-updater/sdw-notify"
 SVG = FILES / "icons" / "securedrop-updater.svg"
 SIZES = (16, 32, 48, 64, 128, 256)
 TIMEOUT = 60
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed (Debian package: {_PACKAGES[name]})")
-    return path
-
-
-_PACKAGES = {
-    "desktop-file-validate": "desktop-file-utils",
-    "systemd-analyze": "systemd",
-    "systemctl": "systemd",
-}
 
 
 def _ini(path: Path) -> configparser.ConfigParser:

@@ -1,4 +1,8 @@
-"""The freshness decision as a table (anchor behaviours §1, weak spots fixed)."""
+"""The freshness decision as a table.
+
+Upstream's behaviours (docs/upstream.md, "Behaviours its tests check"), with its
+weak spots fixed ("Where it falls short").
+"""
 
 from __future__ import annotations
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import needs
 import pytest
 
 from sdw_updater.qubes import QubesHost
 
-SEQ = shutil.which("seq")
 
-
-@pytest.mark.skipif(SEQ is None, reason="coreutils seq is not installed")
 def test_stdout_is_kept_in_whole_lines_and_overflow_is_told() -> None:
-    host = QubesHost(bin_dirs=[Path(str(SEQ)).parent])
+    host = QubesHost(bin_dirs=[Path(needs.tool("seq")).parent])
     small = host.run(["seq", "1", "3"], 10)
     assert small.ok
     assert small.stdout_lines == [b"1", b"2", b"3"]

@@ -11,11 +11,11 @@ import argparse
 import importlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import needs
 import pytest
 
 from launcher import manpage
@@ -26,13 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 EPOCH = "1767225600"  # 2026-01-01 00:00:00 UTC
 DATE = "2026-01-01"
 
-needs_groff = pytest.mark.skipif(
-    shutil.which("groff") is None, reason="groff not installed (Debian: apt-get install groff-base)"
-)
-needs_man = pytest.mark.skipif(
-    shutil.which("man") is None or shutil.which("lexgrog") is None,
-    reason="man-db not installed (Debian: apt-get install man-db)",
-)
+needs_groff = pytest.mark.usefixtures("groff")
+needs_man = pytest.mark.usefixtures("man_db")
+
+
+@pytest.fixture
+def groff() -> None:
+    needs.tool("groff")
+
+
+@pytest.fixture
+def man_db() -> None:
+    needs.tool("man")
+    needs.tool("lexgrog")
 
 
 def run(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
@@ -224,8 +230,7 @@ def test_a_bad_source_date_epoch_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_make_man_writes_the_pages(tmp_path: Path) -> None:
-    if shutil.which("make") is None:
-        pytest.skip("make not installed")
+    needs.tool("make")
     out = tmp_path / "man"
     proc = run(["make", "-s", "man", f"MAN_DIR={out}"], cwd=ROOT, env={"SOURCE_DATE_EPOCH": EPOCH})
     assert proc.returncode == 0, proc.stdout + proc.stderr

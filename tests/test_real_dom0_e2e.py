@@ -1,6 +1,7 @@
 """End to end against a dom0 that behaves as the real one does (issues 12 and 13).
 
-The simulator now plays the real tools (qubes-contract §8) and today's
+The simulator now plays the real tools (docs/qubes-tools.md, "Corrections: what
+the tools really do") and today's
 SecureDrop Workstation 1.7 on Qubes 4.3; each test runs the installed
 ``sdw-updater --cli --simulate SCENARIO`` and asserts what the issues' "Done
 when" asks: exit codes, the state files, the journal, the simulated dom0.

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+import needs
 import pytest
 from rpmkit import (
     COMMIT_EPOCH,
@@ -74,11 +75,6 @@ PAGES = (
 DOCDIR = f"/usr/share/doc/{NAME}"
 LICENSEDIR = f"/usr/share/licenses/{NAME}"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("rpmbuild") is None or shutil.which("rpm") is None,
-    reason="rpmbuild/rpm not installed (Debian: apt-get install rpm)",
-)
-
 
 def clone(source: Path, dest: Path, env: dict[str, str]) -> Path:
     ok(["git", "clone", "-q", str(source), str(dest)], env=env)
@@ -99,6 +95,9 @@ def query(package: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the builds go; every build needs git, rpmbuild and rpm."""
+    for tool in ("git", "rpmbuild", "rpm"):
+        needs.tool(tool)
     return tmp_path_factory.mktemp("rpm")
 
 
@@ -323,10 +322,8 @@ def test_readme_and_licence_are_the_projects(installed: Path) -> None:
     assert licence.startswith(b"                    GNU AFFERO GENERAL PUBLIC LICENSE\n")
 
 
-@pytest.mark.skipif(
-    shutil.which("man") is None, reason="man-db not installed (Debian: apt-get install man-db)"
-)
 def test_man_shows_the_installed_pages(installed: Path, scratch: Path) -> None:
+    needs.tool("man")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(scratch), "MANWIDTH": "80", "MANPAGER": "cat"}
     env["LANG"] = "C.UTF-8"
     for _, page in PAGES:
@@ -375,8 +372,7 @@ RPMLINT_ALLOWED: dict[tuple[str, str], str] = {
 
 
 def test_rpmlint_finds_nothing_but_what_is_explained(first_build, scratch: Path) -> None:
-    if shutil.which("rpmlint") is None:
-        pytest.skip("rpmlint not installed (Debian: apt-get install rpmlint)")
+    needs.tool("rpmlint")
     dist, _ = first_build
     home = scratch / "rpmlint-home"
     home.mkdir(exist_ok=True)
@@ -495,19 +491,18 @@ def test_installed_copy_runs_the_simulated_update(installed: Path, scratch: Path
     assert not list(root.rglob("__pycache__"))
 
 
-def host_python_version() -> tuple[int, int] | None:
+def require_host_python() -> None:
+    """The installed commands start with ``#!/usr/bin/python3``, which must be 3.11 or later."""
     python = Path("/usr/bin/python3")
     if not python.exists():
-        return None
+        needs.missing("/usr/bin/python3", "python3")
     out = run([str(python), "-I", "-c", "import sys; print(*sys.version_info[:2])"], timeout=30)
     major, minor = out.stdout.split()
-    return int(major), int(minor)
+    assert (int(major), int(minor)) >= (3, 11), f"/usr/bin/python3 is {major}.{minor}, not 3.11+"
 
 
-@pytest.mark.skipif(
-    (host_python_version() or (0, 0)) < (3, 11), reason="no /usr/bin/python3 >= 3.11 here"
-)
 def test_installed_commands_start_through_their_shebang(installed: Path, scratch: Path) -> None:
+    require_host_python()
     home = scratch / "shebang-home"
     home.mkdir()
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
@@ -535,13 +530,11 @@ def test_installed_commands_start_through_their_shebang(installed: Path, scratch
 SHADOW = "import sys\nprint('shadowed by site-packages: ' + __name__)\nsys.exit(97)\n"
 
 
-@pytest.mark.skipif(
-    (host_python_version() or (0, 0)) < (3, 11), reason="no /usr/bin/python3 >= 3.11 here"
-)
 def test_packages_of_the_same_name_in_site_packages_never_shadow_ours(
     installed: Path, scratch: Path
 ) -> None:
     """A Python whose site-packages holds upstream-named packages runs our programs as ours."""
+    require_host_python()
     venv = scratch / "upstream-python"
     ok(["/usr/bin/python3", "-m", "venv", "--without-pip", str(venv)], timeout=120)
     site = Path(
@@ -633,16 +626,14 @@ DOM0_PACKAGES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-@pytest.mark.skipif(
-    shutil.which("dnf") is None or shutil.which("createrepo_c") is None,
-    reason="dnf or createrepo_c not installed (Debian: apt-get install dnf createrepo-c)",
-)
 @pytest.mark.parametrize(("qubes", "qt"), [("4.3", "python3-pyqt6"), ("4.2", "python3-qt5")])
 def test_dnf_installs_it_from_the_file_beside_securedrop_workstation(
     package: Path, standin: Path, scratch: Path, qubes: str, qt: str
 ) -> None:
     """The README's ``dnf install ./securedrop-updater-*.rpm``, in a root whose repository
     holds stand-ins of what that dom0 has: Qubes 4.3's PyQt6 or 4.2's PyQt5, not both."""
+    needs.tool("dnf")
+    needs.tool("createrepo_c")
     work = scratch / f"dnf-{qubes}"
     repo = work / "repo"
     repo.mkdir(parents=True)

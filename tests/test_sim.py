@@ -34,7 +34,8 @@ VM_UPDATE = [
     "--just-print-progress",
     "--targets",
 ]
-# reference §1.3: "<qube> <status> <info>", single spaces, ASCII
+# docs/qubes-tools.md, "qubes-vm-update: its progress lines on stderr":
+# "<qube> <status> <info>", single spaces, ASCII
 PROGRESS = re.compile(
     r"(?P<vm>[A-Za-z][A-Za-z0-9_.-]*) (?:pending None"
     r"|updating (?P<pct>100\.0|[0-9]{1,2}\.[0-9]+)"
@@ -199,7 +200,7 @@ def test_scenario_extensions_change_the_inventory(tmp_path: Path) -> None:
 
 
 def test_default_inventory_is_sdw_17_on_qubes_43(tmp_path: Path) -> None:
-    """design §5: SecureDrop Workstation 1.7 on Qubes 4.3, exactly."""
+    """The built-in workstation (docs/simulator.md): SecureDrop Workstation 1.7 on Qubes 4.3."""
     env = make_env(tmp_path)
     domains = env.app.domains
     names = [vm.name for vm in domains]
@@ -508,7 +509,7 @@ def test_highstate_failure_in_dom0_exits_1_and_apply_failure_keeps_its_code(
 ) -> None:
     env = make_env(tmp_path, "[dom0]\nhighstate_exit = 2\napply_exit = 5\n")
     salt = sudo(env, "qubesctl", "--show-output", "state.highstate")
-    assert salt.returncode == 1  # reference §8.10, whatever salt-call's own code
+    assert salt.returncode == 1  # whatever salt-call's own code (docs/qubes-tools.md)
     assert "DOM0 configuration failed, not continuing" in salt.stderr
     assert "Failed:    1" in salt.stdout
     assert tool(env, "sdw-admin", "--apply").returncode == 5
@@ -654,7 +655,7 @@ def test_propagation_with_apply_to_sys_leaves_other_vms_running(tmp_path: Path) 
 
 
 def test_a_failing_template_leaves_the_vms_of_the_others_halted(tmp_path: Path) -> None:
-    """reference §8.9: -R applies only the templates that ended success."""
+    """-R applies only the templates that ended success (docs/qubes-tools.md)."""
     env = make_env(tmp_path, '[templates."fedora-43-xfce"]\nresult = "error"\nexit_code = 23\n')
     run = vm_update(env, "fedora-43-xfce", "sd-inbox-debian-13")
     assert run.returncode == 23

@@ -1,4 +1,6 @@
-"""The simulator plays the real dom0 tools as they are (qubes-contract §8), not as documented.
+"""The simulator plays the real dom0 tools as they are, not as documented.
+
+The facts: docs/qubes-tools.md, "Corrections: what the tools really do".
 
 Each test runs the fake tools as the engine runs them (the wrapper
 executables, argument lists, stdin at EOF unless a test answers a prompt)
@@ -54,7 +56,7 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-# ----- qvm-run and qubes.StartApp (§8.5) ---------------------------------------------
+# ----- qvm-run and qubes.StartApp ----------------------------------------------------
 
 
 def test_start_app_with_p_blocks_until_the_app_exits(tmp_path: Path) -> None:
@@ -185,7 +187,7 @@ def test_vm_files_and_agent_version_can_be_anything(tmp_path: Path) -> None:
     assert other.returncode == 0 and "Suites: trixie" in other.stdout
 
 
-# ----- qubes-dom0-update (§2, §8.1-8.4) ------------------------------------------------
+# ----- qubes-dom0-update -------------------------------------------------------------
 
 
 def test_check_only_exits_0_when_dnf_fails_and_the_features_disagree(tmp_path: Path) -> None:
@@ -202,7 +204,7 @@ def test_check_only_exits_0_when_dnf_fails_and_the_features_disagree(tmp_path: P
 
 
 def test_r43_flags_go_to_dnf(tmp_path: Path) -> None:
-    """R4.2/R4.3 know neither --quiet nor --silent nor --just-print-progress (§8.1)."""
+    """R4.2/R4.3 know neither --quiet nor --silent nor --just-print-progress."""
     env = make_env(tmp_path)
     silent_check = tool(env, "qubes-dom0-update", "--check-only", "--silent")
     assert silent_check.returncode == 0  # dnf refused it in the UpdateVM: "no updates"
@@ -370,7 +372,7 @@ def test_apply_creates_and_removes_vms_seen_by_a_fresh_vm_list(tmp_path: Path) -
     updates = ["--force-update", "--targets", "sd-fresh-template"]
     assert tool(env, "qubes-vm-update", *updates).returncode == 64
     assert tool(env, "sdw-admin", "--apply").returncode == 0
-    # the app's cached list does not see the change (reference §8.7) ...
+    # the app's cached list does not see the change (qubesadmin caches the VM list) ...
     assert "sd-fresh" not in domains and "sd-devices" in domains
     domains.clear_cache()
     assert "sd-fresh" in domains and "sd-devices" not in domains
@@ -381,7 +383,7 @@ def test_apply_creates_and_removes_vms_seen_by_a_fresh_vm_list(tmp_path: Path) -
     assert tool(env, "qubes-vm-update", *updates).returncode == 0
 
 
-# ----- qubesctl (§8.10) is in test_sim.py; qubes-vm-update (§8.9) ----------------------
+# ----- qubesctl is in test_sim.py; qubes-vm-update -----------------------------------
 
 
 def test_vm_update_exit_is_the_largest_agent_code(tmp_path: Path) -> None:

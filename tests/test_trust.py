@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import needs
 import pytest
 
 from sdw_updater.host import VMInfo
@@ -383,8 +384,7 @@ def test_rpmdb_with_pinned_and_allowlisted_keys_passes(scanner: KeyScanner) -> N
 
 def test_real_rpm_output_parses(tmp_path: Path, scanner: KeyScanner) -> None:
     """The exact output of rpm 4.18 for keys it imported (a private rpm database)."""
-    if shutil.which("rpm") is None:
-        pytest.skip("rpm not installed")
+    needs.tool("rpm")
     db = str(tmp_path / "rpmdb")
     for path in (
         KEYS / "securedrop-release-signing-pubkey-2021.asc",
@@ -602,8 +602,8 @@ def test_ambiguous_key_id_fails(scanner: KeyScanner) -> None:
 @pytest.fixture(scope="session")
 def signed_rpms(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A tiny noarch RPM, built and signed with the real rpmbuild and rpmsign."""
-    if not (shutil.which("rpmbuild") and shutil.which("rpmsign")):
-        pytest.skip("rpmbuild/rpmsign not installed")
+    needs.tool("rpmbuild")
+    needs.tool("rpmsign")
     top = tmp_path_factory.mktemp("rpm")
     spec = top / "t.spec"
     spec.write_text(

@@ -612,6 +612,8 @@ def test_sdw_updater_opens_the_wizard_when_updates_are_due(qtbot: Any, home: Pat
     path = home / "scenario.toml"
     path.write_text(NO_DOM0)
 
+    ended_on: list[str] = []
+
     def drive() -> None:
         wizards = [w for w in QApplication.topLevelWidgets() if isinstance(w, Wizard)]
         wizard = next(w for w in wizards if w.isVisible())
@@ -620,10 +622,17 @@ def test_sdw_updater_opens_the_wizard_when_updates_are_due(qtbot: Any, home: Pat
         elif wizard.page == "complete" and wizard.busy is None:
             wizard.outcomes[Screen("complete")].buttons[Button("continue")].click()
             return
+        elif wizard.page != "progress" and wizard.busy is None:
+            technical = wizard.outcomes[Screen(wizard.page)].technical.toPlainText()
+            ended_on.append(f"{wizard.page}: {technical}")
+            wizard.close()  # any other outcome: nobody would ever press Continue
+            return
         QTimer.singleShot(20, drive)
 
     QTimer.singleShot(20, drive)
-    assert main(["--skip-delta", "0", "--simulate", str(path)]) == 0
+    code = main(["--skip-delta", "0", "--simulate", str(path)])
+    assert not ended_on, f"the window ended on {ended_on[0]}"
+    assert code == 0
     assert client_started(home)
 
 

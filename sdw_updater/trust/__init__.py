@@ -6,7 +6,7 @@ from turning ``gpgcheck`` off, and nothing warns before the SecureDrop
 release key expires.  The updater is the last program that runs before the
 journalist opens sources' documents, so it refuses to go on when the
 workstation's trust anchors are not what they must be (docs/trust.md,
-reference/signatures.md §2).  One concern a module:
+docs/keys.md "Checks the updater adds").  One concern a module:
 
 - ``report``: findings with typed codes, and the one report type;
 - ``anchors``: the compiled pins, key names, environments, revocation list

@@ -2,7 +2,7 @@
 
 Pinned fingerprints, their names, the environments, the revocation list and
 the dom0 paths of the SecureDrop key files, repository and configuration
-(reference/signatures.md §1).  These constants ship inside the signed
+(docs/keys.md, "The keys").  These constants ship inside the signed
 updater package: they are what every check compares the workstation with.
 """
 
@@ -31,7 +31,8 @@ KNOWN_UIDS = {
     TEST_FPR: "SecureDrop TESTING key <securedrop@freedom.press>",
 }
 #: Fingerprints of revoked keys.  dom0 has no network, so it can only learn of
-#: a revocation from the updater itself (reference §2 C7): a revoked key goes
+#: a revocation from the updater itself (docs/keys.md, "Checks the updater adds",
+#: C7): a revoked key goes
 #: here, in a signed release of the updater.
 REVOKED: frozenset[str] = frozenset()
 EXPIRY_WARNING_DAYS = 180

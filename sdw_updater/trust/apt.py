@@ -2,9 +2,9 @@
 
 SecureDrop's Salt state writes a deb822 ``.sources`` file whose ``Signed-By``
 holds the armored key inline, so apt trusts only that key for this source
-(reference §1).  dom0 cannot confirm what apt in a template really does;
-this catches a source changed to trust more than the pinned key, or to
-accept unsigned, weakly signed or stale data.
+(docs/keys.md, "How the keys are pinned today").  dom0 cannot confirm what
+apt in a template really does; this catches a source changed to trust more
+than the pinned key, or to accept unsigned, weakly signed or stale data.
 
 Everything is read through ``qvm-run``: the template answers, so its answer
 is untrusted, bounded in size and time and parsed strictly.

@@ -3,7 +3,7 @@
 Every decision the checks make rests on what this module reports: a key's
 primary fingerprint as GnuPG lists it, with its key and subkey ids, user
 ids, expiry and revocation state.  Never gpg's exit code, a status string,
-a key id alone or a user id (reference/signatures.md §3).
+a key id alone or a user id (docs/keys.md, "python-gnupg: what its results mean").
 
 ``scan_keys_mem`` is a dry-run import on GnuPG >= 2.1: the keyring stays
 empty, so nothing read earlier can vouch for anything read later, and

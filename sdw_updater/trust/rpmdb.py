@@ -1,6 +1,7 @@
 """dom0's rpm database: the keys it trusts (C1) and who signed SecureDrop's packages (C5).
 
-Any key in the rpm database is valid for every dom0 package (reference §1),
+Any key in the rpm database is valid for every dom0 package (docs/keys.md, "How
+the keys are pinned today"),
 so every one must be the pin or allowlisted.  rpm reports a package's
 signer only by key id; the id is resolved to a full fingerprint through the
 keys of the rpm database, which C1 has just checked.
@@ -165,7 +166,7 @@ class PackagePolicy:
     """One SecureDrop dom0 package and who may sign it.
 
     The keyring can legitimately arrive signed by a Qubes key (trust is
-    bootstrapped through QubesOS-contrib, reference §1), so it also accepts
+    bootstrapped through QubesOS-contrib: docs/keys.md), so it also accepts
     Qubes' own keys; never the key of any other repository.
     """
 

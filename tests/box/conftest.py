@@ -2,9 +2,10 @@
 
 Every test here runs the real Qubes client tools (pinned archives, installed
 by ``make box-deps`` into ``.box/<version>``) in a private mount namespace,
-which needs root and ``unshare``.  Without them the tier is skipped with one
-line saying how to enable it; under CI (``CI=1``, exported by ``.ci/run``)
-that is a failure instead: CI has the archives and must run the tier.
+which needs root and ``unshare``.  Without the archives the tier is skipped
+with one line saying how to get them; under CI (``CI=1``, exported by
+``.ci/run``) that is a failure instead: CI has the archives and must run the
+tier.  Anything else missing (``unshare``, root) is a failure everywhere.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .dom0 import VERSIONS, Box, missing_reason
+from .dom0 import VERSIONS, Box, cannot_run, missing_reason, not_installed
 
 HERE = Path(__file__).resolve().parent
 # One version runs everything; the other two the lighter checks (docs/simulator.md).
@@ -43,9 +44,10 @@ def box_ready() -> None:
     """The box can run here; else skip (one reason for all), or fail under CI."""
     if REASON is None:
         return
-    if os.environ.get("CI", "") not in ("", "0"):
-        pytest.fail(f"CI must run the box tier: {REASON}")
-    pytest.skip(REASON)
+    absent = not_installed()
+    if absent is not None and os.environ.get("CI", "") in ("", "0"):
+        pytest.skip(absent)
+    pytest.fail(f"CI must run the box tier: {absent}" if absent else str(cannot_run()))
 
 
 @pytest.fixture

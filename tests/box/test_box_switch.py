@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 from pathlib import Path
 
+import needs
 import pytest
 from rpmkit import STANDIN_SAYS, UPSTREAM_NAME, build_ours, build_standin
 
@@ -38,12 +37,8 @@ SALT_SOURCE = "/srv/salt/securedrop_salt/press.freedom.SecureDropUpdater.desktop
 
 @pytest.fixture(scope="module")
 def rpms(box_ready: None, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    missing = [tool for tool in ("rpm", "rpmbuild", "systemctl") if shutil.which(tool) is None]
-    if missing:
-        message = f"{', '.join(missing)} missing (Debian packages: rpm, systemd)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    for tool in ("rpm", "rpmbuild", "systemctl"):
+        needs.tool(tool)
     work = tmp_path_factory.mktemp("switch-rpms")
     return build_standin(work / "standin"), build_ours(work / "ours")
 

@@ -5,7 +5,8 @@ in the box against the simulated qubesd and the fake ``qrexec-client``; the
 same commands run through the built-in simulator's fake tools on a twin
 workstation.  Both must describe one world: same exit codes, same answers,
 same power states afterwards.  Where they differ the real tools are right
-(qubes-contract §8); the known differences are marked.
+(docs/qubes-tools.md, "Corrections: what the tools really do"); the known
+differences are marked.
 """
 
 from __future__ import annotations
@@ -185,11 +186,12 @@ def test_real_vm_update_plays_the_templates(
     fake = fake_tool(twin, argv)
     assert final_results(real.stderr) == results, real.output
     assert final_results(fake[2]) == results
-    # reference §1.4: agent output streams as "<qube>:out: ..."
+    # Agent output streams as "<qube>:out: ..." (docs/qubes-tools.md, "qubes-vm-update:
+    # its output on stdout").
     assert all(f"{t}:out: " in real.stdout for t in results)
-    # -R: only templates that ended `success` propagate (§1.5); same power states.
+    # -R: only templates that ended `success` propagate; same power states.
     assert powers(box.env.sim_dir) == powers(twin.sim_dir)
-    # The real tool exits with the agent's code (24: installing failed, §8.9).
+    # The real tool exits with the agent's code (24: installing failed).
     assert real.exit == 24, real.output
 
 

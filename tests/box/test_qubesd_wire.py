@@ -1,8 +1,8 @@
 """The simulated qubesd's wire protocol and the fake qrexec-client's parsing (no root needed).
 
-Checked against qubes-contract §6: the request header, the three kinds of
-answer, the event stream; and that anything malformed gets the empty answer
-(what a denied call gets), never a crash.
+Checked against docs/qubes-tools.md, "The Admin API on the wire": the request
+header, the three kinds of answer, the event stream; and that anything
+malformed gets the empty answer (what a denied call gets), never a crash.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -34,37 +33,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from window.xsession import DEADLINE, Session, fail_in_ci_else_skip, wait_for
+import needs
+
+from window.xsession import DEADLINE, Session, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The installed programs on the distribution's PyQt6, and on its PyQt5 (PyQt6 blocked).
 A11Y_BINS = {"PyQt6": ROOT / ".venv-a11y" / "bin", "PyQt5": ROOT / ".venv-a11y-qt5" / "bin"}
 WALKER = Path(__file__).with_name("atspi_tree.py")
 BUS_SERVICE = Path("/usr/share/dbus-1/services/org.a11y.Bus.service")
-APT_HINT = (
-    "make .venv-a11y/.installed .venv-a11y-qt5/.installed, after apt-get install "
-    "python3-pyqt6 python3-pyqt5 python3-dbus python3-venv at-spi2-core dbus-daemon"
-)
 
 Node = dict[str, Any]
 
 
-def missing(binding: str) -> list[str]:
-    """What this tier needs for ``binding`` and this machine lacks."""
-    bindir = A11Y_BINS[binding]
-    wanted = {
-        "dbus-daemon": shutil.which("dbus-daemon") is not None,
-        "at-spi2-core (org.a11y.Bus)": BUS_SERVICE.exists(),
-        bindir.parent.name: (bindir / "sdw-updater").exists(),
-    }
-    return [name for name, present in wanted.items() if not present]
-
-
 def require(binding: str) -> None:
-    """Fail in CI (``.ci/run`` installs all of it), skip elsewhere."""
-    lacking = missing(binding)
-    if lacking:
-        fail_in_ci_else_skip(f"screen-reader tier needs {', '.join(lacking)} ({APT_HINT})")
+    """What this tier needs for ``binding``, or the test fails naming the Debian package.
+
+    ``.venv-a11y`` and ``.venv-a11y-qt5`` are built by ``make test`` on the
+    distribution's Python and its PyQt6 and PyQt5 (``python3-venv``,
+    ``python3-pyqt6``, ``python3-pyqt5``, ``python3-dbus``), once
+    ``deps/install test`` has installed them.
+    """
+    needs.tool("dbus-daemon")
+    if not BUS_SERVICE.exists():
+        needs.missing(f"the accessibility bus ({BUS_SERVICE})", "at-spi2-core")
+    bindir = A11Y_BINS[binding]
+    if not (bindir / "sdw-updater").exists():
+        needs.missing(
+            f"{bindir.parent} (make test builds it on the system's Python and its {binding})",
+            "python3-venv python3-pyqt6 python3-pyqt5 python3-dbus",
+        )
 
 
 @dataclass

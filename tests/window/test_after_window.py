@@ -19,11 +19,10 @@ import pytest
 from conftest import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
-from window import screenreader, xsession
+from window import screenreader
 from window.xsession import Session
 
 pytestmark = pytest.mark.window
-xsession.skip_unless_tools()
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"

@@ -20,7 +20,6 @@ from window import screenreader, xsession
 from window.xsession import Session
 
 pytestmark = pytest.mark.window
-xsession.skip_unless_tools()
 
 # A run that stays in its first dom0 step for a minute: long enough to read it.
 SLOW = "[sim]\ntime_scale = 0.1\n[dom0]\nupdates = false\ncheck_duration = 600\n"

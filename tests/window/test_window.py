@@ -14,8 +14,9 @@ measures the window on real screens from the X server (``xwininfo``,
 (960x540 device independent pixels, the tightest case), details open.
 
 No template is named here: the simulator's inventory is not this tier's
-business (it changes with the Qubes release it plays).  Without Xvfb and
-xdotool this module is one skipped line; in CI (``CI`` set) it fails.
+business (it changes with the Qubes release it plays).  Without Xvfb,
+xdotool or a library Qt's xcb plugin needs, every test fails at once naming the
+Debian package (``xsession.require_tools``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from window import screenreader, xsession
 from window.xsession import NOTIFIER_TITLE, Program, Session, both_bindings
 
 pytestmark = pytest.mark.window
-xsession.skip_unless_tools()
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"

@@ -47,8 +47,7 @@ BINDINGS = {"PyQt6": BIN, "PyQt5": ROOT / ".venv-qt5" / "bin"}
 BINDING_HINT = {"PyQt6": "make venv", "PyQt5": "make .venv-qt5/.installed"}
 #: What a program logs when it makes its QApplication (``launcher/qtapp.py``).
 _BINDING_LOGGED = re.compile(r"Qt: (PyQt\d) ")
-TOOLS = ("Xvfb", "xdotool", "xwininfo", "xprop", "import")
-APT_HINT = "apt-get install xvfb xdotool x11-utils imagemagick"
+TOOLS = ("Xvfb", "xdotool", "xwininfo", "xprop", "import", "ldd")
 DEADLINE = 60.0  # seconds any one wait may take before the test fails
 POLL = 0.05
 UPDATER_TITLE = "^SecureDrop Workstation updates$"
@@ -59,39 +58,38 @@ def missing_tools() -> list[str]:
     return [tool for tool in TOOLS if shutil.which(tool) is None]
 
 
-def missing_message() -> str:
-    return f"window tier needs {', '.join(missing_tools())} ({APT_HINT})"
-
-
-def skip_unless_tools() -> None:
-    """At a test module's import: without the X tools, skip it in one line (not in CI).
-
-    In CI (``CI`` set, as ``.ci/run`` does) the module runs and every test
-    fails in ``require_tools``: CI installs the tools, so their absence is a
-    broken set-up, not a reason to pass.
-    """
-    if missing_tools() and not os.environ.get("CI"):
-        pytest.skip(missing_message(), allow_module_level=True)
-
-
 def require_tools() -> None:
-    """Fail in CI (``.ci/run`` installs the tools), skip elsewhere (conftest skips first)."""
-    if missing_tools():
-        fail_in_ci_else_skip(missing_message())
+    """The X tools and the libraries Qt's xcb plugin loads; else fail naming the package.
 
+    Checked before any X server starts: without them every window test would
+    fail later, and less plainly (a program that aborts, a window that never
+    comes).  ``needs`` is imported here, not above: ``make screenshots`` runs
+    this module outside pytest, from ``tests/window``.
+    """
+    import needs
 
-def fail_in_ci_else_skip(message: str) -> None:
-    """Something a tier needs is missing: a broken set-up in CI, a skip elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    for tool in TOOLS:
+        needs.tool(tool)
+    plugins = "lib/python3*/site-packages/PyQt*/Qt*/plugins/platforms/libqxcb.so"
+    for plugin in (p for b in BINDINGS.values() for p in b.parent.glob(plugins)):
+        found = subprocess.run(
+            ["ldd", str(plugin)], capture_output=True, text=True, timeout=60, check=False
+        )
+        lacking = needs.unresolved_libraries(found.stdout)
+        if lacking:
+            packages = sorted({needs.library_package(name) for name in lacking})
+            what = f"{', '.join(lacking)} (for Qt's xcb platform plugin)"
+            needs.missing(what, " ".join(packages))
 
 
 def require_binding(binding: str) -> Path:
-    """The bin directory of ``binding``'s virtualenv; fail in CI, skip elsewhere, without it."""
+    """The bin directory of ``binding``'s virtualenv; the test fails without it."""
     bindir = BINDINGS[binding]
     if not (bindir / "sdw-updater").exists():
-        fail_in_ci_else_skip(f"{binding} run needs {bindir.parent} ({BINDING_HINT[binding]})")
+        pytest.fail(
+            f"{binding} run needs {bindir.parent}: {BINDING_HINT[binding]} (make test builds it)",
+            pytrace=False,
+        )
     return bindir
 
 
