@@ -5,7 +5,8 @@ engine results to it; everything that decides something lives here, so it
 can be read in one place and tested without a display:
 
 * which screen opens (introduction, a pending restart, "another updater is
-  running", or straight into the update when the notifier asked for it);
+  running", "the updater cannot start" when the lock file cannot be used,
+  or straight into the update when the notifier asked for it);
 * which outcome screen an engine result leads to, and which buttons it has;
 * that a restart of dom0, once owed, is never lost: not across outcome
   screens, not across "Try again", not when a later run succeeds (then the
@@ -30,6 +31,7 @@ class Screen(enum.StrEnum):
     FAILED = "failed"
     NETWORK = "network"
     LOCKED = "locked"
+    LOCK_UNUSABLE = "lock_unusable"
     DIST_UPGRADE = "dist_upgrade"
     TRUST = "trust"
     CLIENT_FAILED = "client_failed"
@@ -88,6 +90,7 @@ SCREEN_EXIT = {
     Screen.FAILED: ExitCode.FAILED,
     Screen.NETWORK: ExitCode.NETWORK,
     Screen.LOCKED: ExitCode.LOCKED,
+    Screen.LOCK_UNUSABLE: ExitCode.LOCKED,
     Screen.DIST_UPGRADE: ExitCode.DIST_UPGRADE,
     Screen.TRUST: ExitCode.TRUST,
     Screen.CLIENT_FAILED: ExitCode.CLIENT_FAILED,
@@ -102,6 +105,8 @@ BASE_BUTTONS: dict[Screen, tuple[Button, ...]] = {
     Screen.FAILED: (Button.CLOSE, Button.RETRY),
     Screen.NETWORK: (Button.CLOSE, Button.RETRY),
     Screen.LOCKED: (Button.CLOSE, Button.RETRY),
+    # Only an administrator can mend the lock file: Try again would fail the same way.
+    Screen.LOCK_UNUSABLE: (Button.CLOSE,),
     Screen.DIST_UPGRADE: (Button.CLOSE,),
     Screen.TRUST: (Button.CLOSE,),
     Screen.CLIENT_FAILED: (Button.CLOSE, Button.RETRY),
@@ -132,13 +137,28 @@ class Flow:
     restart_pending_at_start: bool = False
     # Another updater held the lock when this window opened: nothing can run here.
     other_updater: bool = False
+    # The lock file cannot be used (a directory or a FIFO in its place, ...):
+    # no updater can run until an administrator mends it.
+    lock_unusable: bool = False
     client_started: bool = False
     restart_chosen: bool = False
     runs: int = 0
 
     @classmethod
-    def opening(cls, action: Action, origin: Origin, other_updater: bool = False) -> Flow:
-        """The first screen for the launcher's decision (no run starts here)."""
+    def opening(
+        cls,
+        action: Action,
+        origin: Origin,
+        other_updater: bool = False,
+        lock_unusable: bool = False,
+    ) -> Flow:
+        """The first screen for the launcher's decision (no run starts here).
+
+        The lock comes first: a window that cannot hold it can run nothing,
+        and says why before anything else.
+        """
+        if lock_unusable:
+            return cls(origin, Screen.LOCK_UNUSABLE, lock_unusable=True)
         if other_updater:
             return cls(origin, Screen.LOCKED, other_updater=True)
         if action is Action.REBOOT_PENDING:
@@ -154,7 +174,8 @@ class Flow:
 
     def start_updates(self) -> bool:
         """Start (or retry) a run; False when nothing may start now."""
-        if self.busy is not None or self.other_updater or self.screen not in CAN_RUN_FROM:
+        blocked = self.other_updater or self.lock_unusable
+        if self.busy is not None or blocked or self.screen not in CAN_RUN_FROM:
             return False
         self.screen = Screen.PROGRESS
         self.busy = Busy.UPDATE

@@ -41,9 +41,18 @@ def what_failed(result: RunResult | None) -> str:
 
 
 def outcome_text(
-    flow: Flow, result: RunResult | None, previous_failed: bool = False, holder: str | None = None
+    flow: Flow,
+    result: RunResult | None,
+    previous_failed: bool = False,
+    holder: str | None = None,
+    lock_refusal: str | None = None,
 ) -> OutcomeText:
-    """The texts of the flow's current outcome screen."""
+    """The texts of the flow's current outcome screen.
+
+    ``holder`` names the other updater that holds the lock; ``lock_refusal``
+    says what is wrong with a lock file that cannot be used, with its path
+    (``Lock.refusal``): both are for the administrator's details.
+    """
     screen = flow.screen
     message = result.message if result is not None else ""
     owed = S.tr(S.RESTART_OWED_TOO) if flow.restart_offered else ""
@@ -66,6 +75,8 @@ def outcome_text(
             named = S.tr(S.LOCKED_HOLDER, holder=holder or "?")
             return OutcomeText(S.tr(S.LOCKED_BODY_AT_START), named)
         return OutcomeText(paragraphs(S.tr(S.LOCKED_BODY), owed), message)
+    if screen is Screen.LOCK_UNUSABLE:
+        return OutcomeText(S.tr(S.LOCK_UNUSABLE_BODY), lock_refusal or message, show_log=True)
     if screen is Screen.DIST_UPGRADE:
         return OutcomeText(paragraphs(S.tr(S.DIST_UPGRADE_BODY), owed), message, show_log=True)
     if screen is Screen.TRUST:
@@ -116,6 +127,8 @@ def summary_text(last: LastRun | None) -> SummaryText | None:
             words = S.tr(S.SUMMARY_RETRIED, state=words)
         if template.kept:
             words = S.tr(S.SUMMARY_KEPT, state=words)
+        if template.added:
+            words = S.tr(S.SUMMARY_ADDED, state=words)
         row = (template.name, words, template.result.value)
         (extras if template.group == "extras" else rows).append(row)
     return SummaryText(

@@ -71,6 +71,7 @@ OUTCOME_LOOK: dict[Screen, tuple[QStyle.StandardPixmap, str]] = {
     Screen.FAILED: (QStyle.StandardPixmap.SP_MessageBoxCritical, S.FAILED_TITLE),
     Screen.NETWORK: (QStyle.StandardPixmap.SP_MessageBoxWarning, S.NETWORK_TITLE),
     Screen.LOCKED: (QStyle.StandardPixmap.SP_MessageBoxInformation, S.LOCKED_TITLE),
+    Screen.LOCK_UNUSABLE: (QStyle.StandardPixmap.SP_MessageBoxCritical, S.LOCK_UNUSABLE_TITLE),
     Screen.DIST_UPGRADE: (QStyle.StandardPixmap.SP_MessageBoxWarning, S.DIST_UPGRADE_TITLE),
     Screen.TRUST: (QStyle.StandardPixmap.SP_MessageBoxCritical, S.TRUST_TITLE),
     Screen.CLIENT_FAILED: (QStyle.StandardPixmap.SP_MessageBoxCritical, S.CLIENT_FAILED_TITLE),

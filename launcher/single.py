@@ -14,7 +14,9 @@ moment when nobody listens yet), asks "raise", and the first window comes
 to the front and says it was opened again; the second then exits 5
 without a window.  When nothing answers (the holder is a text run, or an
 older updater), the second shows "another update is running" and names
-the holder from the process id the lock file records.  Everything read
+the holder from the process id the lock file records.  A lock file that
+cannot be used at all (``Lock.problem``) is no other updater: nothing is
+asked, and the window says what is wrong with the file.  Everything read
 here (the lock file, the holder's command line, the socket) is bounded and
 parsed strictly.
 """
@@ -61,10 +63,18 @@ def socket_path(state_directory: Path) -> Path:
     return lock_dir(state_directory) / SOCKET_NAME
 
 
-def take_lock(state_directory: Path) -> Lock | None:
-    """The updater lock, or None when another process holds it."""
+def take_lock(state_directory: Path) -> Lock:
+    """The updater lock, tried once: held when its ``fd`` is set.
+
+    A lock not taken tells why: ``problem`` is None when another process
+    holds it (an updater runs, perhaps a window to bring forward), and says
+    what is wrong with the file otherwise (a directory or a FIFO in its
+    place, no permission, ...): then no updater runs, and none can until an
+    administrator mends it.
+    """
     lock = Lock(lock_path(state_directory))
-    return lock if lock.acquire() else None
+    lock.acquire()
+    return lock
 
 
 def holder_pid(state_directory: Path) -> int | None:

@@ -313,6 +313,14 @@ LOCKED_BODY = N_(
     "finish. If you cannot find it, wait a few minutes and choose Try again."
 )
 
+LOCK_UNUSABLE_TITLE = N_("The updater cannot start")
+LOCK_UNUSABLE_BODY = N_(
+    "A file the updater needs on this computer is not as it should be, so the updates "
+    "cannot run. Nothing was changed. SecureDrop will not start until the updates have "
+    "run. Trying again does not help: contact your administrator and give them the "
+    "details below."
+)
+
 DIST_UPGRADE_TITLE = N_("Qubes is being upgraded")
 DIST_UPGRADE_BODY = N_(
     "An upgrade of the Qubes operating system is in progress on this computer, so the "
@@ -352,6 +360,9 @@ def failed_templates(names: list[str]) -> str:
 SUMMARY_HEADING = N_("What was updated")
 SUMMARY_RETRIED = N_("{state} (on a second try)")
 SUMMARY_KEPT = N_("{state} (earlier)")
+# A retry updated it although the attempt it retried did not fail it (new in today's
+# plan, or a result too old to keep).
+SUMMARY_ADDED = N_("{state} (added to this retry)")
 SUMMARY_TIME = N_("Time taken: {duration}")
 SUMMARY_TIME_SHORT = N_("Time taken: less than a minute")
 SUMMARY_RESTARTED = N_("Restarted: {names}")

@@ -104,6 +104,7 @@ class Wizard(QWidget):
         origin: Origin = Origin.ICON,
         lock: Lock | None = None,
         other_updater: str | None = None,
+        lock_refusal: str | None = None,
         notice_days: int = settings.DEFAULT_KEY_NOTICE_DAYS,
         retry: Retry | None = None,
     ) -> None:
@@ -118,8 +119,12 @@ class Wizard(QWidget):
         self.skip_netcheck = skip_netcheck
         self.lock = lock
         self.other_updater = other_updater
+        # The lock file cannot be used: what is wrong with it, with its path.
+        self.lock_refusal = lock_refusal
         self.notice_days = notice_days
-        self.flow = Flow.opening(decision.action, origin, other_updater is not None)
+        self.flow = Flow.opening(
+            decision.action, origin, other_updater is not None, lock_refusal is not None
+        )
         self.result: RunResult | None = None
         self.run_worker: RunWorker | None = None
         self.call_worker: CallWorker | None = None
@@ -221,7 +226,7 @@ class Wizard(QWidget):
             return
         page = self.outcomes[screen]
         text = messages.outcome_text(
-            self.flow, result, self.decision.previous_failed, self.other_updater
+            self.flow, result, self.decision.previous_failed, self.other_updater, self.lock_refusal
         )
         admin, journalist = messages.notices(result, self.progress.warnings, self.notice_days)
         summary = messages.summary_text(self.summary)
@@ -542,7 +547,8 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     app = qtapp.application()
     state = ctx.store.directory
     lock, server = _take_lock_and_listen(state)
-    if lock is None and _raised_the_running_window(state):
+    # A lock file that cannot be used has no holder, and so no window to raise.
+    if lock.fd is None and lock.problem is None and _raised_the_running_window(state):
         return int(ExitCode.LOCKED)
     wizard = Wizard(ctx, decision, notice_days=key_notice_days(state))
     wizard.show_result(result)
@@ -552,7 +558,7 @@ def show_outcome(ctx: Context, decision: Decision, result: RunResult) -> int:
     return code
 
 
-def _take_lock_and_listen(state: Path) -> tuple[Lock | None, single.WindowServer | None]:
+def _take_lock_and_listen(state: Path) -> tuple[Lock, single.WindowServer | None]:
     """The updater lock and, at once, the socket a second launch asks to raise the window.
 
     Listening comes before the window is built: a double click's second
@@ -560,10 +566,12 @@ def _take_lock_and_listen(state: Path) -> tuple[Lock | None, single.WindowServer
     answering, not a lock held with nobody listening (it would then show a
     second window).  Requests that arrive before the window exists wait in
     the socket until Qt's loop runs; they are answered once it is shown.
+    A lock not taken (``fd`` None) comes with no socket: this window holds
+    nothing a second launch could be sent to.
     """
     lock = single.take_lock(state)
-    if lock is None:
-        return None, None
+    if lock.fd is None:
+        return lock, None
     return lock, single.WindowServer(state)
 
 
@@ -633,29 +641,24 @@ def run_wizard(
         retry, why = retry_of_last_run(ctx)
         log.info("--retry-failed: %s", why)
     lock, server = _take_lock_and_listen(state)
-    if lock is None:
+    opening: dict[str, Any]
+    if lock.problem is not None:
+        # Nobody holds it: the file cannot be used.  Not "another update is
+        # running" (the journalist would wait for nothing), and no window to raise.
+        refusal = lock.refusal()
+        print(f"sdw-updater: {refusal}", file=sys.stderr)
+        opening = {"lock_refusal": refusal}
+    elif lock.fd is None:
         if _raised_the_running_window(state):
             return int(ExitCode.LOCKED)
         holder = single.describe_holder(state)
         log.warning("Another updater is already running: %s", holder or "unknown process")
-        wizard = Wizard(
-            ctx,
-            decision,
-            skip_netcheck,
-            origin=origin,
-            other_updater=holder,
-            notice_days=key_notice_days(state),
-        )
+        opening = {"other_updater": holder}
     else:
-        wizard = Wizard(
-            ctx,
-            decision,
-            skip_netcheck,
-            origin=origin,
-            lock=lock,
-            notice_days=key_notice_days(state),
-            retry=retry,
-        )
+        opening = {"lock": lock, "retry": retry}
+    wizard = Wizard(
+        ctx, decision, skip_netcheck, origin=origin, notice_days=key_notice_days(state), **opening
+    )
     qtapp.on_terminate(wizard.terminate)
     code = _until_closed(wizard, server, lock)
     app.processEvents()

@@ -15,10 +15,12 @@ from helpers.summary import sample
 
 from launcher import messages
 from launcher import strings as S
-from launcher.flow import Flow, Origin, RunSummary
+from launcher.flow import Button, Flow, Origin, RunSummary, Screen
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import Notice, TemplateState
+from sdw_updater.events import TemplateState as T
 from sdw_updater.freshness import Action
+from sdw_updater.lastrun import TemplateOutcome
 from sdw_updater.result import RunResult
 from sdw_updater.steps import Step
 
@@ -54,6 +56,28 @@ def test_another_updater_is_named_for_the_administrator() -> None:
     text = messages.outcome_text(flow, None, holder="sdw-updater --cli (process 7)")
     assert text.body == S.tr(S.LOCKED_BODY_AT_START)
     assert "sdw-updater --cli (process 7)" in text.technical
+
+
+def test_a_lock_file_that_cannot_be_used_is_its_own_screen() -> None:
+    """Not "another update is running": nobody runs, and only an administrator can mend it."""
+    for action in (Action.RUN_UPDATER, Action.REBOOT_PENDING):
+        for origin in Origin:
+            flow = Flow.opening(action, origin, lock_unusable=True)
+            assert flow.screen is Screen.LOCK_UNUSABLE
+            assert not flow.starts_at_once  # the notifier's hand-over starts nothing either
+            assert flow.buttons() == (Button.CLOSE,)
+            assert flow.exit_code is ExitCode.LOCKED
+            assert not flow.start_updates()
+            assert flow.screen is Screen.LOCK_UNUSABLE and flow.busy is None
+    refusal = (
+        "The updater's lock file /run/user/1000/sdw-updater.lock cannot be used (it is a directory)"
+    )
+    flow = Flow.opening(Action.RUN_UPDATER, Origin.ICON, lock_unusable=True)
+    text = messages.outcome_text(flow, None, lock_refusal=refusal)
+    assert text.body == S.tr(S.LOCK_UNUSABLE_BODY)
+    assert "administrator" in text.body and "already running" not in text.body
+    assert text.technical == refusal and text.show_log
+    assert "already running" not in S.tr(S.LOCK_UNUSABLE_TITLE)
 
 
 def test_notices_split_between_journalist_and_administrator() -> None:
@@ -98,3 +122,30 @@ def test_the_window_help_is_the_cause_for_the_journalist_and_the_fix_for_the_adm
     assert cause == "full"
     assert fixes == ["b: `df`"]
     assert messages.help_text(sample(advice=())) == ("", [])
+
+
+def test_the_window_summary_says_which_templates_a_retry_added() -> None:
+    """A retry also updated templates the attempt it retried did not fail: each row says so."""
+    retried = sample(
+        outcome=ExitCode.OK,
+        failed_step=None,
+        templates=(
+            TemplateOutcome("a", T.DONE, kept=True),
+            TemplateOutcome("b", T.DONE),
+            TemplateOutcome("new", T.NO_UPDATES, added="not in the earlier attempt"),
+            TemplateOutcome(
+                "old", T.DONE, added="its result is from an attempt more than a day ago"
+            ),
+            TemplateOutcome("x", T.DONE, "extras", added="not in the earlier attempt (sd-extras)"),
+        ),
+    )
+    text = messages.summary_text(retried)
+    assert text is not None
+    words = {name: said for name, said, _ in text.rows + text.extras}
+    assert words == {
+        "a": "Updated (earlier)",
+        "b": "Updated",
+        "new": "Already up to date (added to this retry)",
+        "old": "Updated (added to this retry)",
+        "x": "Updated (added to this retry)",
+    }

@@ -12,6 +12,7 @@ same flows on a real X server, from the installed program: tests/window/.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,7 +50,7 @@ from launcher.wizard import (
 )
 from sdw_updater import events as ev
 from sdw_updater.context import open_context
-from sdw_updater.contract import ExitCode
+from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.freshness import Action, Decision
 from sdw_updater.result import RunResult
 from sdw_updater.steps import Step
@@ -461,6 +462,35 @@ def test_run_wizard_takes_the_lock_first(qtbot: Any, home: Path) -> None:
         release_lock(holder)
     assert seen[0] == "locked"
     assert f"process {holder.pid}" in seen[1]
+
+
+def test_run_wizard_says_a_lock_file_that_cannot_be_used(qtbot: Any, home: Path) -> None:
+    """A FIFO where the lock goes: the window says so (not "another update"), exit 5."""
+    path = home / "scenario.toml"
+    path.write_text(NO_DOM0)
+    ctx = open_context(True, str(path), home=home)
+    lock = Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK
+    os.mkfifo(lock)
+    seen: list[str] = []
+
+    def close() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, Wizard) and widget.isVisible():
+                page = widget.outcomes[widget.flow.screen]
+                seen.extend([widget.page, page.title.text(), page.technical.toPlainText()])
+                seen.append(",".join(page.shown_buttons))
+                widget.close()
+                return
+        QTimer.singleShot(20, close)
+
+    QTimer.singleShot(20, close)
+    assert run_wizard(ctx, RUN, skip_netcheck=False) == ExitCode.LOCKED
+    assert seen[0] == "lock_unusable", seen
+    assert "already running" not in seen[1] and seen[1] == S.tr(S.LOCK_UNUSABLE_TITLE)
+    assert f"{lock} cannot be used (it is not a regular file)" in seen[2]
+    assert seen[3] == "close"
+    assert lock.is_fifo()
+    assert read_journal(home) == []
 
 
 def test_brought_to_the_front_it_says_so(make_wizard: Callable[..., Wizard]) -> None:

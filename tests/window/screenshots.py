@@ -23,6 +23,7 @@ from pathlib import Path
 
 from xsession import NOTIFIER_TITLE, Program, Session, missing_tools, new_session
 
+from sdw_updater.contract import UPDATER_LOCK
 from sdw_updater.status import format_time
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
@@ -67,6 +68,10 @@ MID_MIGRATION = (
 # The migration usually takes 2 s here: the window says it is taking longer.
 SHORT_MIGRATION_HISTORY = '{"runs": [{"migration": 2.0, "total": 60.0}]}'
 FAILED_TEMPLATE = NO_DOM0 + f'[templates."{VIEWER}"]\nfail_first = 1\nfailure = "disk_full"\n'
+EXTRAS = (
+    '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
+    '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
+)
 STALLED = (
     "[sim]\ntime_scale = 0.01\ntimeout_scale = 0.1\n[dom0]\nupdates = false\n"
     f'[templates."{VIEWER}"]\nresult = "hang"\nduration = 100\n'
@@ -127,8 +132,10 @@ class Shooter:
             program = updater(session, slow_scenario(), "--skip-delta", "0")
             window = session.window(program)
             session.key("alt+s")
-            session.wait_log(r"Templates to update", program=program)
-            time.sleep(3.0)  # some parts done, others half way
+            # Timed from the tool's start, not the plan's: a loaded machine may
+            # take seconds between the two.
+            session.wait_log(r"Running .*qubes-vm-update", program=program)
+            time.sleep(1.8)  # some parts done, others half way
             self.save(session, window, "progress")
             session.key("alt+d")
             time.sleep(1.0)
@@ -165,6 +172,18 @@ class Shooter:
             session.key("alt+t")
             session.wait_log(r"Wizard: run ended OK", program=program)
             self.save(session, window, "retried")
+
+    def retried_added(self) -> None:
+        """Try again after an administrator turned the extra templates on: one is added."""
+        with self.session() as session:
+            program = updater(session, FAILED_TEMPLATE + EXTRAS, "--skip-delta", "0")
+            window = session.window(program)
+            session.key("alt+s")
+            session.wait_log(r"Wizard: run ended FAILED", program=program)
+            (session.state / "sdw-updater-settings.json").write_text('{"update_extras": true}')
+            session.key("alt+t")
+            session.wait_log(r"Wizard: run ended OK", program=program)
+            self.save(session, window, "retried-added")
 
     def stalled(self) -> None:
         with self.session() as session:
@@ -211,6 +230,16 @@ class Shooter:
             second = updater(session, HOLD, "--skip-delta", "0")
             self.save(session, session.window(second), "locked")
 
+    def lock_unusable(self) -> None:
+        """A directory where the lock file goes: the updater cannot start, details open."""
+        with self.session() as session:
+            (session.runtime / UPDATER_LOCK).mkdir()
+            program = updater(session, NO_DOM0, "--skip-delta", "0")
+            window = session.window(program)
+            session.key("alt+a")  # Show details for your administrator
+            session.wait_log(r"Window: administrator's details shown", program=program)
+            self.save(session, window, "lock-unusable")
+
     def already_open(self) -> None:
         with self.session() as session:
             first = updater(session, HOLD, "--skip-delta", "0")
@@ -238,11 +267,13 @@ class Shooter:
             "progress-migration", MID_MIGRATION, "sdw-admin --apply", SHORT_MIGRATION_HISTORY
         )
         self.failed_template()
+        self.retried_added()
         self.stalled()
         for name in SCENARIOS:
             self.outcome(name)
         self.reboot_pending()
         self.locked()
+        self.lock_unusable()
         self.already_open()
         self.notifier("notify", app_open=False)
         self.notifier("notify-app-open", app_open=True)

@@ -3,9 +3,10 @@
 The installed ``sdw-updater`` on its own Xvfb, driven from the keyboard as a
 journalist would: the summary on the outcome screens, the help for a known
 failure, "Copy details" (read back from the X clipboard by a separate
-program), "Try again" updating only what failed, the stall display and the
-step clock.  What the window showed is told by ``updater.log`` lines and
-by screenshots; what it did, by the simulator's journal.
+program), "Try again" updating only what failed (and saying what it added),
+the stall display and the step clock.  What the window showed is told by
+``updater.log`` lines, a screen reader and screenshots; what it did, by the
+simulator's journal.
 """
 
 from __future__ import annotations
@@ -174,6 +175,43 @@ def test_a_transient_failure_is_retried_once_and_the_summary_says_so(session: Se
         targets = vm_update_targets(session)
         assert len(targets) == 2 and targets[1] == [template], targets
         assert f"{template} failed in a way that looks transient" in session.log()
+        session.key("Return")  # Continue
+        assert updater.wait() == ExitCode.OK, updater.output()
+    assert journal_client_started(session.journal())
+
+
+def test_try_again_says_which_templates_it_added(session: Session) -> None:
+    """Try again also updates a template today's plan has and the failed run did not.
+
+    The viewer's template fails; an administrator turns the extra templates
+    on; *Try again* updates the viewer's template and the extra one, and the
+    summary says the extra one was added to this retry (as a screen reader
+    reads it), beside the kept results ("earlier").
+    """
+    extras = (
+        '[vms."tpl-extra"]\nklass = "TemplateVM"\n'
+        '[vms."org-app"]\ntemplate = "tpl-extra"\ntags = ["sd-extras"]\n'
+    )
+    scenario = (
+        INSTANT
+        + NO_DOM0
+        + extras
+        + f'[templates."{VIEWER}"]\nfail_first = 1\nfailure = "disk_full"\n'
+    )
+    with screenreader.screen_reader(session) as reader:
+        updater = session.forced_update(scenario, env=reader.env, bindir=reader.bindir)
+        window = session.window(updater)
+        session.key("alt+s")
+        session.wait_log(r"Wizard: run ended FAILED", program=updater)
+        (session.state / "sdw-updater-settings.json").write_text('{"update_extras": true}')
+        session.key("alt+t")  # Try again
+        session.wait_log(r"Wizard: run ended OK", program=updater)
+        session.screenshot("retried-added", window)
+        reader.find("Updated (added to this retry)", "label")
+        reader.find("Updated (earlier)", "label")
+        targets = vm_update_targets(session)
+        assert len(targets) == 2 and sorted(targets[1]) == sorted([VIEWER, "tpl-extra"]), targets
+        assert "tpl-extra" not in targets[0]
         session.key("Return")  # Continue
         assert updater.wait() == ExitCode.OK, updater.output()
     assert journal_client_started(session.journal())

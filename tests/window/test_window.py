@@ -33,9 +33,9 @@ import pytest
 from helpers import client_started as journal_client_started
 from helpers import write_status
 
-from sdw_updater.contract import ExitCode
+from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
-from window import xsession
+from window import screenreader, xsession
 from window.xsession import NOTIFIER_TITLE, Program, Session, both_bindings
 
 pytestmark = pytest.mark.window
@@ -260,6 +260,51 @@ def test_a_second_updater_names_a_running_text_updater(session: Session) -> None
     assert second.wait() == ExitCode.LOCKED, second.output()
     assert f"process {text.pid}" in session.log()
     text.kill()
+
+
+def plant(path: Path, kind: str) -> None:
+    """Put something that is not a usable lock file where the updater's lock goes."""
+    if kind == "directory":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+
+
+@both_bindings()
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_lock_file_that_cannot_be_used_is_said_not_another_update(
+    session: Session, kind: str
+) -> None:
+    """Nobody runs, but the lock file is a directory or a FIFO: the window says that.
+
+    The journalist reads that the updater cannot start and to call the
+    administrator (never "another update is running", which would have them
+    wait for nothing); the administrator's details and the program's stderr
+    name the file and what is wrong with it; the window exits 5.
+    """
+    lock = session.runtime / UPDATER_LOCK
+    plant(lock, kind)
+    with screenreader.screen_reader(session) as reader:
+        updater = session.forced_update(INSTANT, env=reader.env, bindir=reader.bindir)
+        window = session.window(updater)
+        session.wait_log(r"Window: screen \w+", program=updater)
+        assert "Window: screen lock_unusable" in session.log(), session.log()
+        reader.find("The updater cannot start", "label")
+        nodes = reader.tree()
+        said = [str(n.get("name", "")) for n in nodes]
+        assert not [s for s in said if "already running" in s], screenreader.render(nodes)
+        assert [s for s in said if "contact your administrator" in s.lower()], said
+        assert "Try again" not in said  # nothing a journalist can do here fixes it
+        session.key("alt+a")  # Show details for your administrator
+        session.wait_log(r"Window: administrator's details shown", program=updater)
+        session.screenshot(f"lock-unusable-{kind}", window)
+        session.key("Return")  # Close has the focus
+        assert updater.wait() == ExitCode.LOCKED, updater.output()
+    words = "it is a directory" if kind == "directory" else "it is not a regular file"
+    assert f"lock file {lock} cannot be used ({words}" in updater.output()
+    assert "already running" not in updater.output()
+    assert session.journal() == []  # nothing was attempted
+    assert lock.is_dir() if kind == "directory" else lock.is_fifo()  # and nothing removed
 
 
 # A run that stays on the progress screen for a minute (the test ends it).
