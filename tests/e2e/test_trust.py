@@ -106,7 +106,7 @@ def test_dnf_configuration_is_judged_as_dnf_reads_it(
     home: Path, trap: str, codes: list[Code]
 ) -> None:
     """Each trap let a gpgcheck=0 or substituted SecureDrop repository through a reader
-    of .repo files (issue 13.6); dnf's own parser sees them."""
+    of .repo files; dnf's own parser sees them."""
     result = run_updater(home, *FORCE, scenario=f'[trust]\ndnf_config = "{trap}"\n')
     journal = assert_stopped(home, result, KEYS_LABEL, codes)
     assert tools(journal) == ["qvm-run", "rpm"]
@@ -119,7 +119,7 @@ def test_dnf_configuration_is_judged_as_dnf_reads_it(
         ("rogue", [Code.SIGNER_UNKNOWN]),
         # the Qubes key may sign the keyring only, not the configuration or the updater
         ("qubes", [Code.SIGNER_NOT_ALLOWED]),
-        # the keyring signed by the key of another repository dom0 trusts (issue 13.7)
+        # the keyring signed by the key of another repository dom0 trusts
         ("third_party", [Code.SIGNER_NOT_ALLOWED]),
     ],
 )

@@ -212,7 +212,7 @@ def test_signers_resolved_through_the_rpm_database(scanner: KeyScanner) -> None:
 
 
 def test_keyring_signed_by_another_repositorys_key_fails(scanner: KeyScanner, keys: Keys) -> None:
-    """Issue 13.7: a key dom0 trusts for some other repository may not sign the keyring."""
+    """A key dom0 trusts for some other repository may not sign the keyring."""
     rpmdb = scanner.scan(RELEASE) + scanner.scan(QUBES) + scanner.scan(keys.other.armored)
     keyring = [Signature(NAMES[1], (keys.other.key_id,))]
     only_keyring = (PACKAGES[1],)
