@@ -192,4 +192,4 @@ clean:
 
 # Documents written from the tests' own tables (the fault matrix): run the cells, write them.
 docs: venv
-	SDW_WRITE_DOCS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fault_matrix.py -k "not document_is_current"
+	SDW_WRITE_DOCS=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_fault_matrix.py -k "not document_is_current"

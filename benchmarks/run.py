@@ -114,7 +114,7 @@ def _journal(home: Path) -> list[Entry]:
     return read_journal(home / ".securedrop_updater" / "sim" / "journal.jsonl")
 
 
-# ----- issue 14: seconds to the journalist's window (benchmarks/speed.py) ------------------
+# ----- seconds to the journalist's window (benchmarks/speed.py) ----------------------------
 
 _INSTALLED: dict[str, Path] = {}
 

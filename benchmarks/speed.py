@@ -1,4 +1,4 @@
-"""Issue 14's figures: seconds to the journalist's window, each a ratio taken in one run.
+"""Seconds to the journalist's window, each a ratio taken in one run.
 
 * ``time_to_window``: in the simulator, with sd-proxy and sd-app booting for
   different lengths of time, the time from the click to the app's start

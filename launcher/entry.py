@@ -145,7 +145,7 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 class NoArguments(NamedTuple):
-    """What ``build_parser().parse_args([])`` gives (tests/test_fast_path.py holds them equal)."""
+    """What ``build_parser().parse_args([])`` gives (tests/launcher/test_entry.py holds them equal)."""
 
     skip_delta: int = DEFAULT_SKIP_DELTA
     skip_netcheck: bool = False

@@ -164,7 +164,7 @@ def report(facts: Facts, decision: rules.Decision, ctx: Context) -> dict[str, ob
 
 class PlainArguments(NamedTuple):
     """What ``build_parser()`` gives for no argument or only ``--dry-run`` (the timer's,
-    the admin's); tests/test_notify_entry.py holds them equal."""
+    the admin's); tests/notify/test_entry.py holds them equal."""
 
     dry_run: bool = False
     simulate: str | None = None

@@ -72,7 +72,7 @@ def format_time(epoch: float) -> str:
 # space-padded day where strptime allows them, seconds up to 61), matched
 # from the start with nothing left over.  strptime itself costs the launcher
 # a module import and a locale probe on every click; the property test in
-# tests/test_status.py holds this parser to strptime's answers.
+# tests/updater/test_status.py holds this parser to strptime's answers.
 _STAMP = (
     r"(?P<Y>\d\d\d\d)-(?P<m>1[0-2]|0[1-9]|[1-9])-(?P<d>3[0-1]|[1-2]\d|0[1-9]|[1-9]| [1-9])"
     r"\s+(?P<H>2[0-3]|[0-1]\d|\d):(?P<M>[0-5]\d|\d):(?P<S>6[0-1]|[0-5]\d|\d)"

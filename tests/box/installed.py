@@ -8,7 +8,7 @@ links, the switch's record) lands in the test's directory and persists from
 one command to the next, while this machine is never changed.
 ``/usr/local/bin`` starts empty, as in a fresh dom0. rpm runs for real,
 scriptlets included (``/bin/sh``, ``/usr/bin/python3`` and ``systemctl`` are
-this machine's), which the install-root tests of tests/test_rpm.py cannot do.
+this machine's), which the install-root tests of tests/packaging/test_rpm.py cannot do.
 
 Run as a script, this module is the inside of the namespace: it mounts the
 layers and runs one command (``installed.py CONFIG.json``).

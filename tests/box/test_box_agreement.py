@@ -1,6 +1,6 @@
 """The end-to-end scenarios through the box and through the built-in simulator: they must agree.
 
-Each case is one of ``tests/test_cli_e2e.py``'s scenarios.  It runs once
+Each case is one of ``tests/e2e/test_cli.py``'s scenarios.  It runs once
 with ``sdw-updater --simulate`` (the built-in simulator) and once in the box
 (the product in its real mode with the real ``qubesadmin``, ``qvm-*`` tools and
 ``qubes-vm-update``), from the same state files; both must end alike: exit
@@ -14,7 +14,7 @@ mode the product's timeouts are real (minutes to hours).  The ``garbage``
 template result is left out by design: it plays a broken dom0 tool, which a
 VM cannot make the real ``qubes-vm-update`` be (docs/simulator.md).
 
-Until the engine stops waiting for the app (issue 12.1), ``qvm-run -p
+Until the engine stops waiting for the app (test_box_defects.py), ``qvm-run -p
 --service sd-app qubes.StartApp+...`` returns only when the app exits: the
 cases let it exit at once (``[qrexec] app_exit_after = 0``); the app that
 keeps running is tested in test_box_defects.py.

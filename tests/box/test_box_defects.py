@@ -1,8 +1,7 @@
-"""Defects only the real Qubes components show (issue 11 "Why", issue 12), reproduced in the box.
+"""Defects only the real Qubes components show, reproduced in the box.
 
 Each test asserts the right behaviour; each failed on the engine before its
-fix (issue 12, the item in the test's section heading), for the reason the
-issue gives.
+fix, for the reason its section heading gives.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ def vm_update_targets(box: Box) -> list[str]:
     return argv[argv.index("--targets") + 1].split(",")
 
 
-# ----- 12.1: the app's start call waits for the app --------------------------------------
+# ----- the app's start call waits for the app ---------------------------------------------
 
 
 def test_the_app_is_started_without_waiting_for_it(make_box: Callable[..., Box]) -> None:
@@ -69,7 +68,7 @@ def test_the_app_is_started_without_waiting_for_it(make_box: Callable[..., Box])
     assert start and start[-1]["exit"] == 0 and "-e" in start[-1]["argv"]
 
 
-# ----- 12.4: a VM that cannot be read is skipped silently ---------------------------------
+# ----- a VM that cannot be read is skipped silently ---------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -109,7 +108,7 @@ def test_qubesd_gone_mid_run_never_ends_ok(make_box: Callable[..., Box]) -> None
     assert not seen.client_started
 
 
-# ----- 12.5: the VM list is cached across sdw-admin --apply -------------------------------
+# ----- the VM list is cached across sdw-admin --apply -------------------------------------
 
 NEW_TEMPLATE = "sd-box-new-template"
 NEW_VM = "sd-box-new"
@@ -137,7 +136,7 @@ def test_a_vm_created_by_the_migration_has_its_template_updated(
     assert (seen.exit, seen.status) == (0, "0"), result.output
 
 
-# ----- 12.6: VMs left halted after a partial failure ----------------------------------------
+# ----- VMs left halted after a partial failure --------------------------------------------
 
 
 def _running_workstation_vm() -> tuple[str, str]:
@@ -171,7 +170,7 @@ def test_vms_halted_for_other_templates_are_started_again_after_a_failure(
     assert vm in result.stdout
 
 
-# ----- 12.11: the real tools' exit codes, as they are ------------------------------------
+# ----- the real tools' exit codes, as they are --------------------------------------------
 
 
 def test_the_agents_exit_code_is_reported(make_box: Callable[..., Box]) -> None:

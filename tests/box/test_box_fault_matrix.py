@@ -1,6 +1,6 @@
 """The fault matrix's faults of the simulated dom0 tools, through the box and the built-in simulator.
 
-``tests/test_fault_matrix.py`` aims every fault of ``[faults."TOOL"]`` at every
+``tests/e2e/test_fault_matrix.py`` aims every fault of ``[faults."TOOL"]`` at every
 step of the plan.  In the box the ``qvm-*`` tools and ``qubes-vm-update`` are
 the real ones (a fake's fault cannot apply to them), so the rows here are
 the steps that call the simulated tools (``qubes-dom0-update``, ``qubesctl``,
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_fault_matrix import EXPECTED, ROWS, Row, scenario_for, seed_state
+from helpers.faults import EXPECTED, ROWS, Row, scenario_for, seed_state
 
 from .compare import Outcome, builtin_run, outcome
 from .conftest import THOROUGH

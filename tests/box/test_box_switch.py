@@ -16,9 +16,9 @@ import json
 import time
 from pathlib import Path
 
-import needs
 import pytest
-from rpmkit import STANDIN_SAYS, UPSTREAM_NAME, build_ours, build_standin
+from helpers import needs
+from helpers.rpmkit import STANDIN_SAYS, UPSTREAM_NAME, build_ours, build_standin
 
 from sdw_updater import coexist
 

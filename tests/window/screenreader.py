@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import needs
+from helpers import needs
 
 from window.xsession import DEADLINE, Session, wait_for
 

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import client_started as journal_client_started
-from conftest import write_status
+from helpers import client_started as journal_client_started
+from helpers import write_status
 
 from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked

@@ -1,0 +1,120 @@
+"""A stop end to end: SIGTERM to ``sdw-updater`` (a logout, ``kill``), and what it leaves owed.
+
+During any step, SIGTERM stops the running tool's whole process group,
+records the status and frees the lock.  ``qubes-vm-update -R`` shuts down
+the running VMs of the templates it updated, and the runner's last step
+starts again every VM that ran before the run: a stop that arrives after
+``-R`` shut VMs down starts them again before it exits when it can, and
+otherwise keeps them owed in its summary until a later run starts them.
+The installed console script runs as a user runs it; the simulator's
+journal tells when ``-R`` shut VMs down (it journals them as qubesd
+journals the real tool's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from helpers import (
+    client_started,
+    last_run_file,
+    read_journal,
+    read_status,
+    run_updater,
+    stop_updater,
+    template,
+    tools,
+)
+
+from benchmarks import procs
+from sdw_sim.journal import Entry
+from sdw_updater.contract import UPDATER_LOCK, ExitCode
+from sdw_updater.lock import is_locked
+
+TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13", "whonix-gateway-17")
+
+
+# Updates of a second; starting a VM takes 2 s, so -R's restarts of the service VMs
+# (and the runner's own) take long enough to be caught in the middle.
+SLOW_STARTS = (
+    "[sim]\ntime_scale = 0.05\nvm_start_duration = 40\nvm_shutdown_duration = 0\n"
+    "[network]\ncheck_duration = 0\n"
+    "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
+    "[client]\nstart_duration = 0\n" + "".join(template(t, duration=20) for t in TEMPLATES)
+)
+RAN_BEFORE = ("sd-log", "sys-firewall", "sys-net", "sys-usb", "sys-whonix")
+
+
+def powers(home: Path) -> dict[str, str]:
+    state = json.loads((home / ".securedrop_updater" / "sim" / "state.json").read_text())
+    return dict(state["power"])
+
+
+def halted(home: Path, names: tuple[str, ...] = RAN_BEFORE) -> list[str]:
+    return [name for name in names if powers(home)[name] != "Running"]
+
+
+def r_shut_down_a_vm(journal: list[Entry]) -> bool:
+    """``qubes-vm-update -R`` has shut a VM down (the first service VM it restarts)."""
+    return any(r["tool"] == "qubesadmin" and r["argv"][:1] == ["shutdown"] for r in journal)
+
+
+def the_runner_restarts(journal: list[Entry]) -> bool:
+    """The runner's restart step is starting the VMs again (``qvm-start``, still running)."""
+    return any(r["tool"] == "qvm-start" and r["exit"] is None for r in journal)
+
+
+def test_a_stop_after_r_shut_vms_down_starts_them_again_before_it_exits(home: Path) -> None:
+    run = stop_updater(home, SLOW_STARTS, r_shut_down_a_vm)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    assert "The update was stopped" in run.stdout
+    assert halted(home) == [], run.stdout
+    data = last_run_file(home)
+    assert data["not_restarted"] == []
+    assert {"sys-net", "sys-firewall", "sys-usb"} <= set(data["restarted"]), data["restarted"]
+    assert read_status(home)["status"] == "3"
+
+
+def test_a_stop_that_cuts_the_restart_keeps_it_owed_until_a_retry_starts_it(home: Path) -> None:
+    """A second SIGTERM cuts the restart short: the VMs stay owed, and --retry-failed starts them."""
+    run = stop_updater(home, SLOW_STARTS, r_shut_down_a_vm, the_runner_restarts)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    owed = halted(home)
+    assert owed, "the second stop came too late to leave anything owed"
+    data = last_run_file(home)
+    assert set(owed) <= set(data["not_restarted"]), data
+    assert set(RAN_BEFORE) <= set(data["running_before"])
+    again = run_updater(home, "--cli", "--retry-failed", scenario=SLOW_STARTS)
+    assert "retrying" in again.stdout, again.stdout
+    assert halted(home) == [], again.stdout
+    assert again.returncode == ExitCode.OK, again.stdout
+
+
+# ----- SIGTERM stops the tools too ------------------------------------------------------------
+
+
+def test_sigterm_stops_the_running_tool_records_the_status_and_frees_the_lock(
+    home: Path,
+) -> None:
+    """`kill -TERM` during the Salt step: no `qubesctl` left behind, status recorded."""
+    scenario = ("[sim]\ntime_scale = 0.05\n[dom0]\nupdate_duration = 1\n"
+                "check_duration = 1\nhighstate_duration = 2000\n")  # fmt: skip
+    marker = secrets.token_hex(8)
+    run = stop_updater(
+        home,
+        scenario,
+        lambda journal: "qubesctl" in tools(journal),
+        env={procs.MARKER: marker},
+    )
+    assert run.returncode == 1, run.stdout
+    status = read_status(home)
+    assert status["status"] == "3"
+    assert "reboot_requested_at" in status  # dom0 was updated before the signal
+    assert not client_started(read_journal(home))
+    salt = next(r for r in read_journal(home) if r["tool"] == "qubesctl")
+    assert salt["exit"] == -15  # stopped, not left running
+    assert procs.marked(marker) == []
+    assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)
