@@ -15,7 +15,8 @@ to the tool alone, so the templates already updating finish by
 themselves and the others end cancelled (not reached), then a bounded
 wait, and only then its process group is killed.  The log says which
 templates finished, were cancelled, stalled or were cut off, and the
-templates a killed tool left running are shut down.
+templates a killed tool left running are shut down, also when something
+else killed it (the OOM killer, say).
 
 A retry ("Try again", ``--retry-failed``) keeps the recent results of
 the templates that succeeded before and updates every other template of
@@ -237,6 +238,11 @@ class TemplatesStep:
         final = tracker.finish(result.exit, stalled)
         if result.interrupted:
             final = self._after_stop(tracker, final, result, stalled)
+        elif did_not_exit(result):
+            # Killed without being asked to stop (the OOM killer, say): the tool shut
+            # nothing down, so the templates it had started would run on for nothing.
+            self.stepper.log(f"{result.describe()} before it could finish", "warning")
+            self._shut_down_left_running(list(final))
         for name, state in final.items():
             percent = 100.0 if state in UPDATED_STATES else tracker.percents[name]
             self.listener(ev.TemplateProgress(name, state, percent))
@@ -269,12 +275,21 @@ class TemplatesStep:
             f"qubes-vm-update was asked to stop cleanly ({why}) and {ended}: {report.words()}",
             "warning",
         )
-        if result.exit is None or result.exit < 0:
+        if did_not_exit(result):
             self._shut_down_left_running(list(final))
         return final
 
     def _shut_down_left_running(self, names: list[str]) -> None:
-        """Shut down the templates a killed ``qubes-vm-update`` had started and left running."""
+        """Shut down the templates a killed ``qubes-vm-update`` had started and left running.
+
+        The tool shuts down a template it started once that update ends
+        (docs/qubes-tools.md, "qubes-vm-update: the order it updates in");
+        killed, it leaves the templates it had started running (the same
+        file, "qubes-vm-update stops gracefully on SIGINT").  Which ones it
+        had started no line says for sure, so every planned template running
+        now that did not run before the run is taken as its; one that ran
+        before is never shut down, whether its update started or not.
+        """
         left = [
             name
             for name in names
@@ -303,6 +318,18 @@ class TemplatesStep:
             if why is not None:
                 found[name] = why
         return found
+
+
+def did_not_exit(result: ToolResult) -> bool:
+    """Whether the tool ran but did not exit by itself: it ended by a signal or was killed.
+
+    Such a tool may have left behind what it would have cleaned up at its
+    own end.  A tool that could not be started at all (no exit, and neither
+    a timeout nor a stop) left nothing behind.
+    """
+    if result.exit is not None:
+        return result.exit < 0
+    return result.timed_out or result.stopped or result.interrupted
 
 
 @dataclass(frozen=True)

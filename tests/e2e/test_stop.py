@@ -9,6 +9,11 @@ otherwise keeps them owed in its summary until a later run starts them.
 The installed console script runs as a user runs it; the simulator's
 journal tells when ``-R`` shut VMs down (it journals them as qubesd
 journals the real tool's).
+
+A stop nobody asked for ends the same way: ``qubes-vm-update`` killed by a
+signal half way (the OOM killer) shuts nothing down, so the templates it
+had started are shut down by the updater, and a template that ran before
+the run is never touched.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
 
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13", "whonix-gateway-17")
+FEDORA, INBOX, VIEWER = TEMPLATES[:3]
 
 
 # Updates of a second; starting a VM takes 2 s, so -R's restarts of the service VMs
@@ -118,3 +124,48 @@ def test_sigterm_stops_the_running_tool_records_the_status_and_frees_the_lock(
     assert salt["exit"] == -15  # stopped, not left running
     assert procs.marked(marker) == []
     assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)
+
+
+# ----- qubes-vm-update killed from outside ----------------------------------------------------
+
+
+def shutdowns(journal: list[Entry]) -> list[str]:
+    """The VMs the run asked to shut down or kill, in journal order (any tool or API)."""
+    names: list[str] = []
+    for r in journal:
+        argv = [str(a) for a in r["argv"]]
+        if r["tool"] in ("qvm-shutdown", "qvm-kill"):
+            names += [a for a in argv if not a.startswith("-")]
+        elif r["tool"] == "qubesadmin" and argv[:1] in (["shutdown"], ["kill"]):
+            names += argv[1:2]
+    return names
+
+
+def test_templates_a_killed_qubes_vm_update_left_running_are_shut_down(home: Path) -> None:
+    """SIGKILL half way: the two it started are shut down; the one that ran before keeps running.
+
+    The tool updates two templates at a time: fedora-43-xfce (its update kills
+    the tool half way) and sd-inbox-debian-13, both started by it;
+    sd-viewer-debian-13 ran before the run and waits for its turn, which never comes.
+    """
+    scenario = (
+        "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.001\ncpus = 2\n[dom0]\nupdates = false\n"
+        + template(FEDORA, result="crash", duration=20)
+        + template(INBOX, duration=100)
+        + f'[vms."{VIEWER}"]\npower = "Running"\n'
+    )
+    run = run_updater(home, "--cli", "--skip-delta", "0", scenario=scenario)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    journal = read_journal(home)
+    update = next(r for r in journal if r["tool"] == "qubes-vm-update")
+    assert update["exit"] == -9, update
+    results = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert results == {FEDORA: "failed", INBOX: "failed", VIEWER: "not_reached"}, results
+    now = powers(home)
+    assert (now[FEDORA], now[INBOX], now[VIEWER]) == ("Halted", "Halted", "Running"), now
+    after = journal[journal.index(update) + 1 :]
+    assert {FEDORA, INBOX} <= set(shutdowns(after)), after
+    assert VIEWER not in shutdowns(journal), journal
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert f"left running: {FEDORA}, {INBOX}" in log, log
+    assert read_status(home)["status"] == "3"

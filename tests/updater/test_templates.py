@@ -24,7 +24,7 @@ from sdw_updater.events import TemplateState
 from sdw_updater.lastrun import Retry
 from sdw_updater.process import ToolResult
 from sdw_updater.steps import Step
-from sdw_updater.templates import Choice, select, verdict
+from sdw_updater.templates import Choice, did_not_exit, select, verdict
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
@@ -61,6 +61,26 @@ def test_what_a_retry_keeps_and_what_it_updates() -> None:
     assert detail == "b" and stop is not None and "planned but not updated: b" in stop.message
     detail, stop = verdict(["a", "b"], {"a": done, "b": failed}, ok, {}) or ("", None)
     assert detail == "b" and stop is not None and stop.step is Step.TEMPLATES
+
+
+def test_which_ends_of_the_tool_may_have_left_templates_running() -> None:
+    """Killed by a signal or by the updater: what it started may run on; never started: nothing."""
+    argv = ["qubes-vm-update"]
+    killed = (
+        ToolResult(argv, -9),  # the OOM killer
+        ToolResult(argv, -2),  # SIGINT during its propagation
+        ToolResult(argv, None, timed_out=True),  # killed at the timeout, never asked to stop
+        ToolResult(argv, None, stopped=True, interrupted=True),
+    )
+    assert all(did_not_exit(result) for result in killed)
+    exited = (
+        ToolResult(argv, 0),
+        ToolResult(argv, 1),
+        ToolResult(argv, 130, interrupted=True),  # stopped cleanly, shut down its own
+        ToolResult(argv, None),  # could not be started (the updater was being stopped)
+        ToolResult(argv, None, missing=True),
+    )
+    assert not any(did_not_exit(result) for result in exited)
 
 
 # ----- how old a kept result may be ---------------------------------------------------------
