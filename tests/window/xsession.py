@@ -63,10 +63,10 @@ def require_tools() -> None:
 
     Checked before any X server starts: without them every window test would
     fail later, and less plainly (a program that aborts, a window that never
-    comes).  ``needs`` is imported here, not above: ``make screenshots`` runs
-    this module outside pytest, from ``tests/window``.
+    comes).  ``helpers.needs`` is imported here, not above: ``make screenshots``
+    runs this module outside pytest, from ``tests/window``, and never calls this.
     """
-    import needs
+    from helpers import needs
 
     for tool in TOOLS:
         needs.tool(tool)
