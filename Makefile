@@ -172,13 +172,13 @@ test-window: deps-test venv $(QT_VENVS)
 
 # The fast-path figure runs in the box (real qubesadmin): the pinned archives, when present.
 # first_paint launches the window on PyQt6 and on PyQt5 (the versions of .venv and .venv-qt5).
-bench: venv box-deps $(QT5_STAMP)
+bench: deps-test venv box-deps $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --full
 
-bench-quick: venv box-deps $(QT5_STAMP)
+bench-quick: deps-test venv box-deps $(QT5_STAMP)
 	$(BIN)/python -m benchmarks.run --quick
 
-rpm:
+rpm: deps-test
 	bash rpm/build.sh
 
 # The manual pages of sdw-updater, sdw-notify and sdw-login, from their

@@ -111,7 +111,11 @@ MANUAL: dict[str, tuple[tuple[str, str], ...]] = {
                 ExitCode.NETWORK,
                 "Network unavailable; nothing was attempted and the state files are unchanged.",
             ),
-            (ExitCode.LOCKED, "Another updater is running."),
+            (
+                ExitCode.LOCKED,
+                "Another updater is running, or the updater's lock file cannot be used "
+                "(the message names it and says what is wrong).",
+            ),
             (
                 ExitCode.TRUST,
                 "A trust check failed (key, signature, repository configuration); nothing "

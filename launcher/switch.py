@@ -53,7 +53,7 @@ from sdw_updater.coexist import (
     UPSTREAM_TIMER,
     SwitchState,
 )
-from sdw_updater.status import atomic_write
+from sdw_updater.status import atomic_write, sync_directory
 
 PROG = "securedrop-updater-switch"
 SYSTEMCTL_TIMEOUT = 60.0
@@ -200,14 +200,7 @@ def link_state(name: str) -> str:
 
 def remove_record(path: str = STATE_FILE) -> None:
     os.unlink(path)
-    try:
-        fd = os.open(os.path.dirname(path), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+    sync_directory(path)
 
 
 # ----- the actions -------------------------------------------------------------------

@@ -222,7 +222,11 @@ def notify(ctx: Context) -> int:
     notify_lock = Lock(lock_dir(ctx.store.directory) / NOTIFY_LOCK)
     # Probe first: a held lock is the normal "timer fired while a dialog is
     # still open" case, which must not log an error through Lock.acquire.
-    busy = is_locked(notify_lock.path) or not notify_lock.acquire()
+    busy = is_locked(notify_lock.path)
+    if not busy and not notify_lock.acquire():
+        # Held by a notifier that started meanwhile; a lock file that cannot
+        # be used (``problem``) holds nobody back: doubt means a reminder.
+        busy = notify_lock.problem is None
     try:
         facts = gather(ctx, other_notifier=busy)
         decision = facts.decide()

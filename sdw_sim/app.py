@@ -26,6 +26,7 @@ from sdw_sim import journal
 from sdw_sim.scenario import Scenario, VMSpec
 from sdw_sim.state import StateStore, present_vms, set_power
 from sdw_updater.adminapi import (
+    QubesDaemonAccessError,
     QubesException,
     QubesFeatureNotFoundError,
     QubesNoSuchPropertyError,
@@ -287,6 +288,7 @@ class Domains:
     @property
     def _vms(self) -> dict[str, FakeVM]:
         if self._cache is None:
+            self._app.refuse_listing()
             present = present_vms(self._app.scenario, self._app.store.read())
             self._cache = {name: FakeVM(self._app, spec) for name, spec in sorted(present.items())}
         return self._cache
@@ -356,6 +358,15 @@ class FakeApp:
         """dom0's UpdateVM (the global property ``updatevm``: ``[sim].updatevm``), or None."""
         name = self.scenario.sim.updatevm
         return self.domains.get(name) if name else None
+
+    def refuse_listing(self) -> None:
+        """``[sim].list_refused_with``: admin.vm.List denied once that tool ran and exited 0."""
+        tool = self.scenario.sim.list_refused_with
+        if tool is None:
+            return
+        records = journal.read_journal(self.journal_path)
+        if any(r["tool"] == tool and r["exit"] == 0 for r in records):
+            raise QubesDaemonAccessError(f"admin.vm.List refused (after {tool})")
 
     def action(self, *argv: str) -> _Action:
         return _Action(journal.start(self.journal_path, "qubesadmin", list(argv)))

@@ -165,6 +165,9 @@ class SimSettings:
     # dom0's UpdateVM (``qubes-prefs updatevm``); "" for none.  Without the key:
     # sys-firewall, or none when the inventory has no sys-firewall.
     updatevm: str | None = key(UPDATE_VM, none="", pattern=f"|{VM_NAME}", shape="be a qube name")
+    # qubesd refuses admin.vm.List (access denied) once this tool has run and
+    # exited 0: a VM list read again from then on fails (one read before is kept).
+    list_refused_with: str | None = key(None, choices=TOOLS)
 
 
 @dataclass(frozen=True)

@@ -147,6 +147,8 @@ def exec_program(text: str) -> str | None:
         program = "".join(word)
     else:
         program = line.split(None, 1)[0] if line.split() else ""
+    if "\0" in program:
+        return None  # valid UTF-8, but no file name can hold a NUL
     return program or None
 
 
@@ -167,7 +169,7 @@ def read_entry(path: Path) -> str | None:
 def _executable(path: str) -> bool:
     try:
         mode = os.stat(path).st_mode
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL in the path
         return False
     return stat.S_ISREG(mode) and os.access(path, os.X_OK)
 
@@ -195,12 +197,12 @@ def classify(found: str | None, name: str, own: str | None = None) -> str:
     name, or ``own``, the program running this check (a development
     checkout's console script). Upstream's: ``/usr/bin/<name>``.
     """
-    if found is None:
+    real = _real(found)
+    if real is None:
         return MISSING
-    real = os.path.realpath(found)
-    if real == os.path.realpath(our_program(name)):
+    if real == _real(our_program(name)):
         return OURS
-    if own is not None and real == os.path.realpath(own):
+    if real == _real(own):
         return OURS
     if real == upstream_program(name):
         return UPSTREAM
@@ -247,7 +249,13 @@ def autostart_runs(home: Path, path_env: str, own: str | None = None) -> Runs:
 
 
 def _real(path: str | None) -> str | None:
-    return os.path.realpath(path) if path is not None else None
+    """``path`` with its links followed; None for no path or one no file can have (a NUL)."""
+    if path is None:
+        return None
+    try:
+        return os.path.realpath(path)
+    except (ValueError, OSError):
+        return None
 
 
 def local_bin_first(path_env: str) -> bool:

@@ -120,18 +120,21 @@ def is_locked(path: Path) -> bool:
     Asks the kernel (``F_GETLK``) instead of taking the lock for a moment:
     a probe that took it could make an updater starting at that very
     instant believe another updater was running.
+
+    A lock path that cannot be used (a directory, a FIFO, a symlink, no
+    permission) is not held by anyone: False.  "Busy" would make the
+    notifier stay quiet on every run, forever; the updater it hands over
+    to then says loudly that its lock file cannot be used (``Lock.refusal``).
     """
     try:
         fd = open_regular(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
     except OSError:
-        return True  # cannot ask: assume busy, the safe answer for "may I start?"
+        return False  # missing or unusable: nobody holds it
     try:
         query = struct.pack(_FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
         answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
         return struct.unpack(_FLOCK, answer)[0] != fcntl.F_UNLCK
     except (OSError, struct.error):
-        return True
+        return False  # the kernel cannot tell: doubt means "update", not "quiet"
     finally:
         os.close(fd)

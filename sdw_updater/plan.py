@@ -473,19 +473,22 @@ class Runner:
         failure fails the run only when nothing else did.
         """
         step = Step.RESTART
+        # Until this step knows what did not start, every VM that ran before
+        # stays owed (not_restarted, as recorded before the templates): a
+        # failure or an exception from here on leaves them owed to a later run.
         try:
             vms = self.host.vms(refresh=True)
         except HostError as exc:
-            # They stay owed (not_restarted): a later run starts them.
-            log.error("Could not read the VMs to restart them: %s", exc)
-            self.stepper.skip(step, "the VMs could not be read")
+            # Which VMs are halted cannot be told, so this step has not succeeded.
+            began = self.stepper.begin(step, even_when_stopping=True)
+            self._restart_failed(began, f"the VMs could not be read ({exc})", must_succeed)
             return
         to_start = sorted(
             (n for n in running_before if n in vms and vms[n].power == "Halted"),
             key=start_order,
         )
-        self.result.not_restarted = []
         if not to_start:
+            self.result.not_restarted = []
             self.stepper.skip(step, "no VMs to restart")
             return
         # Also when the updater is being stopped: a stop must not leave halted
@@ -501,12 +504,16 @@ class Runner:
             log.info("Restarted: %s", ", ".join(self.result.restarted))
         if not result.ok or not_running:
             detail = f"{', '.join(not_running) or 'some VMs'} did not start ({result.describe()})"
-            self.stepper.end(step, began, False, detail)
-            if must_succeed:
-                raise RunStopped(ExitCode.FAILED, step, f"Restarting the VMs failed: {detail}.")
-            self.stepper.log(f"Restarting the VMs failed too: {detail}.", "error")
+            self._restart_failed(began, detail, must_succeed)
             return
         self.stepper.end(step, began, True, ", ".join(to_start))
+
+    def _restart_failed(self, began: float, detail: str, must_succeed: bool) -> None:
+        """The restart step failed: the run fails, unless something failed before it."""
+        self.stepper.end(Step.RESTART, began, False, detail)
+        if must_succeed:
+            raise RunStopped(ExitCode.FAILED, Step.RESTART, f"Restarting the VMs failed: {detail}.")
+        self.stepper.log(f"Restarting the VMs failed too: {detail}.", "error")
 
     # ----- what is recorded -----------------------------------------------------
 

@@ -254,9 +254,11 @@ class QubesHost:
             raise HostError("dom0", "admin.property.Get updatevm", _reason(exc)) from exc
 
     def power_state(self, name: str) -> str:
+        # OSError too: qubesadmin wraps a failed connect, not a connection qubesd drops mid-call.
+        unreadable: tuple[type[Exception], ...] = (*adminapi.ERRORS, OSError)
         try:
             return str(self.app.domains[name].get_power_state())
-        except adminapi.ERRORS as exc:
+        except unreadable as exc:
             log.warning("Could not read the power state of %s: %s", name, _reason(exc))
             return "NA"
 

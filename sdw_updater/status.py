@@ -203,8 +203,17 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o600) -> None:
         except OSError:
             pass
         raise
+    sync_directory(path)
+
+
+def sync_directory(path: Path | str) -> None:
+    """Make the creation, replacement or removal of ``path`` durable (fsync its directory).
+
+    Best effort: the change itself has already happened, and a directory
+    that cannot be synced (some file systems refuse) must not undo it.
+    """
     try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(os.path.dirname(path) or ".", os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:

@@ -23,6 +23,7 @@ from helpers import (
     changed_dom0,
     client_records,
     client_started,
+    last_run_file,
     read_journal,
     read_status,
     run_updater,
@@ -220,6 +221,25 @@ def test_no_updates_templates_are_ok(home: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     # nothing was updated, so nothing needed a restart: only the app's VMs were started
     assert set(vm_starts(read_journal(home))) == {"sd-proxy", "sd-app"}
+
+
+def test_vms_that_cannot_be_read_to_restart_them_fail_the_run(home: Path) -> None:
+    """qubesd refuses the VM list once qubes-vm-update -R has shut VMs down.
+
+    The run cannot tell which VMs to start again: never "ok" (which would
+    also silence the reminder), the app not started, and the VMs that ran
+    before stay owed in the summary for the next run.
+    """
+    scenario = HEALTHY + 'list_refused_with = "qubes-vm-update"\n' + NO_DOM0
+    result = run_updater(home, *FORCE, scenario=scenario)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert read_status(home)["status"] != "0"
+    journal = read_journal(home)
+    assert "qubes-vm-update" in tools(journal)
+    assert not client_started(journal)
+    summary = last_run_file(home)
+    assert summary["failed_step"] == "restart"
+    assert "sd-log" in summary["not_restarted"]
 
 
 def test_output_flood_is_bounded_in_logs(home: Path) -> None:

@@ -91,3 +91,16 @@ def test_switch_status_needs_no_root_and_on_does(tmp_path: Path) -> None:
         proc = run([program, "on"], tmp_path, "/usr/bin:/bin")
         assert proc.returncode == switch.REFUSED
         assert "run it with sudo" in proc.stderr
+
+
+def test_an_exec_line_with_a_nul_runs_no_program(tmp_path: Path) -> None:
+    """Valid UTF-8, but no file name holds a NUL: the entry runs nothing, and nothing crashes."""
+    home = tmp_path / "home"
+    (home / "Desktop").mkdir(parents=True)
+    (home / coexist.ICON_ENTRY).write_text(entry("Exec=sdw-up\0dater"))
+    autostart = home / coexist.AUTOSTART_ENTRY
+    autostart.parent.mkdir(parents=True)
+    autostart.write_text(entry('Exec="/usr/bin/sdw-login\0" --now'))
+    found = status(home, f"{BIN}:/usr/bin:/bin")
+    assert (found["icon"], found["icon_runs"]) == ("missing", None)
+    assert found["autostart"] == "missing"

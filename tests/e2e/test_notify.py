@@ -106,6 +106,22 @@ def test_dry_run_silent_while_another_notifier_runs(home):
     assert (report["warn"], report["code"]) == (False, "other_notifier")
 
 
+@pytest.mark.parametrize("lock_name", [UPDATER_LOCK, NOTIFY_LOCK])
+def test_dry_run_warns_when_a_lock_path_cannot_be_used(home, lock_name):
+    """A directory where a lock file belongs: no process holds it, so no one is busy.
+
+    Doubt means "update", never quiet: an unusable lock that counted as held
+    would silence the reminder every two hours, forever.
+    """
+    from sdw_updater.lock import lock_dir
+    from sdw_updater.status import state_dir
+
+    (lock_dir(state_dir()) / lock_name).mkdir(parents=True)
+    report = dry_run("--simulate")
+    assert report["warn"] is True, report
+    assert report["code"] not in ("updater_running", "other_notifier")
+
+
 def test_bad_scenario_is_a_usage_error(home, tmp_path):
     result = run_notify(
         "--dry-run", "--simulate", scenario_file(tmp_path, "[sim]\nno_such_key = 1\n")

@@ -29,7 +29,7 @@ from helpers.notify import (
 
 from launcher.qt import QApplication, Qt, QTimer
 from sdw_notify import dialog, entry
-from sdw_updater.contract import UPDATER_LOCK
+from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK
 
 
 def _answer(action, before=None) -> list[str]:
@@ -182,6 +182,35 @@ def test_hand_over_loses_the_race_to_another_updater(home, qapp, launches, capsy
     assert code == 5
     assert len(launches) == 1
     assert update_tools_run(home) == []
+
+
+def _unusable(lock_name: str) -> None:
+    """A directory where the lock file belongs (no process can hold it)."""
+    from sdw_updater.lock import lock_dir
+    from sdw_updater.status import state_dir
+
+    (lock_dir(state_dir()) / lock_name).mkdir(parents=True)
+
+
+def test_an_unusable_updater_lock_warns_and_the_hand_over_says_so(home, qapp, launches, capsys):
+    """Not "an updater is running" (quiet forever): the reminder, then the updater's refusal."""
+    _unusable(UPDATER_LOCK)
+    _answer(_click_check)
+    code = entry.main(["--simulate"])
+    out = capsys.readouterr().out
+    assert code == 5, out
+    assert "lock file" in out and "cannot be used" in out
+    assert "already running" not in out
+    assert len(launches) == 1
+    assert update_tools_run(home) == []
+
+
+def test_an_unusable_notify_lock_still_warns(home, qapp, launches):
+    _unusable(NOTIFY_LOCK)
+    seen = _answer(_press_enter)
+    assert entry.main(["--simulate"]) == 0
+    assert seen, "the reminder never appeared"
+    assert "Warning the user" in notify_log(home)
 
 
 def test_hand_over_honours_the_dist_upgrade_check(home, tmp_path, qapp, launches):

@@ -149,3 +149,14 @@ def test_ci_installs_nothing_of_its_own() -> None:
     assert "make test\n" in ci
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in readme and "make test" in readme
+
+
+def test_targets_that_run_test_tools_install_the_test_packages() -> None:
+    """Xvfb (benchmarks/paint.py, the window tests) and rpmbuild are only in the "test" list."""
+    rules: dict[str, list[str]] = {}
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        target, colon, prerequisites = line.partition(":")
+        if colon and target and target[0].isalpha() and " " not in target and "=" not in line:
+            rules[target] = prerequisites.split()
+    for target in ("test", "test-window", "screenshots", "bench", "bench-quick", "rpm"):
+        assert "deps-test" in rules[target], target

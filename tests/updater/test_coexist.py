@@ -39,6 +39,9 @@ def entry(exec_line: str, *extra: str) -> str:
         (entry("Exec=/opt/a\\sb"), "/opt/a"),
         (entry('Exec="/opt/unclosed'), None),
         (entry("Exec="), None),
+        # A NUL is valid UTF-8, but no file name holds one.
+        (entry("Exec=sdw-up\0dater"), None),
+        (entry('Exec="/usr/bin/sdw\0login" --now'), None),
         (entry("Name[de]=x"), None),
         # Only the [Desktop Entry] group counts, and its first Exec.
         (
@@ -82,6 +85,7 @@ def test_classify_by_where_the_links_lead(tmp_path: Path) -> None:
     assert coexist.classify(str(link), "sdw-updater") == OTHER  # not ours without knowing it
     assert coexist.classify("/usr/bin/sdw-updater", "sdw-updater") == UPSTREAM
     assert coexist.classify(None, "sdw-updater") == coexist.MISSING
+    assert coexist.classify("/usr/bin/sdw-up\0dater", "sdw-updater") == coexist.MISSING
 
 
 def test_local_bin_first() -> None:

@@ -82,3 +82,21 @@ def test_held_lock_still_says_another_updater(tmp_path: Path) -> None:
     )
     first.release()
     assert holder.stdout.splitlines()[0] == "False Another updater is already running."
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "symlink"])
+def test_a_lock_path_that_cannot_be_used_is_not_held(tmp_path: Path, kind: str) -> None:
+    """Nobody can hold it: the probe says free, and taking it says what is wrong."""
+    path = tmp_path / "sdw-updater.lock"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        (tmp_path / "elsewhere").write_text("")
+        path.symlink_to(tmp_path / "elsewhere")
+    assert is_locked(path) is False
+    lock = Lock(path)
+    assert lock.acquire() is False
+    assert lock.problem is not None
+    assert "cannot be used" in lock.refusal()

@@ -1,7 +1,8 @@
 """The runner (``sdw_updater/plan.py``), in-process: the steps in order, and what is recorded when.
 
 On the simulated workstation through the host seam: a retry (the window's
-Try again) never loses the restart a dom0 update owes, and a status that
+Try again) never loses the restart a dom0 update owes, VMs whose start
+breaks stay owed, and a status that
 cannot be written mid-run stops the run at once.  Against a scripted host
 whose tools print what hypothesis chooses: the run ends ok only when every
 tool said so in the contract's terms, and no exception escapes.
@@ -89,6 +90,35 @@ def test_a_status_that_cannot_be_written_mid_run_stops_the_run(home: Path) -> No
 
 
 TEMPLATES = ("fedora-40-xfce", "sd-small-bookworm-template")
+
+
+class BreaksWhileRestarting(QubesHost):
+    """The simulated workstation, where starting the VMs again breaks (a bug, a lost qubesd)."""
+
+    def start_vms(self, names: Sequence[str]) -> ToolResult:
+        raise RuntimeError("broke while starting the VMs again")
+
+
+def test_vms_stay_owed_when_starting_them_again_breaks(home: Path) -> None:
+    """qubes-vm-update -R shut sd-log down; starting it again raises: it stays owed.
+
+    The summary on disk is what the next run starts again, so it must still
+    name every VM that ran before, not an empty list set before the start.
+    """
+    directory = home / ".securedrop_updater"
+    scenario_path = home / "s.toml"
+    scenario_path.write_text(INSTANT + "[dom0]\nupdates = false\n")
+    env = setup(scenario_path, directory)
+    host = BreaksWhileRestarting(
+        root=env.root, bin_dirs=[env.bin_dir], app_factory=lambda: env.app, clock=env.now
+    )
+    from sdw_updater.trust.checks import checks_for
+
+    result = Runner(host, StatusStore(directory), trust=checks_for(host)).run()
+    assert result.outcome is ExitCode.FAILED, result.message
+    assert read_status(home)["status"] != "0"
+    owed = lastrun.read(directory, env.now())
+    assert owed is not None and "sd-log" in owed.not_restarted
 
 
 def _vm(name: str, klass: str, template: str | None, tags: tuple[str, ...] = ()) -> VMInfo:

@@ -1,7 +1,8 @@
 """The Qubes seam (``sdw_updater/qubes.py``): tools run, the app started, dom0's files read.
 
 The tool runner against real processes (whole lines kept, overflow told, a
-missing executable reported); the app's start, which never sleeps or polls
+missing executable reported); a power state that a dropped qubesd
+connection hides is "NA", never an exception; the app's start, which never sleeps or polls
 and still ends a ``qrexec-client`` that hangs; and dom0's files read
 through ``Host.read_file`` on a temporary root (os-release, /proc/uptime,
 the migration flag, /proc/<pid>/comm), hostile or not files at all: nothing
@@ -54,6 +55,31 @@ def test_missing_executable_is_reported_not_raised(tmp_path: Path) -> None:
     result = QubesHost(bin_dirs=[tmp_path]).run(["qubes-dom0-update", "--check-only"], 10)
     assert result.exit is None and result.missing
     assert result.describe() == "qubes-dom0-update was not found"
+
+
+# ----- the Admin API ------------------------------------------------------------------
+
+
+class _DroppedVM:
+    """A qube read through a qubesd that drops the connection mid-call.
+
+    qubesadmin turns a failed connect into its own exception, but a
+    connection reset while it sends or reads the answer reaches the
+    caller as a plain OSError.
+    """
+
+    def get_power_state(self) -> str:
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+
+class _DroppingApp:
+    def __init__(self) -> None:
+        self.domains = {"sd-log": _DroppedVM()}
+
+
+def test_a_dropped_qubesd_connection_is_an_unknown_power_state() -> None:
+    host = QubesHost(app_factory=_DroppingApp)
+    assert host.power_state("sd-log") == "NA"
 
 
 # ----- starting the app ---------------------------------------------------------------
