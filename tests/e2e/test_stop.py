@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 from helpers import (
     client_started,
     last_run_file,
+    quick_steps,
     read_journal,
     read_status,
     run_updater,
@@ -168,4 +170,58 @@ def test_templates_a_killed_qubes_vm_update_left_running_are_shut_down(home: Pat
     assert VIEWER not in shutdowns(journal), journal
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
     assert f"left running: {FEDORA}, {INBOX}" in log, log
+    assert read_status(home)["status"] == "3"
+
+
+# Only the tool's main process dies (the OOM killer picks it), 1.5 s in; its workers live
+# on.  At time_scale 0.05 sd-inbox-debian-13's update takes 10 real seconds: its worker
+# holds the tool's pipes open longer than the updater waits for them (process.PIPE_GRACE).
+MAIN_KILLED = (
+    quick_steps(0.001)
+    + template(FEDORA, result="crash_main", duration=60)
+    + template(INBOX, duration=200)
+    + f'[vms."{VIEWER}"]\npower = "Running"\n'
+)
+
+
+def after_vm_update(home: Path) -> list[Entry]:
+    """The journal from the first ``qubes-vm-update`` call on."""
+    journal = read_journal(home)
+    return journal[next(i for i, r in enumerate(journal) if r["tool"] == "qubes-vm-update") :]
+
+
+def updated(home: Path, name: str) -> bool:
+    """Whether the simulated workstation records ``name``'s update as done."""
+    state = json.loads((home / ".securedrop_updater" / "sim" / "state.json").read_text())
+    return bool(state.get("features", {}).get(name, {}).get("last-update"))
+
+
+def test_a_template_the_killed_tools_worker_still_updates_is_left_to_it(home: Path) -> None:
+    """The tool's main process killed, a worker still updating: its template is never cut.
+
+    The updater stops waiting for the pipes the worker holds open and fails
+    the run (it cannot know how that update ends), but shuts nothing down:
+    the worker finishes sd-inbox-debian-13 and shuts it down itself.
+    """
+    (home / ".securedrop_updater").mkdir()
+    # The stall watchdog stays out of it (600 minutes scaled are 36 s).
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"stall_minutes": 600}'
+    )
+    run = run_updater(home, "--cli", "--skip-delta", "0", scenario=MAIN_KILLED)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert "kept its output open" in log, log  # the worker outlived the updater's wait
+    assert not updated(home, INBOX), "the worker ended before the updater gave up"
+    assert INBOX not in shutdowns(after_vm_update(home)), log  # not while the worker updates it
+    deadline = time.monotonic() + 60
+    while not updated(home, INBOX):
+        assert time.monotonic() < deadline, "the worker never finished its update"
+        time.sleep(0.1)
+    assert powers(home)[INBOX] == "Halted"  # by its worker
+    assert INBOX not in shutdowns(after_vm_update(home))
+    results = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert results[INBOX] == "failed", results  # never claimed updated
+    assert results[VIEWER] == "not_reached", results
+    assert f"may still be updating: {INBOX}" in log, log
     assert read_status(home)["status"] == "3"

@@ -24,7 +24,7 @@ from sdw_updater.events import TemplateState
 from sdw_updater.lastrun import Retry
 from sdw_updater.process import ToolResult
 from sdw_updater.steps import Step
-from sdw_updater.templates import Choice, did_not_exit, select, verdict
+from sdw_updater.templates import Choice, did_not_exit, left_to_workers, select, verdict
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
@@ -81,6 +81,10 @@ def test_which_ends_of_the_tool_may_have_left_templates_running() -> None:
         ToolResult(argv, None, missing=True),
     )
     assert not any(did_not_exit(result) for result in exited)
+    # Only a group that is gone left its templates to the updater: a dead tool whose
+    # children still hold its output may still be updating them.
+    assert left_to_workers(ToolResult(argv, -9, pipes_abandoned=True))
+    assert not any(left_to_workers(result) for result in killed)
 
 
 # ----- how old a kept result may be ---------------------------------------------------------
