@@ -40,6 +40,7 @@ from benchmarks import procs
 from sdw_sim.journal import Entry
 from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
+from sdw_updater.templates import STOP_GRACE
 
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13", "whonix-gateway-17")
 FEDORA, INBOX, VIEWER = TEMPLATES[:3]
@@ -225,3 +226,51 @@ def test_a_template_the_killed_tools_worker_still_updates_is_left_to_it(home: Pa
     assert results[VIEWER] == "not_reached", results
     assert f"may still be updating: {INBOX}" in log, log
     assert read_status(home)["status"] == "3"
+
+
+# ----- SIGTERM after the stall watchdog asked qubes-vm-update to stop ------------------------
+
+# Timeouts scaled by 0.01: STOP_GRACE is 3 s, the stall watchdog's 10 minutes 6 s and the
+# templates step's 3 hours 108 s.  fedora-43-xfce hangs half way; sd-inbox-debian-13 shows
+# progress every 4 s for 52 s, so it never stalls and is still updating at the stop.
+STALL_THEN_SIGTERM = (
+    quick_steps(0.01)
+    + template(FEDORA, result="hang", duration=20)
+    + template(INBOX, duration=1040)
+)
+SCALED_STOP_GRACE = STOP_GRACE * 0.01
+
+
+def test_sigterm_after_a_stall_still_ends_the_run_within_the_stop_grace(home: Path) -> None:
+    """The watchdog's stop may wait for the templates updating; a later SIGTERM may not.
+
+    The stall stops qubes-vm-update gracefully and would wait for
+    sd-inbox-debian-13's own end (45 s more); the SIGTERM that follows
+    (a logout) caps that wait at STOP_GRACE: the tool is killed, the
+    templates it left running are shut down, the status is recorded and the
+    lock freed.
+    """
+    state = home / ".securedrop_updater"
+    state.mkdir()
+    (state / "sdw-updater-settings.json").write_text('{"stall_minutes": 10}')
+    seen: list[float] = []
+
+    def stalled(_: list[Entry]) -> bool:
+        log = state / "logs" / "updater.log"
+        if log.exists() and "made no progress" in log.read_text():
+            seen.append(time.monotonic())
+        return bool(seen)
+
+    run = stop_updater(home, STALL_THEN_SIGTERM, stalled)
+    took = time.monotonic() - seen[0]
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    assert took < SCALED_STOP_GRACE + 15, took  # not the 45 s sd-inbox-debian-13 needs
+    log = (state / "logs" / "updater.log").read_text()
+    assert log.index("made no progress") < log.index("to stop cleanly (stopped: SIGINT)"), log
+    results = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert results[FEDORA] == "stalled" and results[INBOX] == "failed", results
+    update = next(r for r in read_journal(home) if r["tool"] == "qubes-vm-update")
+    assert update["exit"] is None or update["exit"] < 0, update  # killed, not its own end
+    assert (powers(home)[FEDORA], powers(home)[INBOX]) == ("Halted", "Halted")
+    assert read_status(home)["status"] == "3"
+    assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)
