@@ -7,7 +7,8 @@ watchdog (a template that shows no progress and prints nothing for the
 administrator's ``stall_minutes`` stops the tool), and the automatic retry
 of a template whose failure looks transient (the network, Tor).  The
 step's timeout bounds the whole step: the automatic retry gets what is
-left of it, not a timeout of its own.
+left of it, not a timeout of its own, and starts only when that is at least
+the time a clean stop takes (``STOP_GRACE``).
 
 The tool is never cut off first.  The watchdog, the timeout and the
 updater's SIGTERM all stop it gracefully (``process.Interrupt``): SIGINT
@@ -132,12 +133,14 @@ class TemplatesStep:
         final, result, activity = self._vm_update(names, step)
         lines = {name: list(activity.lines[name]) for name in names}
         again = self._transient_failures(final, result, lines)
-        if again and time.monotonic() >= self.deadline:
-            self.stepper.log(
-                f"{', '.join(sorted(again))}: no time is left in the step for a second try",
-                "warning",
-            )
-            again = {}
+        if again:
+            grace = STOP_GRACE * self.host.timeout_scale
+            refused = second_try_refused(self.deadline - time.monotonic(), grace)
+            if refused is not None:
+                self.stepper.log(
+                    f"{', '.join(sorted(again))}: not tried again: {refused}", "warning"
+                )
+                again = {}
         if not again:
             return final, result, lines
         self.result.retried = sorted(again)
@@ -334,6 +337,23 @@ class TemplatesStep:
             if why is not None:
                 found[name] = why
         return found
+
+
+def second_try_refused(left: float, grace: float) -> str | None:
+    """Why a template whose failure looks transient is not updated once more now, or None.
+
+    ``left``: seconds left in the templates step; ``grace``: what a clean
+    stop of ``qubes-vm-update`` takes (``STOP_GRACE``, scaled).  A second
+    call with less than that left would get its SIGINT at once, or be cut
+    off before a template could finish: it could only leave a template
+    half updated, so it is not started.
+    """
+    if left >= grace:
+        return None
+    return (
+        f"{max(left, 0.0):.0f} s are left in the step, less than the {grace:.0f} s "
+        "qubes-vm-update needs to stop cleanly"
+    )
 
 
 def did_not_exit(result: ToolResult) -> bool:
