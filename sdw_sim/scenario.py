@@ -52,7 +52,16 @@ TOOLS = (
     "qrexec-client",
 )
 
-RESULTS = ("success", "no_updates", "error", "cancelled", "hang", "crash", "garbage")
+RESULTS = (
+    "success",
+    "no_updates",
+    "error",
+    "cancelled",
+    "hang",
+    "crash",
+    "crash_main",
+    "garbage",
+)
 FAULT_MODES = ("exit", "hang", "crash", "garbage", "missing")
 KLASSES = ("AdminVM", "TemplateVM", "AppVM", "DispVM", "StandaloneVM")
 POWER_STATES = ("Running", "Halted")

@@ -33,6 +33,7 @@ during that propagation ends the tool at once, as an uncaught
 from __future__ import annotations
 
 import heapq
+import os
 import signal
 import sys
 import time
@@ -208,7 +209,7 @@ class Job:
             events = [(d, "done", "cancelled")]
         elif self.result == "hang":
             events = [(t, "progress", p) for t, p in progress[: STEPS // 2]]
-        elif self.result == "crash":
+        elif self.result in ("crash", "crash_main"):
             events = [(t, "progress", p) for t, p in progress[: STEPS // 2]]
             events.append((d / 2, "crash", None))
         self.timeline = events
@@ -365,9 +366,50 @@ class Batch:
             else:
                 self.agent_out(job, AGENT_ERRORS.get(job.exit_code, AGENT_ERRORS[26]), "err")
         elif kind == "crash":
+            if job.result == "crash_main":
+                self._workers_live_on(job)
             self.ctx.die(signal.SIGKILL)
         elif kind == "done":
             self._done(job, value)
+
+    def _workers_live_on(self, crashed: Job) -> None:
+        """``crash_main``: only the tool's main process dies; a forked child plays its workers.
+
+        As when the OOM killer picks the real tool's main process: its pool
+        workers, orphaned, carry on with the updates under way.  Nobody
+        prints their progress any more (the main process did), but they keep
+        the tool's output pipes open until they end; each shuts down the
+        template it started when its update ends (the crashed one's at once),
+        and a successful update is recorded.  Nothing new starts.  The
+        workers ignore SIGINT, as the real pool's do; SIGTERM or SIGKILL to
+        the process group ends them.
+        """
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if os.fork() != 0:
+            return  # the main process, about to die
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._end_quietly(crashed, None)
+            while self.queue:
+                job, index, kind, value = self._next_event()
+                if kind in ("done", "crash"):
+                    self._end_quietly(job, value)
+                else:
+                    self._schedule(job, index + 1, job.start_time)
+            while any(job.started and not job.finished for job in self.jobs.values()):
+                time.sleep(3600)  # a hung update: its worker never ends
+        finally:
+            os._exit(0)
+
+    def _end_quietly(self, job: Job, final: object) -> None:
+        """A worker of a dead tool ends its update: its result recorded, its template shut down."""
+        job.finished = True
+        if final is not None:
+            job.status, job.final = "done", str(final)
+            self.record_result(job)
+        if job.autostarted:
+            self.ctx.set_power(job.name, "Halted")
 
     def _progress(self, job: Job, value: float) -> None:
         floods = sum(1 for _, k, _ in job.timeline if k == "progress") or 1
@@ -408,21 +450,26 @@ class Batch:
                 features["last-update"] = stamp
                 state.setdefault("template_updates_pending", {})[job.name] = False
 
+    def _next_event(self) -> tuple[Job, int, str, object]:
+        """The next event of the batch, once its (scaled) time has come."""
+        at, _, name, index = heapq.heappop(self.queue)
+        if at > self.clock:
+            scale = self.ctx.scenario.sim.time_scale
+            if scale > 0:
+                time.sleep((at - self.clock) * scale)
+            self.clock = at
+        job = self.jobs[name]
+        _, kind, value = job.timeline[index]
+        return job, index, kind, value
+
     def run(self) -> None:
         """Run the batch to its end (forever when a qube hangs: the caller's timeout ends it)."""
         self.snapshot()
         self._start_more()
-        scale = self.ctx.scenario.sim.time_scale
         while self.queue:
             if self.interrupted:
                 self._cancel_waiting()
-            at, _, name, index = heapq.heappop(self.queue)
-            if at > self.clock:
-                if scale > 0:
-                    time.sleep((at - self.clock) * scale)
-                self.clock = at
-            job = self.jobs[name]
-            _, kind, value = job.timeline[index]
+            job, index, kind, value = self._next_event()
             self._apply(job, kind, value)
             if not job.finished:
                 self._schedule(job, index + 1, job.start_time)

@@ -119,7 +119,10 @@ class Interrupt:
     SIGTERM at most ``grace`` seconds (the SIGINT of a timeout is sent
     ``grace`` seconds before it, though not in the first half of the
     tool's time, so the timeout stays the bound), after the caller's stop
-    up to its timeout.  Once ``settled()`` says that nothing more will come
+    up to its timeout, unless SIGTERM (or the timeout's SIGINT moment) comes
+    during that wait: from then on at most ``grace`` seconds more.  All this
+    also while the tool runs on with both its pipes closed.  Once
+    ``settled()`` says that nothing more will come
     (the tool only waits for what will never end), or the wait is over,
     its group is terminated, then killed.
     """
@@ -470,13 +473,26 @@ class _Pump:
         """Why the tool must be stopped now ("timeout", "stopped", "cancelled"), or None.
 
         A tool that stops cleanly is asked to (SIGINT) and followed further;
-        only the end of that wait makes this say so.
+        only the end of that wait makes this say so.  The wait after the
+        caller's stop may last to the deadline, but a stop asked for later
+        (the updater's SIGTERM, the timeout) shortens it to ``grace``.
         """
         interrupt = watch.interrupt
         if self.exited_at is not None:
             return None
         if self.asked is not None:
             assert interrupt is not None
+            if now + interrupt.grace < self.wait_until:
+                later = self.asked_again(now, interrupt)
+                if later is not None:
+                    self.wait_until = now + interrupt.grace
+                    log.warning(
+                        "pid %d was asked to stop (%s), and now %s: waiting %d s more at most",
+                        self.proc.pid,
+                        self.asked,
+                        later,
+                        interrupt.grace,
+                    )
             settled = interrupt.settled is not None and interrupt.settled()
             return self.asked if now >= self.wait_until or settled else None
         why = None
@@ -498,6 +514,14 @@ class _Pump:
             pass
         return None
 
+    def asked_again(self, now: float, interrupt: Interrupt) -> str | None:
+        """A stop that allows only ``grace``: "timeout" (its SIGINT is due), "cancelled" (SIGTERM)."""
+        if now >= self.soft_deadline(interrupt):
+            return "timeout"
+        if _refused():
+            return "cancelled"
+        return None
+
     def follow(self, watch: Watch) -> _End:
         """Read the tool's output until it is done, stopping it when it must be."""
         ending: str | None = None
@@ -512,6 +536,8 @@ class _Pump:
                 ending = self.must_stop(time.monotonic(), watch)
                 if ending is not None:
                     break
+            else:
+                ending = self.await_exit(watch)
             if ending in (None, "abandoned"):
                 try:
                     code = self.proc.wait(timeout=max(0.1, self.deadline - time.monotonic()))
@@ -523,6 +549,28 @@ class _Pump:
             if ending in ("timeout", "stopped", "cancelled"):
                 _kill_group(self.proc)
         return self._end(None, ending)
+
+    def await_exit(self, watch: Watch) -> str | None:
+        """Both pipes closed: wait for the tool's exit a tick at a time, still stopping it.
+
+        A tool may close its output and run on; its deadline, the caller's
+        stop and the updater's SIGTERM must still reach it.  None once it
+        exited, or why it must be stopped.
+        """
+        while True:
+            now = time.monotonic()
+            if now >= self.deadline:
+                return "timeout"
+            try:
+                self.proc.wait(timeout=min(TICK, self.deadline - now))
+                return None
+            except subprocess.TimeoutExpired:
+                pass
+            if watch.on_tick is not None:
+                watch.on_tick()
+            ending = self.must_stop(time.monotonic(), watch)
+            if ending is not None:
+                return ending
 
     def _end(self, code: int | None, why: str | None, abandoned: bool = False) -> _End:
         why = self.asked or why

@@ -7,7 +7,8 @@ watchdog (a template that shows no progress and prints nothing for the
 administrator's ``stall_minutes`` stops the tool), and the automatic retry
 of a template whose failure looks transient (the network, Tor).  The
 step's timeout bounds the whole step: the automatic retry gets what is
-left of it, not a timeout of its own.
+left of it, not a timeout of its own, and starts only when that is at least
+the time a clean stop takes (``STOP_GRACE``).
 
 The tool is never cut off first.  The watchdog, the timeout and the
 updater's SIGTERM all stop it gracefully (``process.Interrupt``): SIGINT
@@ -16,7 +17,8 @@ themselves and the others end cancelled (not reached), then a bounded
 wait, and only then its process group is killed.  The log says which
 templates finished, were cancelled, stalled or were cut off, and the
 templates a killed tool left running are shut down, also when something
-else killed it (the OOM killer, say).
+else killed it (the OOM killer, say), but never while processes it started
+outlive it: its workers may still be updating them.
 
 A retry ("Try again", ``--retry-failed``) keeps the recent results of
 the templates that succeeded before and updates every other template of
@@ -131,12 +133,14 @@ class TemplatesStep:
         final, result, activity = self._vm_update(names, step)
         lines = {name: list(activity.lines[name]) for name in names}
         again = self._transient_failures(final, result, lines)
-        if again and time.monotonic() >= self.deadline:
-            self.stepper.log(
-                f"{', '.join(sorted(again))}: no time is left in the step for a second try",
-                "warning",
-            )
-            again = {}
+        if again:
+            grace = STOP_GRACE * self.host.timeout_scale
+            refused = second_try_refused(self.deadline - time.monotonic(), grace)
+            if refused is not None:
+                self.stepper.log(
+                    f"{', '.join(sorted(again))}: not tried again: {refused}", "warning"
+                )
+                again = {}
         if not again:
             return final, result, lines
         self.result.retried = sorted(again)
@@ -242,7 +246,7 @@ class TemplatesStep:
             # Killed without being asked to stop (the OOM killer, say): the tool shut
             # nothing down, so the templates it had started would run on for nothing.
             self.stepper.log(f"{result.describe()} before it could finish", "warning")
-            self._shut_down_left_running(list(final))
+            self._shut_down_left_running(list(final), result)
         for name, state in final.items():
             percent = 100.0 if state in UPDATED_STATES else tracker.percents[name]
             self.listener(ev.TemplateProgress(name, state, percent))
@@ -276,10 +280,10 @@ class TemplatesStep:
             "warning",
         )
         if did_not_exit(result):
-            self._shut_down_left_running(list(final))
+            self._shut_down_left_running(list(final), result)
         return final
 
-    def _shut_down_left_running(self, names: list[str]) -> None:
+    def _shut_down_left_running(self, names: list[str], result: ToolResult) -> None:
         """Shut down the templates a killed ``qubes-vm-update`` had started and left running.
 
         The tool shuts down a template it started once that update ends
@@ -289,6 +293,13 @@ class TemplatesStep:
         had started no line says for sure, so every planned template running
         now that did not run before the run is taken as its; one that ran
         before is never shut down, whether its update started or not.
+
+        Only when the tool's whole process group is gone, though.  When its
+        main process alone was killed (the OOM killer picks the largest), its
+        workers live on, keep its pipes open (``pipes_abandoned``), finish the
+        updates under way and each shut its own template down: shutting one
+        down now would cut a package transaction half way.  Those are left
+        to the workers, and the log says which.
         """
         left = [
             name
@@ -296,6 +307,14 @@ class TemplatesStep:
             if name not in self.running_before and self.host.power_state(name) == "Running"
         ]
         if not left:
+            return
+        if left_to_workers(result):
+            self.stepper.log(
+                "Not shutting down what qubes-vm-update left running: processes it started "
+                "outlived it, and its workers may still be updating: "
+                f"{', '.join(left)}; each shuts its template down when its update ends",
+                "warning",
+            )
             return
         self.stepper.log(f"Shutting down what qubes-vm-update left running: {', '.join(left)}")
         with process.cleanup():
@@ -320,6 +339,23 @@ class TemplatesStep:
         return found
 
 
+def second_try_refused(left: float, grace: float) -> str | None:
+    """Why a template whose failure looks transient is not updated once more now, or None.
+
+    ``left``: seconds left in the templates step; ``grace``: what a clean
+    stop of ``qubes-vm-update`` takes (``STOP_GRACE``, scaled).  A second
+    call with less than that left would get its SIGINT at once, or be cut
+    off before a template could finish: it could only leave a template
+    half updated, so it is not started.
+    """
+    if left >= grace:
+        return None
+    return (
+        f"{max(left, 0.0):.0f} s are left in the step, less than the {grace:.0f} s "
+        "qubes-vm-update needs to stop cleanly"
+    )
+
+
 def did_not_exit(result: ToolResult) -> bool:
     """Whether the tool ran but did not exit by itself: it ended by a signal or was killed.
 
@@ -330,6 +366,17 @@ def did_not_exit(result: ToolResult) -> bool:
     if result.exit is not None:
         return result.exit < 0
     return result.timed_out or result.stopped or result.interrupted
+
+
+def left_to_workers(result: ToolResult) -> bool:
+    """Whether a dead tool's children may still be at work, so what it started is theirs.
+
+    The tool exited (or was killed) while something it started kept its
+    output open: its process group was not killed, and may still be
+    updating.  When the updater killed the group, or the pipes closed,
+    nothing of the tool is left.
+    """
+    return result.pipes_abandoned
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import BIN, ROOT, read_journal, state_files
+from helpers import BIN, ROOT, quick_steps, read_journal, state_files
 from helpers.faults import (
     COLUMNS,
     EXPECTED,
@@ -192,16 +192,6 @@ FEDORA, INBOX = "fedora-43-xfce", "sd-inbox-debian-13"
 
 # Two templates at a time (the tool's -x is dom0's CPU count), so the third waits; an update of
 # 100 simulated seconds takes 5 real ones.
-def stop_timing(timeout_scale: float) -> str:
-    """The simulated workstation of the graceful-stop cases, with the engine's timeouts scaled."""
-    return (
-        f"[sim]\ntime_scale = 0.05\ntimeout_scale = {timeout_scale}\ncpus = 2\n"
-        "vm_start_duration = 0\nvm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
-        "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
-        "[client]\nstart_duration = 0\n"
-    )
-
-
 def _templates(first: str = "duration = 100", second: str = "duration = 100") -> str:
     """``[templates]`` tables: fedora-43-xfce's and sd-inbox-debian-13's keys; the third 100 s."""
     keys = (first, second, "duration = 100")
@@ -229,7 +219,7 @@ STOPS = (
     StopCase(
         "stall",
         "the stall watchdog: fedora-43-xfce hangs half way",
-        stop_timing(0.001) + _templates('result = "hang"\nduration = 20'),
+        quick_steps(0.001) + _templates('result = "hang"\nduration = 20'),
         FAILED,
         ("stalled", "done"),
         "`stall_minutes` scaled to 1 s: the tool gets SIGINT when fedora-43-xfce stalls; "
@@ -240,7 +230,7 @@ STOPS = (
     StopCase(
         "timeout",
         "the step's timeout (10.8 s): the two updating need 20 s",
-        stop_timing(0.001) + _templates("duration = 400", "duration = 400"),
+        quick_steps(0.001) + _templates("duration = 400", "duration = 400"),
         FAILED,
         ("failed", "failed"),
         "the tool gets SIGINT `STOP_GRACE` (scaled: 0.3 s) before the step's timeout, so "
@@ -253,7 +243,7 @@ STOPS = (
     StopCase(
         "sigterm",
         "SIGTERM to `sdw-updater` while two templates update",
-        stop_timing(0.02) + _templates(),
+        quick_steps(0.02) + _templates(),
         FAILED,
         ("done", "done"),
         "`STOP_GRACE` scaled to 6 s: the tool gets SIGINT; the two templates updating finish "
@@ -266,7 +256,7 @@ STOPS = (
     StopCase(
         "killed",
         "SIGKILL to `qubes-vm-update` half way (the OOM killer), not from the updater",
-        stop_timing(0.001) + _templates('result = "crash"\nduration = 20'),
+        quick_steps(0.001) + _templates('result = "crash"\nduration = 20'),
         FAILED,
         ("failed", "failed"),
         "fedora-43-xfce's update kills the tool half way: nothing asked it to stop, and it "

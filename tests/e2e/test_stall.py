@@ -15,7 +15,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from helpers import last_run_file, read_journal, read_status, run_updater, template
+from helpers import (
+    last_run_file,
+    quick_steps,
+    read_journal,
+    read_status,
+    run_updater,
+    template,
+)
 
 from sdw_updater.contract import ExitCode
 
@@ -81,10 +88,7 @@ def updater_log(home: Path) -> str:
 # half way and sd-inbox-debian-13 takes 5 s; the viewer's and whonix's templates wait
 # for a free slot.  The stall watchdog's 15 minutes are 1 s (its floor).
 ONE_HANGS = (
-    "[sim]\ntime_scale = 0.05\ntimeout_scale = 0.001\ncpus = 2\nvm_start_duration = 0\n"
-    "vm_shutdown_duration = 0\n[network]\ncheck_duration = 0\n"
-    "[dom0]\nupdates = false\ncheck_duration = 0\nhighstate_duration = 0\n"
-    "[client]\nstart_duration = 0\n"
+    quick_steps(0.001)
     + template(FEDORA, result="hang", duration=20)
     + template(INBOX, duration=100)
     + template(VIEWER, duration=100)

@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 
 from helpers import (
     client_started,
     last_run_file,
+    quick_steps,
     read_journal,
     read_status,
     run_updater,
@@ -38,6 +40,7 @@ from benchmarks import procs
 from sdw_sim.journal import Entry
 from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
+from sdw_updater.templates import STOP_GRACE
 
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13", "whonix-gateway-17")
 FEDORA, INBOX, VIEWER = TEMPLATES[:3]
@@ -169,3 +172,105 @@ def test_templates_a_killed_qubes_vm_update_left_running_are_shut_down(home: Pat
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
     assert f"left running: {FEDORA}, {INBOX}" in log, log
     assert read_status(home)["status"] == "3"
+
+
+# Only the tool's main process dies (the OOM killer picks it), 1.5 s in; its workers live
+# on.  At time_scale 0.05 sd-inbox-debian-13's update takes 10 real seconds: its worker
+# holds the tool's pipes open longer than the updater waits for them (process.PIPE_GRACE).
+MAIN_KILLED = (
+    quick_steps(0.001)
+    + template(FEDORA, result="crash_main", duration=60)
+    + template(INBOX, duration=200)
+    + f'[vms."{VIEWER}"]\npower = "Running"\n'
+)
+
+
+def after_vm_update(home: Path) -> list[Entry]:
+    """The journal from the first ``qubes-vm-update`` call on."""
+    journal = read_journal(home)
+    return journal[next(i for i, r in enumerate(journal) if r["tool"] == "qubes-vm-update") :]
+
+
+def updated(home: Path, name: str) -> bool:
+    """Whether the simulated workstation records ``name``'s update as done."""
+    state = json.loads((home / ".securedrop_updater" / "sim" / "state.json").read_text())
+    return bool(state.get("features", {}).get(name, {}).get("last-update"))
+
+
+def test_a_template_the_killed_tools_worker_still_updates_is_left_to_it(home: Path) -> None:
+    """The tool's main process killed, a worker still updating: its template is never cut.
+
+    The updater stops waiting for the pipes the worker holds open and fails
+    the run (it cannot know how that update ends), but shuts nothing down:
+    the worker finishes sd-inbox-debian-13 and shuts it down itself.
+    """
+    (home / ".securedrop_updater").mkdir()
+    # The stall watchdog stays out of it (600 minutes scaled are 36 s).
+    (home / ".securedrop_updater" / "sdw-updater-settings.json").write_text(
+        '{"stall_minutes": 600}'
+    )
+    run = run_updater(home, "--cli", "--skip-delta", "0", scenario=MAIN_KILLED)
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
+    assert "kept its output open" in log, log  # the worker outlived the updater's wait
+    assert not updated(home, INBOX), "the worker ended before the updater gave up"
+    assert INBOX not in shutdowns(after_vm_update(home)), log  # not while the worker updates it
+    deadline = time.monotonic() + 60
+    while not updated(home, INBOX):
+        assert time.monotonic() < deadline, "the worker never finished its update"
+        time.sleep(0.1)
+    assert powers(home)[INBOX] == "Halted"  # by its worker
+    assert INBOX not in shutdowns(after_vm_update(home))
+    results = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert results[INBOX] == "failed", results  # never claimed updated
+    assert results[VIEWER] == "not_reached", results
+    assert f"may still be updating: {INBOX}" in log, log
+    assert read_status(home)["status"] == "3"
+
+
+# ----- SIGTERM after the stall watchdog asked qubes-vm-update to stop ------------------------
+
+# Timeouts scaled by 0.01: STOP_GRACE is 3 s, the stall watchdog's 10 minutes 6 s and the
+# templates step's 3 hours 108 s.  fedora-43-xfce hangs half way; sd-inbox-debian-13 shows
+# progress every 4 s for 52 s, so it never stalls and is still updating at the stop.
+STALL_THEN_SIGTERM = (
+    quick_steps(0.01)
+    + template(FEDORA, result="hang", duration=20)
+    + template(INBOX, duration=1040)
+)
+SCALED_STOP_GRACE = STOP_GRACE * 0.01
+
+
+def test_sigterm_after_a_stall_still_ends_the_run_within_the_stop_grace(home: Path) -> None:
+    """The watchdog's stop may wait for the templates updating; a later SIGTERM may not.
+
+    The stall stops qubes-vm-update gracefully and would wait for
+    sd-inbox-debian-13's own end (45 s more); the SIGTERM that follows
+    (a logout) caps that wait at STOP_GRACE: the tool is killed, the
+    templates it left running are shut down, the status is recorded and the
+    lock freed.
+    """
+    state = home / ".securedrop_updater"
+    state.mkdir()
+    (state / "sdw-updater-settings.json").write_text('{"stall_minutes": 10}')
+    seen: list[float] = []
+
+    def stalled(_: list[Entry]) -> bool:
+        log = state / "logs" / "updater.log"
+        if log.exists() and "made no progress" in log.read_text():
+            seen.append(time.monotonic())
+        return bool(seen)
+
+    run = stop_updater(home, STALL_THEN_SIGTERM, stalled)
+    took = time.monotonic() - seen[0]
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    assert took < SCALED_STOP_GRACE + 15, took  # not the 45 s sd-inbox-debian-13 needs
+    log = (state / "logs" / "updater.log").read_text()
+    assert log.index("made no progress") < log.index("to stop cleanly (stopped: SIGINT)"), log
+    results = {t["name"]: t["result"] for t in last_run_file(home)["templates"]}
+    assert results[FEDORA] == "stalled" and results[INBOX] == "failed", results
+    update = next(r for r in read_journal(home) if r["tool"] == "qubes-vm-update")
+    assert update["exit"] is None or update["exit"] < 0, update  # killed, not its own end
+    assert (powers(home)[FEDORA], powers(home)[INBOX]) == ("Halted", "Halted")
+    assert read_status(home)["status"] == "3"
+    assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)

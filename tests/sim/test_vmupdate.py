@@ -21,6 +21,7 @@ import pytest
 from helpers.sim import REAL_TIME, TEMPLATES, kill_group, make_env, power, tool
 
 from sdw_sim import SimEnv, read_journal
+from sdw_sim.state import StateStore
 
 VM_UPDATE = [
     "qubes-vm-update",
@@ -215,6 +216,32 @@ def test_vm_update_crash_leaves_minus_nine_in_the_journal(tmp_path: Path) -> Non
     assert read_journal(env.journal_path)[-1]["exit"] in (-9, None)
     env.app.domains.clear_cache()
     assert power(env, "sd-inbox-debian-13") == "Running"
+
+
+def test_vm_update_crash_main_leaves_workers_that_finish_the_updates(tmp_path: Path) -> None:
+    """Only the main process dies: its workers end the updates under way, then the pipes close.
+
+    Two at a time: sd-inbox-debian-13's update kills the main process half
+    way; fedora-43-xfce, updating beside it, is finished by its worker
+    without a line and shut down; the two waiting never start.
+    """
+    env = make_env(
+        tmp_path,
+        "[sim]\ncpus = 2\n"
+        '[templates."sd-inbox-debian-13"]\nresult = "crash_main"\nduration = 10\n'
+        '[templates."fedora-43-xfce"]\nduration = 100\n',
+    )
+    run = vm_update(env, *TEMPLATES)  # reads the pipes to their end: the workers' too
+    assert run.returncode == -signal.SIGKILL
+    assert "fedora-43-xfce done" not in run.stderr  # nobody prints for the workers
+    assert read_journal(env.journal_path)[-1]["exit"] == -9
+    env.app.domains.clear_cache()
+    assert power(env, "fedora-43-xfce") == "Halted"  # shut down by its worker
+    assert power(env, "sd-inbox-debian-13") == "Halted"
+    state = StateStore(env.sim_dir).read()
+    assert state["features"]["fedora-43-xfce"]["last-update"]
+    assert "last-update" not in state["features"].get("sd-inbox-debian-13", {})
+    assert "last-update" not in state["features"].get("whonix-gateway-17", {})
 
 
 def test_vm_update_flood_is_streamed(tmp_path: Path) -> None:

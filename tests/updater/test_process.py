@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,6 +96,33 @@ def test_once_settled_the_wait_ends() -> None:
     result = process.run(tool(DEAF), timeout=60, watch=watch)
     assert result.exit is None and result.stopped and result.interrupted
     assert time.monotonic() - began < 10
+
+
+# A tool that closes both its pipes and runs on, until SIGINT ends it cleanly.
+PIPES_CLOSED = """
+import os, signal, time
+stopping = []
+signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
+os.close(1)
+os.close(2)
+while not stopping:
+    time.sleep(0.05)
+os._exit(130)
+"""
+
+
+@pytest.mark.parametrize("why", ["stopped", "timeout"])
+def test_a_tool_that_closed_its_pipes_is_still_stopped_when_it_must_be(why: str) -> None:
+    """No output to wait for any more: the caller's stop and the timeout's SIGINT still come."""
+    began = time.monotonic()
+    watch = Watch(
+        stop=(lambda: time.monotonic() - began > 0.5) if why == "stopped" else None,
+        interrupt=Interrupt(grace=2.0),
+    )
+    result = process.run(tool(PIPES_CLOSED), timeout=20 if why == "stopped" else 6, watch=watch)
+    assert result.exit == 130 and result.interrupted, result  # it ended by itself, asked
+    assert result.stopped is (why == "stopped") and result.timed_out is (why == "timeout")
+    assert time.monotonic() - began < 6
 
 
 # ----- the line splitter -------------------------------------------------------------

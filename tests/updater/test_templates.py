@@ -21,10 +21,23 @@ from sdw_updater import events as ev
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 from sdw_updater.events import TemplateState
+from sdw_updater.history import History
 from sdw_updater.lastrun import Retry
 from sdw_updater.process import ToolResult
+from sdw_updater.result import RunResult
+from sdw_updater.settings import Settings
+from sdw_updater.stepper import Stepper
 from sdw_updater.steps import Step
-from sdw_updater.templates import Choice, did_not_exit, select, verdict
+from sdw_updater.templates import (
+    STOP_GRACE,
+    Choice,
+    TemplatesStep,
+    did_not_exit,
+    left_to_workers,
+    second_try_refused,
+    select,
+    verdict,
+)
 
 INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = "[dom0]\nupdates = false\n"
@@ -81,6 +94,10 @@ def test_which_ends_of_the_tool_may_have_left_templates_running() -> None:
         ToolResult(argv, None, missing=True),
     )
     assert not any(did_not_exit(result) for result in exited)
+    # Only a group that is gone left its templates to the updater: a dead tool whose
+    # children still hold its output may still be updating them.
+    assert left_to_workers(ToolResult(argv, -9, pipes_abandoned=True))
+    assert not any(left_to_workers(result) for result in killed)
 
 
 # ----- how old a kept result may be ---------------------------------------------------------
@@ -155,3 +172,44 @@ def test_the_automatic_retry_gets_what_is_left_of_the_steps_time(home: Path) -> 
     assert result.templates[FEDORA] is not TemplateState.DONE
     assert steps.took["templates"] <= STEP_BOUND + 2.0, steps.took
     assert "did not finish in time" in result.message
+
+
+# ----- no second try without the time to stop it cleanly ------------------------------------
+
+
+def test_a_second_try_needs_the_time_to_stop_cleanly() -> None:
+    """Tried again only with at least the clean stop's grace left; otherwise said why not."""
+    assert second_try_refused(left=301.0, grace=300.0) is None
+    assert second_try_refused(left=300.0, grace=300.0) is None
+    for left in (299.0, 1.0, 0.0, -5.0):
+        why = second_try_refused(left=left, grace=300.0)
+        assert why is not None and "300 s" in why, (left, why)
+
+
+def test_no_second_try_starts_in_the_last_moments_of_the_step(home: Path) -> None:
+    """A transient failure with 20 s of the step left, the clean stop's grace being 30 s.
+
+    The in-process engine's templates step on the simulated workstation,
+    its step's end set by the test: one qubes-vm-update only, the template
+    left failed, and the log says why it was not tried again.
+    """
+    scenario = (
+        "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.1\n"
+        + NO_DOM0
+        + template(FEDORA, fail_first=1, failure="network")
+    )
+    host, store = workstation(home, scenario, Clock())
+    logged: list[str] = []
+
+    def listener(event: ev.Event) -> None:
+        if isinstance(event, ev.LogLine):
+            logged.append(event.text)
+
+    stepper = Stepper(listener, History(store.directory), RunResult(ExitCode.OK))
+    step = TemplatesStep(host, stepper, Settings(), None)
+    assert STOP_GRACE * host.timeout_scale == 30.0
+    step.deadline = time.monotonic() + 20.0
+    final, _, _ = step._update([FEDORA], Step.TEMPLATES)
+    assert len(vm_updates(read_journal(home))) == 1
+    assert final[FEDORA] is TemplateState.FAILED
+    assert any(f"{FEDORA}: not tried again" in line for line in logged), logged
