@@ -51,6 +51,8 @@ VM_SHUTDOWN_TIMEOUT = 180
 VM_START_TIMEOUT = 300
 CLIENT_TIMEOUT = 300
 REBOOT_TIMEOUT = 120
+#: What a step's second check gets at least, when its first call and a start left less.
+CHECK_AGAIN_MINIMUM = 10.0
 #: How long the app's VMs may take to report "Running" after their start returned.
 RUNNING_WAIT = 30.0
 
@@ -323,8 +325,24 @@ class QubesHost:
         return result
 
     def _step_tool(
-        self, step: Step, argv: list[str], watch: Watch, sudo: bool = False
+        self,
+        step: Step,
+        argv: list[str],
+        watch: Watch,
+        sudo: bool = False,
+        deadline: float | None = None,
     ) -> ToolResult:
+        """Run a step's tool with the step's timeout, or less: what is left before ``deadline``.
+
+        ``deadline`` (``time.monotonic()`` seconds) is for a step that runs
+        its tool twice: the second call gets only what the first one left,
+        so the step as a whole keeps its bound.
+        """
+        if deadline is not None:
+            import dataclasses  # not on the fast path (see host.py on its import cost)
+
+            ends = deadline if watch.deadline is None else min(deadline, watch.deadline)
+            watch = dataclasses.replace(watch, deadline=ends)
         return self.run(argv, _step_timeout(step), watch, sudo=sudo)
 
     def check_network(self) -> ToolResult:
@@ -338,18 +356,28 @@ class QubesHost:
 
         ``qubes-dom0-update --check-only`` does not start the UpdateVM (only
         an interactive update does) and exits 1 while it is halted
-        (docs/simulator.md, "Real-tool behaviour").  The UpdateVM is started
-        through the Admin API, as ``qvm-start`` would, and the check runs
-        once more; when it cannot be started the result says so, with the
-        command an administrator runs.
+        (docs/qubes-tools.md, "qubes-dom0-update --check-only refuses a
+        halted UpdateVM").  The UpdateVM is started with ``qvm-start``, an
+        Admin API client, the way every other VM is started (its timeout,
+        and a stop of the updater stops it), and the check runs once more
+        within what is left of the step's time; when the UpdateVM cannot be
+        started the result says so, with the command an administrator runs.
         """
         from sdw_updater.steps import Step
 
+        step_ends = time.monotonic() + self.timeout(_step_timeout(Step.DOM0_CHECK))
         argv = ["qubes-dom0-update", "--check-only"]
         result = self._step_tool(Step.DOM0_CHECK, argv, watch)
-        if result.exit == 1 and self._started_halted_updatevm(result):
-            return self._step_tool(Step.DOM0_CHECK, argv, watch)
-        return result
+        if result.exit != 1 or not self._started_halted_updatevm(result):
+            return result
+        now = time.monotonic()
+        if now >= step_ends:
+            return _out_of_time(
+                argv, "dom0's UpdateVM started, but no time was left of the step to check again"
+            )
+        # Whatever is left, the second check gets the time to start and answer.
+        ends = max(step_ends, now + self.timeout(CHECK_AGAIN_MINIMUM))
+        return self._step_tool(Step.DOM0_CHECK, argv, watch, deadline=ends)
 
     def _started_halted_updatevm(self, refused: ToolResult) -> bool:
         """Start dom0's UpdateVM when a failed check found it halted; True when it runs now.
@@ -377,7 +405,7 @@ class QubesHost:
             name,
             name,
         )
-        problem = self._start_in_time(name)
+        problem = _start_problem(self.start_vms([name]))
         if problem is None and self.power_state(name) not in UP_STATES:
             problem = f"it is {self.power_state(name)}"
         if problem is not None:
@@ -389,18 +417,6 @@ class QubesHost:
             return False
         log.info("Started %s; checking for dom0 updates again", name)
         return True
-
-    def _start_in_time(self, name: str) -> str | None:
-        """Start one VM through the Admin API, waiting at most its start timeout; why not."""
-        errors: list[str] = []
-        starter = threading.Thread(
-            target=self._start_vm, args=(name, errors), name=f"start-{name}", daemon=True
-        )
-        starter.start()
-        starter.join(self.timeout(VM_START_TIMEOUT))
-        if starter.is_alive():
-            return "it did not start in time"
-        return errors[0] if errors else None
 
     def dom0_update(self, watch: Watch) -> ToolResult:
         # -y only makes dnf non-interactive; on a major Xen upgrade the script
@@ -633,6 +649,29 @@ def _explain(result: ToolResult, why: str) -> None:
     log.error("%s", why)
     result.meaning = why
     result.tail.append(why)
+
+
+def _start_problem(started: ToolResult) -> str | None:
+    """Why ``qvm-start`` did not start a VM, in a bounded phrase (None: it did)."""
+    if started.ok:
+        return None
+    if started.timed_out:
+        return "it did not start in time"
+    from sdw_updater import process  # not on the fast path
+
+    if process.cancelled():
+        return "the updater was stopped during the start"
+    said = started.tail[-1][:200] if started.tail else ""
+    return f"{started.describe()}: {said}" if said else started.describe()
+
+
+def _out_of_time(argv: list[str], why: str) -> ToolResult:
+    """The result of a step's tool that was not run again: the step's time was up."""
+    from sdw_updater.process import ToolResult
+
+    result = ToolResult(list(argv), None, timed_out=True)
+    _explain(result, why)
+    return result
 
 
 def _step_timeout(step: Step) -> float:

@@ -1,21 +1,26 @@
 """The Qubes seam (sdw_updater/qubes.py) where dom0's tools need help: a halted UpdateVM.
 
 ``qubes-dom0-update --check-only`` refuses while dom0's UpdateVM is halted
-(exit 1) and never starts it.  The updater starts it through the Admin API
-and checks again; when it cannot, it says so with the command to run, and
-asks for no reboot.  End to end through ``sdw-updater --cli --simulate``;
-the box tier runs the same scenarios with the real ``qubesadmin``
+(exit 1) and never starts it.  The updater starts it with ``qvm-start``, as
+it starts every VM (its timeout; a stop of the updater stops it), and checks
+again within what is left of the step's time; when it cannot start it, it
+says so with the command to run, and asks for no reboot.  End to end
+through ``sdw-updater --cli --simulate``; the box tier runs the same
+scenarios with the real ``qubesadmin`` and ``qvm-start``
 (tests/box/test_box_agreement.py).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
-from helpers import read_journal, read_status, run_updater
+from helpers import read_journal, read_status, run_updater, stop_updater, vm_starts
 
 from sdw_sim.journal import Entry
-from sdw_updater.contract import ExitCode
+from sdw_updater.contract import UPDATER_LOCK, ExitCode
+from sdw_updater.lock import is_locked
 
 FORCE = ("--cli", "--skip-delta", "0")
 INSTANT = "[sim]\ntime_scale = 0.0\n"
@@ -37,8 +42,11 @@ def test_a_halted_updatevm_is_started_and_the_check_runs_again(home: Path) -> No
     assert run.returncode == ExitCode.OK, run.stdout + run.stderr
     journal = read_journal(home)
     assert checks(journal) == [1, 0]
-    starts = [r for r in journal if r["tool"] == "qubesadmin" and r["argv"][0] == "start"]
-    assert starts[0]["argv"] == ["start", "sys-firewall"] and starts[0]["exit"] == 0
+    first, again = (i for i, r in enumerate(journal) if r["tool"] == "qubes-dom0-update")
+    between = journal[first + 1 : again]
+    assert [(r["tool"], r["argv"], r["exit"]) for r in between] == [
+        ("qvm-start", ["--skip-if-running", "sys-firewall"], 0)
+    ]
     log = (home / ".securedrop_updater" / "logs" / "updater.log").read_text()
     assert "dom0's UpdateVM sys-firewall is halted" in log
 
@@ -72,7 +80,7 @@ def test_another_updatevm_is_the_one_started(home: Path) -> None:
     assert run.returncode == ExitCode.OK, run.stdout + run.stderr
     journal = read_journal(home)
     assert checks(journal) == [1, 0]
-    assert ["start", "sys-whonix"] in [r["argv"] for r in journal if r["tool"] == "qubesadmin"]
+    assert "sys-whonix" in vm_starts(journal)
 
 
 def test_no_updatevm_at_all_is_said_with_the_command_to_run(home: Path) -> None:
@@ -88,4 +96,33 @@ def test_a_check_that_fails_otherwise_starts_nothing(home: Path) -> None:
     assert run.returncode == ExitCode.FAILED
     journal = read_journal(home)
     assert checks(journal) == [1]
-    assert not [r for r in journal if r["tool"] == "qubesadmin" and r["argv"][0] == "start"]
+    assert "sys-firewall" not in vm_starts(journal)
+
+
+def updatevm_starting(journal: list[Entry]) -> bool:
+    """sys-firewall's start is under way (whichever way the updater starts it)."""
+    return any(r["exit"] is None and vm_starts([r]) == ["sys-firewall"] for r in journal)
+
+
+def test_a_stop_while_the_updatevm_starts_stops_the_start_and_ends_the_run(home: Path) -> None:
+    """SIGTERM while the UpdateVM boots (a minute here): the start is stopped, not waited for."""
+    scenario = (
+        "[sim]\ntime_scale = 0.05\n[network]\ncheck_duration = 0\n"
+        + NO_DOM0
+        + "check_duration = 0\n"
+        + HALTED
+        + "start_duration = 1200\n"
+    )
+    began = time.monotonic()
+    run = stop_updater(home, scenario, updatevm_starting)
+    took = time.monotonic() - began
+    assert run.returncode == ExitCode.FAILED, run.stdout
+    assert took < 30, f"the run went on for {took:.0f} s after the stop"
+    journal = read_journal(home)
+    start = next(r for r in journal if vm_starts([r]) == ["sys-firewall"])
+    assert (start["tool"], start["exit"]) == ("qvm-start", -15), start
+    assert checks(journal) == [1]
+    assert "The update was stopped" in run.stdout
+    assert "could not be started (the updater was stopped during the start)" in run.stdout
+    assert read_status(home)["status"] == "3"
+    assert not is_locked(Path(os.environ["XDG_RUNTIME_DIR"]) / UPDATER_LOCK)

@@ -7,7 +7,9 @@ and still ends a ``qrexec-client`` that hangs; and dom0's files read
 through ``Host.read_file`` on a temporary root (os-release, /proc/uptime,
 the migration flag, /proc/<pid>/comm), hostile or not files at all: nothing
 raises, nothing is invented.  Where dom0's tools need help (a halted
-UpdateVM) is end to end: tests/e2e/test_updatevm.py.
+UpdateVM) is end to end (tests/e2e/test_updatevm.py), but for the bound of
+the dom0 check: the check run again after the UpdateVM's start gets only
+what is left of the step's time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sdw_updater.context import open_context
+from sdw_updater.process import Watch
 from sdw_updater.qubes import QubesHost
 
 # ----- running a tool ----------------------------------------------------------------
@@ -134,6 +137,37 @@ def test_app_start_that_never_returns_is_cut_at_its_timeout(home: Path) -> None:
     assert qubes._wait_exit(done, 30) == 0
     failed = subprocess.Popen(["false"])
     assert qubes._wait_exit(failed, 30) == 1
+
+
+# ----- the dom0 check and a halted UpdateVM ------------------------------------------
+
+
+def test_the_check_run_again_after_the_updatevm_started_gets_only_what_is_left(
+    home: Path,
+) -> None:
+    """The step has 9 s here; the start takes 2 of them, the second check would take 7.6.
+
+    The first check is refused at once (the UpdateVM is halted), so the
+    second one has about 6.5 s left: it is stopped there, and the step
+    ends within its own bound instead of taking up to twice it.
+    """
+    scenario = home / "s.toml"
+    scenario.write_text(
+        "[sim]\ntime_scale = 0.01\ntimeout_scale = 0.01\n"
+        "[dom0]\nupdates = false\ncheck_duration = 760\n"
+        '[vms."sys-firewall"]\npower = "Halted"\nstart_duration = 200\n'
+    )
+    host = open_context(True, str(scenario), home=home).host
+    began = time.monotonic()
+    result = host.dom0_check(Watch())
+    took = time.monotonic() - began
+    journal = read_journal(home)
+    checks = [r["exit"] for r in journal if r["tool"] == "qubes-dom0-update"]
+    starts = [(r["argv"], r["exit"]) for r in journal if r["tool"] == "qvm-start"]
+    assert result.timed_out and not result.ok, result.describe()
+    assert checks[0] == 1 and checks[1] != 0, checks
+    assert took < 9 + 1.5, f"the step took {took:.1f} s of its 9"
+    assert starts == [(["--skip-if-running", "sys-firewall"], 0)], journal
 
 
 # ----- dom0 files through Host.read_file ---------------------------------------------
