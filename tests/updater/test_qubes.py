@@ -166,7 +166,7 @@ def test_the_check_run_again_after_the_updatevm_started_gets_only_what_is_left(
     starts = [(r["argv"], r["exit"]) for r in journal if r["tool"] == "qvm-start"]
     assert result.timed_out and not result.ok, result.describe()
     assert checks[0] == 1 and checks[1] != 0, checks
-    assert took < 9 + 1.5, f"the step took {took:.1f} s of its 9"
+    assert took < 9 + 3, f"the step took {took:.1f} s of its 9"  # slack for a loaded machine
     assert starts == [(["--skip-if-running", "sys-firewall"], 0)], journal
 
 
