@@ -11,7 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from helpers.sim import make_env, sudo, tool
+from helpers.sim import kill_group, make_env, sudo, tool
 
 from sdw_sim import read_journal
 
@@ -46,9 +46,7 @@ def test_killed_call_keeps_its_record_with_null_exit(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
     assert read_journal(env.journal_path) == [

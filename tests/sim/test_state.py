@@ -15,7 +15,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from helpers.sim import make_env, power, sudo, tool
+from helpers.sim import kill_group, make_env, power, sudo, tool
 
 
 def test_state_persists_across_setup_with_the_same_scenario(tmp_path: Path) -> None:
@@ -80,9 +80,7 @@ def test_running_tools_show_in_the_fake_proc(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
     assert not comm.exists()

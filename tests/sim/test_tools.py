@@ -279,9 +279,7 @@ def test_fault_hang_ends_on_sigterm(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == -signal.SIGTERM
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_group(proc)
     assert read_journal(env.journal_path) == [
         {"tool": "qvm-start", "argv": ["sd-proxy"], "exit": -15}
     ]

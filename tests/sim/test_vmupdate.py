@@ -194,9 +194,7 @@ def test_vm_update_hang_is_killable_by_sigterm_on_the_group(tmp_path: Path) -> N
         os.killpg(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == -signal.SIGTERM
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_group(proc)
         assert proc.stderr is not None
         stderr = proc.stderr.read().decode()
         proc.stderr.close()
@@ -270,9 +268,7 @@ def test_vm_update_flood_is_streamed(tmp_path: Path) -> None:
             bad += not line.startswith((b"fedora-43-xfce:out: ", b"fedora-43-xfce:err: "))
         assert proc.wait(timeout=30) == 0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        kill_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
     assert total >= 8 * 1024 * 1024
