@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import FORCE, NO_DOM0
 
 import sdw_sim
 from sdw_updater.contract import CLIENT_VM
@@ -38,9 +39,7 @@ from .compare import Outcome, builtin_run, outcome
 from .conftest import THOROUGH, VERSIONS
 from .dom0 import Box, kill_marked, missing_reason
 
-FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 APP_EXITS = "[qrexec]\napp_exit_after = 0\n"
 WORKERS = 2
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.sim import VM_UPDATE
 
 import sdw_sim
 from sdw_sim.scenario import Scenario
@@ -161,16 +162,6 @@ def final_results(stderr: str) -> dict[str, str]:
         if match:
             found[match["vm"]] = match["result"]
     return found
-
-
-VM_UPDATE = [
-    "qubes-vm-update",
-    "--apply-to-all",
-    "--force-update",
-    "--show-output",
-    "--just-print-progress",
-    "--targets",
-]
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from helpers import (
     BIN,
+    FORCE,
+    NO_DOM0,
     changed_dom0,
     client_records,
     client_started,
@@ -36,9 +38,7 @@ from helpers import (
 
 from sdw_sim.journal import Entry
 
-FORCE = ("--cli", "--skip-delta", "0")
 HEALTHY = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 
 
 def update_tools(journal: list[Entry]) -> list[str]:

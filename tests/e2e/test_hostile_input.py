@@ -18,13 +18,21 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import BIN, changed_dom0, read_journal, read_status, run_updater, stamp, tools
+from helpers import (
+    BIN,
+    FORCE,
+    INSTANT,
+    changed_dom0,
+    read_journal,
+    read_status,
+    run_updater,
+    stamp,
+    tools,
+)
 from helpers.hostile import NOW, make_special
 
 from sdw_updater.contract import NOTIFY_LOCK, UPDATER_LOCK
 
-FORCE = ("--cli", "--skip-delta", "0")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 STATE = ".securedrop_updater"
 
 

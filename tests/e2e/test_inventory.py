@@ -18,6 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers import (
+    FORCE,
+    INSTANT,
+    NO_DOM0,
     ROOT,
     client_started,
     last_run_file,
@@ -30,9 +33,6 @@ from helpers import (
 from sdw_sim.journal import Entry
 from sdw_updater.contract import ExitCode
 
-FORCE = ("--cli", "--skip-delta", "0")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 SDW_17 = ["fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13"]
 WHONIX = "whonix-gateway-17"
 

@@ -18,16 +18,23 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import client_records, read_journal, read_status, run_updater, tools, write_status
+from helpers import (
+    FORCE,
+    INSTANT,
+    NO_DOM0,
+    client_records,
+    read_journal,
+    read_status,
+    run_updater,
+    tools,
+    write_status,
+)
 
 from sdw_sim.journal import Entry
 from sdw_sim.state import StateStore, running_apps
 from sdw_updater.contract import CLIENT_APP_ID, CLIENT_VM, PROXY_VM
 
-FORCE = ("--cli", "--skip-delta", "0")
 TEMPLATES = ("fedora-43-xfce", "sd-inbox-debian-13", "sd-viewer-debian-13")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 
 
 # Real time passes (time_scale 1) but every step takes none, except the app: it keeps

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    FORCE,
+    INSTANT,
+    NO_DOM0,
     client_started,
     last_run_file,
     read_journal,
@@ -31,9 +34,6 @@ from helpers.engine import Clock, attempt, workstation
 from sdw_updater import lastrun
 from sdw_updater.contract import ExitCode
 
-FORCE = ("--cli", "--skip-delta", "0")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 FEDORA = "fedora-43-xfce"
 RETRY = ("--cli", "--retry-failed")

@@ -13,21 +13,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from helpers import (
+    FORCE,
+    NO_DOM0,
     last_run_file,
     quick_steps,
     read_journal,
     read_status,
     run_updater,
     template,
+    template_results,
 )
 
 from sdw_updater.contract import ExitCode
 
-FORCE = ("--cli", "--skip-delta", "0")
-NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 INBOX = "sd-inbox-debian-13"
 FEDORA = "fedora-43-xfce"
@@ -39,17 +39,13 @@ WHONIX = "whonix-gateway-17"
 FAST_TIMEOUTS = "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.001\n"
 
 
-def results(data: dict[str, Any]) -> dict[str, str]:
-    return {t["name"]: t["result"] for t in data["templates"]}
-
-
 def test_a_stalled_template_is_stopped_and_the_others_keep_their_result(home: Path) -> None:
     scenario = FAST_TIMEOUTS + NO_DOM0 + template(VIEWER, result="hang")
     run = run_updater(home, *FORCE, scenario=scenario)
     assert run.returncode == ExitCode.FAILED, run.stdout
     assert f"{VIEWER}  STALLED" in run.stdout
     data = last_run_file(home)
-    assert results(data) == {
+    assert template_results(data) == {
         "fedora-43-xfce": "done",
         "sd-inbox-debian-13": "done",
         VIEWER: "stalled",

@@ -14,21 +14,13 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import last_run_file, run_updater, template
+from helpers import FORCE, INSTANT, NO_DOM0, last_run_file, run_updater, template, template_results
 
 from sdw_updater.contract import ExitCode
 
-FORCE = ("--cli", "--skip-delta", "0")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
-
-
-def results(data: dict[str, Any]) -> dict[str, str]:
-    return {t["name"]: t["result"] for t in data["templates"]}
 
 
 def test_the_summary_ends_the_run_and_is_kept_for_status(home: Path) -> None:
@@ -43,7 +35,7 @@ def test_the_summary_ends_the_run_and_is_kept_for_status(home: Path) -> None:
     assert "Time taken:" in summary
     data = last_run_file(home)
     assert data["outcome_name"] == "FAILED" and data["failed_step"] == "templates"
-    assert results(data)[VIEWER] == "failed"
+    assert template_results(data)[VIEWER] == "failed"
     assert data["counts"] == {
         "done": 2,
         "no_updates": 0,

@@ -14,12 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import BIN, read_journal, read_status, run_updater, tools
+from helpers import BIN, FORCE, read_journal, read_status, run_updater, tools
 
 from sdw_sim.journal import Entry
 from sdw_updater.trust.report import Code
 
-FORCE = ("--cli", "--skip-delta", "0")
 RELEASE_EXPIRES = 1811164763  # 2027-05-24 13:19:23 UTC
 RPM_KEYS = ["-q", "gpg-pubkey", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\\n%{DESCRIPTION}\\n"]
 CLIENT_ID = "qubes.StartApp+press.freedom.SecureDropApp"

@@ -16,15 +16,21 @@ import os
 import time
 from pathlib import Path
 
-from helpers import read_journal, read_status, run_updater, stop_updater, vm_starts
+from helpers import (
+    FORCE,
+    INSTANT,
+    NO_DOM0,
+    read_journal,
+    read_status,
+    run_updater,
+    stop_updater,
+    vm_starts,
+)
 
 from sdw_sim.journal import Entry
 from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
 
-FORCE = ("--cli", "--skip-delta", "0")
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 HALTED = '[vms."sys-firewall"]\npower = "Halted"\n'
 
 

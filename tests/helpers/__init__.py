@@ -28,6 +28,11 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 CLIENT_SERVICE = f"qubes.StartApp+{CLIENT_APP_ID}"
+#: What an admin types to force a run in a terminal: ``sdw-updater --cli --skip-delta 0``.
+FORCE = ("--cli", "--skip-delta", "0")
+#: Scenario pieces: no simulated time passes; dom0 has nothing to update.
+INSTANT = "[sim]\ntime_scale = 0.0\n"
+NO_DOM0 = "[dom0]\nupdates = false\n"
 
 
 def stamp(epoch: float) -> str:
@@ -145,6 +150,11 @@ def vm_updates(journal: list[Entry]) -> list[list[str]]:
             argv = record["argv"]
             found.append(argv[argv.index("--targets") + 1].split(","))
     return found
+
+
+def template_results(data: dict[str, Any]) -> dict[str, str]:
+    """Each template's result in ``sdw-last-run.json`` (read with ``last_run_file``)."""
+    return {t["name"]: t["result"] for t in data["templates"]}
 
 
 def last_run_file(home: Path) -> dict[str, Any]:

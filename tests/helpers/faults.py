@@ -15,13 +15,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import stamp, state_files
+from helpers import NO_DOM0, stamp, state_files
 
 MODES = ("exit", "hang", "crash", "garbage", "missing")
 COLUMNS = ("none", *MODES)
 # Instant simulated time; every engine timeout at its 1 s floor, so a hang costs ~1 s.
 TIMING = "[sim]\ntime_scale = 0.0\ntimeout_scale = 0.00001\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 MIGRATION = "[dom0]\nupdates = false\nmigration = true\n"
 STALE = time.time() - 10 * 86400  # the state files a cell starts from: ten days old
 

@@ -20,6 +20,15 @@ TEMPLATES = (
     "sd-inbox-debian-13",
     "whonix-gateway-17",
 )
+#: The engine's qubes-vm-update call (docs/qubes-tools.md), without its targets' value.
+VM_UPDATE = [
+    "qubes-vm-update",
+    "--apply-to-all",
+    "--force-update",
+    "--show-output",
+    "--just-print-progress",
+    "--targets",
+]
 # Real time passes, but only where a test says so: every other duration is 0.
 REAL_TIME = (
     "[sim]\ntime_scale = 1.0\nvm_start_duration = 0\nvm_shutdown_duration = 0\n"

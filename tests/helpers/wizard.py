@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from helpers import INSTANT
 from launcher.wizard import Wizard
 from sdw_updater.context import open_context
 from sdw_updater.freshness import Action, Decision
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 RUN = Decision(Action.RUN_UPDATER, "test")
 WAIT_MS = 30_000
 

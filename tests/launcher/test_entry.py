@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from helpers import INSTANT, read_journal
 from helpers import client_started as journal_client_started
-from helpers import read_journal
 
 from launcher.flow import Button, Screen
 from launcher.qt import QApplication, QTimer
 from launcher.wizard import Wizard
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import INSTANT, read_journal, read_status, tools
 from helpers import client_started as journal_client_started
-from helpers import read_journal, read_status, tools
 from helpers.lockholder import hold_updater_lock, release_lock
 from helpers.wizard import RUN, WAIT_MS, Factory
 
@@ -55,7 +55,6 @@ from sdw_updater.freshness import Action, Decision
 from sdw_updater.result import RunResult
 from sdw_updater.steps import Step
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
 TEMPLATE_ERROR = NO_DOM0 + '[templates."sd-viewer-debian-13"]\nresult = "error"\n'
 NETWORK_DOWN = INSTANT + '[network]\nconnectivity = "none"\n'

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import INSTANT
 from helpers.sim import REAL_TIME, kill_group, make_env, power, sudo, tool
 
 from sdw_sim import SimEnv, read_journal, setup
 
 APP = "press.freedom.SecureDropApp"
 START_APP = f"qubes.StartApp+{APP}"
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 
 
 def state(env: SimEnv) -> dict[str, object]:

@@ -18,20 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers.sim import REAL_TIME, TEMPLATES, kill_group, make_env, power, tool
+from helpers.sim import REAL_TIME, TEMPLATES, VM_UPDATE, kill_group, make_env, power, tool
 
 from sdw_sim import SimEnv, read_journal
 from sdw_sim.state import StateStore
-
-VM_UPDATE = [
-    "qubes-vm-update",
-    "--apply-to-all",
-    "--force-update",
-    "--show-output",
-    "--just-print-progress",
-    "--targets",
-]
-
 
 # docs/qubes-tools.md, "qubes-vm-update: its progress lines on stderr":
 # "<qube> <status> <info>", single spaces, ASCII

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import client_started, read_journal, read_status, template, tools
+from helpers import INSTANT, client_started, read_journal, read_status, template, tools
 from helpers.hostile import NOW
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -33,7 +33,6 @@ from sdw_updater.progress import MAX_PROGRESS_LINE
 from sdw_updater.qubes import QubesHost
 from sdw_updater.status import StatusStore
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 VIEWER = "sd-viewer-debian-13"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from helpers import read_journal, template, vm_updates
+from helpers import INSTANT, NO_DOM0, read_journal, template, vm_updates
 from helpers.engine import Clock, attempt, workstation
 
 from sdw_updater import events as ev
@@ -39,8 +39,6 @@ from sdw_updater.templates import (
     verdict,
 )
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 INBOX = "sd-inbox-debian-13"
 FEDORA = "fedora-43-xfce"

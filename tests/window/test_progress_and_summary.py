@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import INSTANT, NO_DOM0
 from helpers import client_started as journal_client_started
 
 from sdw_updater.contract import ExitCode
@@ -24,8 +25,6 @@ from window.xsession import Session
 
 pytestmark = pytest.mark.window
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
-NO_DOM0 = "[dom0]\nupdates = false\n"
 VIEWER = "sd-viewer-debian-13"
 
 # Reads the X clipboard as any other program on the desktop would (Qt's own xcb client,

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers import INSTANT, write_status
 from helpers import client_started as journal_client_started
-from helpers import write_status
 
 from sdw_updater.contract import UPDATER_LOCK, ExitCode
 from sdw_updater.lock import is_locked
@@ -40,7 +40,6 @@ from window.xsession import NOTIFIER_TITLE, Program, Session, both_bindings
 
 pytestmark = pytest.mark.window
 
-INSTANT = "[sim]\ntime_scale = 0.0\n"
 NO_DOM0 = INSTANT + "[dom0]\nupdates = false\n"
 # dom0 is updated, then the Salt state fails: a failure that owes a restart.
 DOM0_THEN_FAILURE = INSTANT + "[dom0]\nupdates = true\nhighstate_exit = 1\n"
